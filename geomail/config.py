@@ -1,0 +1,388 @@
+"""Every geomail setting, declared once.
+
+The table ``OPTIONS`` is the single source of truth: it builds the
+command-line parser (for ``geomail`` and ``geomail-admin``), names the
+environment variable of each setting, and renders the sample
+``etc/geomail.conf``.  Precedence, highest first (as configargparse does it,
+plus the ``.env`` layer)::
+
+    command line  >  environment  >  config file  >  ./.env  >  defaults
+
+This module must stay importable by the master process, so it imports
+nothing heavier than the standard library and configargparse.
+"""
+
+import argparse
+import os
+import socket
+import sys
+import urllib.parse
+from dataclasses import dataclass, field
+
+import configargparse
+
+from geomail.store.dburl import parse_db_url
+
+DEFAULT_CONFIG_FILE = "/etc/geomail/geomail.conf"
+ENV_PREFIX = "MAIL_"
+MiB = 1024 * 1024
+
+
+# -- value types: each raises ValueError/ArgumentTypeError with a clear text --
+
+def port(text):
+    """A TCP port, 1-65535."""
+    value = _int(text)
+    if not 1 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a valid port (1-65535)")
+    return value
+
+
+def optional_port(text):
+    """A TCP port, or 0 for "off"."""
+    value = _int(text)
+    if value == 0:
+        return 0
+    return port(text)
+
+
+def positive_int(text):
+    value = _int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} must be a whole number of at least 1")
+    return value
+
+
+def positive_float(text):
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must be greater than 0")
+    return value
+
+
+def size(text):
+    """A byte count; accepts the suffixes K, M, G (powers of 1024)."""
+    text = str(text).strip()
+    units = {"K": 1024, "M": MiB, "G": 1024 * MiB}
+    multiplier = 1
+    if text[-1:].upper() in units:
+        multiplier = units[text[-1].upper()]
+        text = text[:-1]
+    value = _int(text) * multiplier
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} must be a positive size")
+    return value
+
+
+def boolean(text):
+    """true/false, yes/no, on/off, 1/0."""
+    if isinstance(text, bool):
+        return text
+    lowered = str(text).strip().lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off"):
+        return False
+    raise argparse.ArgumentTypeError(f"{text!r} is not a boolean (true/false)")
+
+
+def db_url(text):
+    try:
+        parse_db_url(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return text
+
+
+def http_url(text):
+    if not text:
+        return ""
+    parts = urllib.parse.urlsplit(text)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an http(s):// URL")
+    try:
+        parts.port
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} has an invalid port") from None
+    return text
+
+
+def domain_list(text):
+    """Comma- or space-separated domain names, lower-cased."""
+    domains = [d.strip().lower() for d in str(text).replace(",", " ").split()]
+    for domain in domains:
+        if "." not in domain.strip(".") and domain != "localhost":
+            raise argparse.ArgumentTypeError(f"{domain!r} is not a domain name")
+    return domains
+
+
+def log_level(text):
+    level = str(text).upper()
+    if level not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a log level (debug, info, warning, error)")
+    return level
+
+
+def _int(text):
+    try:
+        return int(str(text).strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+
+
+# -- the table ---------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Option:
+    """One setting: its flag, type, default, environment name and help."""
+
+    name: str                      # dest, e.g. "smtp_port"
+    help: str
+    default: object = None
+    type: object = str
+    section: str = "server"
+    env: str = ""                  # defaults to MAIL_<NAME>
+    flag_only: bool = False        # a plain switch: --daemon, --smtp-only
+    secret: bool = False           # never printed in logs
+    admin: bool = True             # also offered by geomail-admin
+    metavar: str = None
+    choices: tuple = field(default=())
+
+    @property
+    def flag(self):
+        return "--" + self.name.replace("_", "-")
+
+    @property
+    def env_name(self):
+        return self.env or ENV_PREFIX + self.name.upper()
+
+
+def _cpu_count():
+    return os.cpu_count() or 1
+
+
+OPTIONS = [
+    # server
+    Option("workers", "Number of worker processes.", _cpu_count(), positive_int,
+           admin=False, metavar="N"),
+    Option("host", "Address the SMTP and IMAP listeners bind to.", "0.0.0.0",
+           env="MAIL_SERVER_HOST", admin=False, metavar="ADDR"),
+    Option("hostname", "Name the server gives itself in greetings and Received headers.",
+           socket.getfqdn(), metavar="NAME"),
+    Option("smtp_port", "SMTP port.", 25, port, admin=False),
+    Option("imap_port", "IMAP port.", 143, port, admin=False),
+    Option("smtp_only", "Serve SMTP only.", False, boolean, flag_only=True, admin=False),
+    Option("imap_only", "Serve IMAP only.", False, boolean, flag_only=True, admin=False),
+    Option("max_connections", "Connections served at once per worker and protocol; "
+           "beyond it the worker stops accepting (the kernel queues the rest).",
+           1000, positive_int, admin=False),
+    Option("domains", "Local domains, comma separated: mail is accepted only for these.",
+           [], domain_list, metavar="LIST"),
+    # storage
+    Option("db_url", "MySQL database, mysql://user:password@host:port/database.",
+           "mysql://geomail@127.0.0.1:3306/geomail", db_url, section="storage",
+           secret=True, metavar="URL"),
+    Option("db_pool_size", "MySQL connections per worker at most; requests wait when all are busy.",
+           10, positive_int, section="storage"),
+    Option("oss_endpoint", "S3-compatible endpoint URL for attachments "
+           "(empty: the AWS default for the region).", "", http_url, section="storage",
+           metavar="URL"),
+    Option("oss_bucket", "Bucket for attachments.", "mail-attachments", section="storage",
+           metavar="NAME"),
+    Option("oss_access_key", "S3 access key.", "", section="storage", secret=True,
+           metavar="KEY"),
+    Option("oss_secret_key", "S3 secret key.", "", section="storage", secret=True,
+           metavar="KEY"),
+    Option("oss_region", "S3 region.", "us-east-1", section="storage", metavar="REGION"),
+    Option("oss_create_bucket", "Create the bucket at start if it is missing.", True,
+           boolean, section="storage"),
+    # process
+    Option("pidfile", "Write the master's pid to this file.", "", section="process",
+           admin=False, metavar="PATH"),
+    Option("daemon", "Detach from the terminal and run in the background.", False,
+           boolean, section="process", flag_only=True, admin=False),
+    Option("user", "Run workers as this user (the master binds ports first).", "",
+           section="process", admin=False, metavar="USER"),
+    Option("group", "Run workers as this group.", "", section="process", admin=False,
+           metavar="GROUP"),
+    Option("worker_timeout", "Seconds without a heartbeat before a worker is killed "
+           "and replaced.", 30.0, positive_float, section="process", admin=False,
+           metavar="SECONDS"),
+    Option("graceful_timeout", "Seconds a stopping worker has to finish sessions in flight.",
+           30.0, positive_float, section="process", admin=False, metavar="SECONDS"),
+    Option("log_file", "Log to this file (reopened on SIGUSR1); empty: standard error.", "",
+           section="process", metavar="PATH"),
+    Option("log_level", "debug, info, warning or error.", "INFO", log_level,
+           section="process", metavar="LEVEL"),
+]
+
+OPTIONS_BY_NAME = {option.name: option for option in OPTIONS}
+
+
+# -- parsing -----------------------------------------------------------------
+
+class _Parser(configargparse.ArgumentParser):
+    """An ArgumentParser whose errors are one clear line and exit code 2."""
+
+    def error(self, message):
+        sys.stderr.write(f"{self.prog}: error: {message}\n")
+        sys.exit(2)
+
+
+def read_dotenv(path=".env"):
+    """The KEY=VALUE pairs of a .env file (comments, quotes, export allowed)."""
+    values = {}
+    try:
+        with open(path, encoding="utf-8") as handle:
+            lines = handle.readlines()
+    except (FileNotFoundError, IsADirectoryError, PermissionError):
+        return values
+    for line in lines:
+        line = line.strip()
+        if not line or line.startswith("#") or "=" not in line:
+            continue
+        key, value = line.split("=", 1)
+        key = key.strip()
+        if key.startswith("export "):
+            key = key[len("export "):].strip()
+        value = value.strip()
+        if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'":
+            value = value[1:-1]
+        values[key] = value
+    return values
+
+
+def build_parser(prog="geomail", admin=False, description=None):
+    """The parser for ``geomail`` (admin=False) or ``geomail-admin``."""
+    parser = _Parser(
+        prog=prog,
+        description=description,
+        default_config_files=[DEFAULT_CONFIG_FILE],
+        config_file_parser_class=configargparse.DefaultConfigFileParser,
+        args_for_setting_config_path=["-c", "--config"],
+        config_arg_help_message=f"Config file (default {DEFAULT_CONFIG_FILE} when present).",
+        add_env_var_help=False,
+        ignore_unknown_config_file_keys=False,
+    )
+    for option in OPTIONS:
+        if admin and not option.admin:
+            continue
+        kwargs = dict(dest=option.name, env_var=option.env_name, type=option.type,
+                      default=option.default,
+                      help=f"{option.help} [env {option.env_name}; default {_show(option)}]")
+        if option.flag_only:
+            kwargs.update(nargs="?", const=True, metavar="BOOL")
+        elif option.metavar:
+            kwargs["metavar"] = option.metavar
+        parser.add_argument(option.flag, **kwargs)
+    _apply_dotenv_defaults(parser, admin)
+    return parser
+
+
+def _apply_dotenv_defaults(parser, admin):
+    """Let ./.env sit just above the defaults: below file, environment and flags."""
+    dotenv = read_dotenv()
+    defaults = {}
+    for option in OPTIONS:
+        if admin and not option.admin:
+            continue
+        if option.env_name in dotenv:
+            text = dotenv[option.env_name]
+            try:
+                defaults[option.name] = option.type(text)
+            except (argparse.ArgumentTypeError, ValueError) as exc:
+                parser.error(f"argument {option.flag} (from .env {option.env_name}): {exc}")
+    parser.set_defaults(**defaults)
+
+
+def _show(option):
+    if option.name == "workers":
+        return "number of CPUs"
+    if option.name == "hostname":
+        return "this host's FQDN"
+    if isinstance(option.default, list):
+        return ",".join(option.default) or "none"
+    if option.default == "" or option.default is None:
+        return "empty"
+    if isinstance(option.default, bool):
+        return "true" if option.default else "false"
+    return str(option.default)
+
+
+def load(argv=None, prog="geomail", admin=False, parser=None):
+    """Parse the configuration; exits 2 with one line on any bad value."""
+    parser = parser or build_parser(prog, admin)
+    config = parser.parse_args(argv)
+    if not admin:
+        if config.smtp_only and config.imap_only:
+            parser.error("--smtp-only and --imap-only exclude each other")
+    return config
+
+
+def describe(config):
+    """The configuration as a log-friendly string, secrets masked."""
+    parts = []
+    for option in OPTIONS:
+        if not hasattr(config, option.name):
+            continue
+        value = getattr(config, option.name)
+        if option.secret and value:
+            value = _mask(option, value)
+        parts.append(f"{option.name}={value}")
+    return " ".join(parts)
+
+
+def _mask(option, value):
+    if option.name == "db_url":
+        parts = urllib.parse.urlsplit(value)
+        if parts.password:
+            netloc = parts.netloc.replace(":" + parts.password + "@", ":***@")
+            return urllib.parse.urlunsplit(parts._replace(netloc=netloc))
+        return value
+    return "***"
+
+
+# -- the sample configuration file -------------------------------------------
+
+SECTION_TITLES = {
+    "server": "Listeners and mail routing",
+    "storage": "Storage: MySQL for messages, S3 for attachment bodies",
+    "process": "Processes, privileges and logs",
+}
+
+
+def render_sample_config():
+    """The text of etc/geomail.conf: every option, commented, with its default."""
+    lines = [
+        "# geomail configuration.",
+        "#",
+        "# Every option is shown commented out with its default. Precedence, highest first:",
+        "# command-line flag > environment variable > this file > ./.env > default.",
+        "# Booleans take true/false. Sizes take K/M/G suffixes.",
+        f"# geomail reads {DEFAULT_CONFIG_FILE} when present, or the file given with --config.",
+        "# This file is generated from geomail/config.py: python -m geomail.config > etc/geomail.conf",
+    ]
+    for section, title in SECTION_TITLES.items():
+        lines += ["", "#" * 72, f"# {title}", "#" * 72]
+        for option in OPTIONS:
+            if option.section != section:
+                continue
+            lines.append("")
+            lines.append(f"# {option.help}")
+            lines.append(f"# Environment: {option.env_name}. Flag: {option.flag}.")
+            if option.secret:
+                lines.append("# Secret: keep this file readable by root and the geomail user only.")
+            default = _show(option)
+            shown = "" if default == "empty" else default
+            if option.name in ("workers", "hostname"):
+                lines.append(f"# Default: {default}.")
+                shown = ""
+            lines.append(f"# {option.name.replace('_', '-')} = {shown}".rstrip())
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    sys.stdout.write(render_sample_config())

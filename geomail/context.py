@@ -1,0 +1,45 @@
+"""What every session of a worker shares: configuration, storage, the session table."""
+
+import logging
+
+log = logging.getLogger("geomail.context")
+
+
+class ServerContext:
+    """Holds the worker's MySQL pool and S3 client (both created after fork)."""
+
+    def __init__(self, config, db, blobs, worker=None):
+        self.config = config
+        self.db = db
+        self.blobs = blobs
+        self.worker = worker
+
+    @classmethod
+    def create(cls, config, worker=None):
+        from geomail.blobs.s3 import BlobStore
+        from geomail.store.database import Database
+        db = Database(config.db_url, config.db_pool_size)
+        blobs = BlobStore.from_config(config)
+        return cls(config, db, blobs, worker)
+
+    @property
+    def hostname(self):
+        return self.config.hostname
+
+    def register(self, session):
+        if self.worker is not None:
+            self.worker.sessions.add(session)
+
+    def unregister(self, session):
+        if self.worker is not None:
+            self.worker.sessions.discard(session)
+
+    @property
+    def stopping(self):
+        return self.worker is not None and not self.worker.alive
+
+    def close(self):
+        try:
+            self.db.close()
+        except Exception:  # closing at exit: nothing left to do about it
+            log.debug("closing the database pool failed", exc_info=True)

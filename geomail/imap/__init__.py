@@ -1,0 +1,1 @@
+"""The IMAP side: sessions (RFC 3501 and extensions) over the store."""

@@ -1,0 +1,19 @@
+"""Checks run once before the first worker starts (in a child of the master).
+
+Applies pending schema migrations under the migration lock and makes sure
+the attachment bucket exists.  Raising an exception with a clear message is
+the way to refuse to start.
+"""
+
+
+def run(config):
+    from geomail.blobs.s3 import BlobStore
+    from geomail.store.database import Database
+    from geomail.store.migrate import migrate
+
+    db = Database(config.db_url, 1)
+    try:
+        migrate(db)
+    finally:
+        db.close()
+    BlobStore.from_config(config).ensure_bucket(create=config.oss_create_bucket)

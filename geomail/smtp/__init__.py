@@ -1,0 +1,1 @@
+"""The SMTP side: sessions (RFC 5321) and delivery into the store."""

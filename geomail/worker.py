@@ -1,0 +1,111 @@
+"""A worker process: gevent, one greenlet per connection, its own storage clients.
+
+Runs in a child the master forked.  gevent is imported and the standard
+library monkey-patched here, after fork, so that the master stays a plain
+process.  Each listener (one per protocol, inherited from the master) gets a
+``StreamServer`` with a bounded pool: a full pool stops accepting, and the
+kernel queues the rest (back-pressure).  The MySQL pool and the S3 client
+are created here, after patching, because DBUtils uses threading.Condition.
+"""
+
+import os
+import signal
+import time
+
+
+def run(config, slot, listeners, heartbeat, master_pid):
+    """Entry point in the forked child; returns the process exit status."""
+    from gevent import monkey
+    monkey.patch_all()
+    worker = Worker(config, slot, listeners, heartbeat, master_pid)
+    return worker.serve()
+
+
+class Worker:
+    def __init__(self, config, slot, listeners, heartbeat, master_pid):
+        import logging
+        self.log = logging.getLogger("geomail.worker")
+        self.config = config
+        self.slot = slot
+        self.listeners = listeners
+        self.heartbeat = heartbeat
+        self.master_pid = master_pid
+        self.servers = []
+        self.sessions = set()
+        self.alive = True
+        self.fast_exit = False
+
+    def serve(self):
+        import gevent
+        from geomail import logs
+        from geomail.context import ServerContext
+        from geomail.sockets import drop_privileges
+
+        drop_privileges(self.config.user, self.config.group)
+        signal.signal(signal.SIGINT, signal.SIG_IGN)   # Ctrl-C reaches the master, which decides
+        gevent.signal_handler(signal.SIGTERM, self.stop, False)
+        gevent.signal_handler(signal.SIGQUIT, self.stop, True)
+        gevent.signal_handler(signal.SIGUSR1, logs.reopen)
+        self.context = ServerContext.create(self.config, self)
+        self.start_servers()
+        self.log.info("worker ready (slot %d): %s", self.slot,
+                      ", ".join(f"{name} on {sock.getsockname()[1]}"
+                                for name, sock in self.listeners.items()))
+        interval = max(0.1, min(1.0, self.config.worker_timeout / 4))
+        while self.alive:
+            self.heartbeat.notify()
+            if os.getppid() != self.master_pid:
+                self.log.warning("master went away; stopping")
+                break
+            gevent.sleep(interval)
+        if self.fast_exit:
+            return 0
+        self.drain()
+        return 0
+
+    def start_servers(self):
+        from gevent.pool import Pool
+        from gevent.server import StreamServer
+        from gevent import socket as gsocket
+        from geomail.imap.server import handle_imap
+        from geomail.smtp.server import handle_smtp
+
+        handlers = {"smtp": handle_smtp, "imap": handle_imap}
+        for name, sock in self.listeners.items():
+            listener = gsocket.socket(sock.family, sock.type, fileno=sock.detach())
+            pool = Pool(self.config.max_connections)
+            handler = handlers[name]
+
+            def handle(client, address, handler=handler):
+                handler(self.context, client, address)
+
+            server = StreamServer(listener, handle, spawn=pool)
+            # Several processes share the port: take few connections per wake-up
+            # so the kernel's spreading is not undone (gevent's baseserver notes).
+            server.max_accept = 10
+            server.start()
+            self.servers.append(server)
+
+    def stop(self, fast=False):
+        """SIGTERM: stop accepting and finish; SIGQUIT: leave now."""
+        self.alive = False
+        self.fast_exit = fast
+        if fast:
+            os._exit(0)
+
+    def drain(self):
+        """Graceful stop: no new connections, sessions finish within the timeout."""
+        import gevent
+        for server in self.servers:
+            server.close()
+        for session in list(self.sessions):
+            session.shutdown()
+        deadline = time.monotonic() + self.config.graceful_timeout
+        for server in self.servers:
+            remaining = max(0.0, deadline - time.monotonic())
+            server.pool.join(timeout=remaining)
+        for server in self.servers:
+            server.pool.kill(block=True, timeout=1)
+        self.context.close()
+        gevent.sleep(0)
+        self.log.info("worker stopped")
