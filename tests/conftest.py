@@ -1,0 +1,4 @@
+"""Fixtures for the whole suite: real MariaDB, real SeaweedFS, real geomail."""
+
+from tests.fixtures.services import *  # noqa: F401,F403  mysql_url, s3_endpoint, s3_bucket
+from tests.fixtures.server import geomail_server, start_geomail  # noqa: F401
