@@ -16,11 +16,9 @@ class ServerContext:
 
     @classmethod
     def create(cls, config, worker=None):
-        from geomail.blobs.s3 import BlobStore
         from geomail.store.database import Database
         db = Database(config.db_url, config.db_pool_size)
-        blobs = BlobStore.from_config(config)
-        return cls(config, db, blobs, worker)
+        return cls(config, db, blob_store(config), worker)
 
     @property
     def hostname(self):
@@ -43,3 +41,11 @@ class ServerContext:
             self.db.close()
         except Exception:  # closing at exit: nothing left to do about it
             log.debug("closing the database pool failed", exc_info=True)
+
+
+def blob_store(config, bucket=None):
+    """The S3 client for this process, built from the oss_* settings."""
+    from geomail.blobs.s3 import BlobStore
+    return BlobStore(endpoint=config.oss_endpoint or None, bucket=bucket or config.oss_bucket,
+                     access_key=config.oss_access_key or None,
+                     secret_key=config.oss_secret_key or None, region=config.oss_region)

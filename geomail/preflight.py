@@ -7,13 +7,13 @@ the way to refuse to start.
 
 
 def run(config):
-    from geomail.blobs.s3 import BlobStore
+    from geomail.context import blob_store
     from geomail.store.database import Database
-    from geomail.store.migrate import migrate
+    from geomail.store.migrations.migrate import migrate
 
     db = Database(config.db_url, 1)
     try:
         migrate(db)
     finally:
         db.close()
-    BlobStore.from_config(config).ensure_bucket(create=config.oss_create_bucket)
+    blob_store(config).ensure_bucket(create=config.oss_create_bucket)
