@@ -1,0 +1,360 @@
+"""Attachment bodies in an S3-compatible object store: the only module that talks to S3.
+
+One ``BlobStore`` (one boto3 client, thread- and greenlet-safe) per worker,
+created after fork. Calls block; under gevent's monkey-patching botocore's
+sockets yield, so they are cooperative without importing gevent here.
+"""
+
+import hashlib
+
+import boto3
+import botocore.config
+import botocore.exceptions
+
+MiB = 1024 * 1024
+MIN_PART_SIZE = 5 * MiB  # S3's minimum for every part but the last
+CHUNK_SIZE = 64 * 1024  # what get_range yields at a time
+DELETE_BATCH = 1000  # delete_objects' limit
+
+
+class BlobStoreError(Exception):
+    """An S3 operation failed; the message is one line naming endpoint, bucket and cause."""
+
+
+class BlobNotFound(BlobStoreError, KeyError):
+    """The object does not exist."""
+
+    def __str__(self):  # KeyError would repr() the message
+        return str(self.args[0]) if self.args else "object not found"
+
+
+def _describe(exc):
+    """A short cause for a botocore exception: 'NoSuchBucket: The specified bucket ...'."""
+    if isinstance(exc, botocore.exceptions.ClientError):
+        error = exc.response.get("Error", {})
+        code = error.get("Code") or exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+        message = error.get("Message") or ""
+        return f"{code}: {message}".rstrip(": ")
+    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+
+
+def _error_code(exc):
+    if isinstance(exc, botocore.exceptions.ClientError):
+        return str(exc.response.get("Error", {}).get("Code", ""))
+    return ""
+
+
+_NOT_FOUND = ("NoSuchKey", "404", "NotFound")
+_NO_BUCKET = ("NoSuchBucket",)
+
+
+class BlobStore:
+    """One bucket on one S3-compatible endpoint."""
+
+    def __init__(self, endpoint, bucket, access_key=None, secret_key=None, region="us-east-1",
+                 multipart_threshold=8 * MiB, part_size=8 * MiB, connect_timeout=3,
+                 read_timeout=30, max_attempts=3, max_pool_connections=50):
+        if part_size < MIN_PART_SIZE:
+            raise ValueError(f"part_size must be at least {MIN_PART_SIZE} bytes (S3's minimum part)")
+        if multipart_threshold < 1:
+            raise ValueError("multipart_threshold must be positive")
+        self.endpoint = endpoint or None  # None: AWS's own endpoint for the region
+        self.bucket = bucket
+        self.region = region or "us-east-1"
+        self.multipart_threshold = multipart_threshold
+        self.part_size = part_size
+        config = botocore.config.Config(
+            region_name=self.region,
+            signature_version="s3v4",
+            s3={"addressing_style": "path"},
+            connect_timeout=connect_timeout,
+            read_timeout=read_timeout,
+            retries={"max_attempts": max_attempts, "mode": "standard"},
+            max_pool_connections=max_pool_connections,
+            # Newer botocore adds CRC checksums (aws-chunked uploads) by default,
+            # which several S3-compatible services reject; only send them when
+            # an operation requires it.
+            request_checksum_calculation="when_required",
+            response_checksum_validation="when_required",
+        )
+        # A private session: boto3's default session is shared module state.
+        session = boto3.session.Session()
+        self.client = session.client(
+            "s3", endpoint_url=self.endpoint, aws_access_key_id=access_key or None,
+            aws_secret_access_key=secret_key or None, config=config)
+
+    def __repr__(self):
+        return f"BlobStore({self._where()})"
+
+    def _where(self, key=None):
+        place = f"{self.endpoint or 'aws:' + self.region} bucket {self.bucket}"
+        return place if key is None else f"{place} key {key}"
+
+    def _fail(self, operation, exc, key=None):
+        """The BlobStoreError for a failed operation (BlobNotFound for a missing key)."""
+        cls = BlobNotFound if _error_code(exc) in _NOT_FOUND else BlobStoreError
+        if isinstance(exc, (botocore.exceptions.EndpointConnectionError,
+                            botocore.exceptions.ConnectTimeoutError)):
+            return BlobStoreError(f"S3 {operation} failed: endpoint {self.endpoint} unreachable "
+                                  f"({_describe(exc)})")
+        return cls(f"S3 {operation} failed at {self._where(key)}: {_describe(exc)}")
+
+    # -- bucket ---------------------------------------------------------------
+
+    def ensure_bucket(self, create=True):
+        """Check at start that the endpoint answers and the bucket exists (creating it if allowed)."""
+        try:
+            self.client.head_bucket(Bucket=self.bucket)
+            return
+        except botocore.exceptions.ClientError as exc:
+            code = _error_code(exc)
+            if code not in ("404", "NoSuchBucket", "NotFound"):
+                if code in ("403", "AccessDenied"):
+                    raise BlobStoreError(f"S3 access to {self._where()} denied: check the access "
+                                         "key and secret key") from None
+                raise self._fail("head_bucket", exc) from None
+        except (botocore.exceptions.BotoCoreError, OSError) as exc:
+            raise self._fail("head_bucket", exc) from None
+        if not create:
+            raise BlobStoreError(f"S3 bucket {self.bucket} does not exist at "
+                                 f"{self.endpoint or 'AWS'} and creating it is turned off")
+        self._create_bucket()
+
+    def _create_bucket(self):
+        kwargs = {"Bucket": self.bucket}
+        if self.region != "us-east-1":
+            kwargs["CreateBucketConfiguration"] = {"LocationConstraint": self.region}
+        try:
+            self.client.create_bucket(**kwargs)
+        except botocore.exceptions.ClientError as exc:
+            if _error_code(exc) not in ("BucketAlreadyOwnedByYou", "BucketAlreadyExists"):
+                raise self._fail("create_bucket", exc) from None
+            # another worker created it a moment ago
+        except (botocore.exceptions.BotoCoreError, OSError) as exc:
+            raise self._fail("create_bucket", exc) from None
+
+    # -- objects --------------------------------------------------------------
+
+    def put(self, key, data):
+        """Store ``data`` (bytes or a binary file object) in one request."""
+        try:
+            self.client.put_object(Bucket=self.bucket, Key=key, Body=data)
+        except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError, OSError) as exc:
+            raise self._fail("put_object", exc, key) from None
+
+    def get(self, key):
+        """The whole object as bytes (small objects; stream large ones with get_range)."""
+        return b"".join(self.get_range(key, 0, None))
+
+    def get_range(self, key, start, end=None):
+        """An iterator of chunks (at most 64 KiB each) of bytes ``start`` to ``end`` (exclusive).
+
+        ``end=None`` reads to the end of the object. The request is made now,
+        so a missing object raises BlobNotFound here, not at the first chunk.
+        """
+        if start < 0 or (end is not None and end < start):
+            raise ValueError(f"bad range {start}-{end}")
+        if end is not None and end == start:
+            return iter(())
+        # HTTP byte ranges are inclusive (RFC 9110 14.1.2)
+        byte_range = f"bytes={start}-" if end is None else f"bytes={start}-{end - 1}"
+        if start == 0 and end is None:
+            byte_range = None
+        kwargs = {"Bucket": self.bucket, "Key": key}
+        if byte_range:
+            kwargs["Range"] = byte_range
+        try:
+            body = self.client.get_object(**kwargs)["Body"]
+        except botocore.exceptions.ClientError as exc:
+            if _error_code(exc) == "InvalidRange":  # start at or past the end of the object
+                return iter(())
+            raise self._fail("get_object", exc, key) from None
+        except (botocore.exceptions.BotoCoreError, OSError) as exc:
+            raise self._fail("get_object", exc, key) from None
+        return self._stream(body, key)
+
+    def _stream(self, body, key):
+        try:
+            for chunk in body.iter_chunks(CHUNK_SIZE):
+                if chunk:
+                    yield chunk
+        except (botocore.exceptions.BotoCoreError, OSError) as exc:
+            raise self._fail("get_object (reading)", exc, key) from None
+        finally:
+            body.close()
+
+    def delete(self, keys):
+        """Delete objects in batches of 1000; missing keys are not an error."""
+        keys = list(keys)
+        for i in range(0, len(keys), DELETE_BATCH):
+            batch = keys[i:i + DELETE_BATCH]
+            try:
+                response = self.client.delete_objects(
+                    Bucket=self.bucket,
+                    Delete={"Objects": [{"Key": k} for k in batch], "Quiet": True})
+            except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError, OSError) as exc:
+                raise self._fail("delete_objects", exc) from None
+            errors = [e for e in response.get("Errors", []) if e.get("Code") != "NoSuchKey"]
+            if errors:
+                first = errors[0]
+                raise BlobStoreError(
+                    f"S3 delete_objects failed for {len(errors)} of {len(batch)} keys at "
+                    f"{self._where()}, first {first.get('Key')}: {first.get('Code')} {first.get('Message', '')}")
+
+    def list_keys(self, prefix=""):
+        """Iterate over every key starting with ``prefix``."""
+        paginator = self.client.get_paginator("list_objects_v2")
+        try:
+            for page in paginator.paginate(Bucket=self.bucket, Prefix=prefix):
+                for item in page.get("Contents", []):
+                    yield item["Key"]
+        except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError, OSError) as exc:
+            raise self._fail("list_objects_v2", exc) from None
+
+    def list_multipart_uploads(self, prefix=""):
+        """[(key, upload_id)] of multipart uploads begun and not completed or aborted."""
+        uploads, kwargs = [], {"Bucket": self.bucket, "Prefix": prefix}
+        try:
+            while True:
+                response = self.client.list_multipart_uploads(**kwargs)
+                uploads.extend((u["Key"], u["UploadId"]) for u in response.get("Uploads", []))
+                if not response.get("IsTruncated"):
+                    return uploads
+                kwargs.update(KeyMarker=response.get("NextKeyMarker", ""),
+                              UploadIdMarker=response.get("NextUploadIdMarker", ""))
+        except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError, OSError) as exc:
+            raise self._fail("list_multipart_uploads", exc) from None
+
+    def open_upload(self, key):
+        """An Upload to ``key``: write() pieces, then close() (or abort())."""
+        return Upload(self, key)
+
+
+class Upload:
+    """Stream one object to S3 without holding it all in memory.
+
+    Bytes are buffered until ``multipart_threshold``: a smaller object goes up
+    with one put_object at close(). Past it a multipart upload starts and
+    every full ``part_size`` is sent as it fills, so memory stays near one
+    part. Any failure after the multipart upload was created aborts it.
+
+    Parts are sent synchronously by write(). A later step can send a part
+    while the next one is received: ``_send_part`` is the only place a part
+    leaves, and ``_parts`` is filled in order by part number, so handing
+    ``_send_part`` to a small pool and joining in ``_complete`` is enough.
+    """
+
+    def __init__(self, store, key):
+        self.store = store
+        self.key = key
+        self.size = 0
+        self._sha256 = hashlib.sha256()
+        self._buffer = bytearray()
+        self._upload_id = None
+        self._parts = []  # [{"PartNumber": n, "ETag": etag}]
+        self._state = "open"  # open -> closed | aborted
+
+    @property
+    def sha256(self):
+        """Hex SHA-256 of the bytes written so far."""
+        return self._sha256.hexdigest()
+
+    @property
+    def multipart(self):
+        return self._upload_id is not None
+
+    def write(self, data):
+        """Append bytes; may send a part to S3."""
+        if self._state != "open":
+            raise BlobStoreError(f"write to a {self._state} upload of {self.key}")
+        self._buffer += data
+        self.size += len(data)
+        self._sha256.update(data)
+        try:
+            if self._upload_id is None and len(self._buffer) >= self.store.multipart_threshold:
+                self._create()
+            while self._upload_id is not None and len(self._buffer) >= self.store.part_size:
+                part = bytes(self._buffer[:self.store.part_size])
+                del self._buffer[:self.store.part_size]
+                self._send_part(part)
+        except BaseException:
+            self._abort_quietly()
+            raise
+
+    def close(self):
+        """Finish the object; returns its size. On failure nothing is left behind."""
+        if self._state == "closed":
+            return self.size
+        if self._state != "open":
+            raise BlobStoreError(f"close of an aborted upload of {self.key}")
+        try:
+            if self._upload_id is None:
+                self.store.put(self.key, bytes(self._buffer))
+            else:
+                if self._buffer or not self._parts:
+                    self._send_part(bytes(self._buffer))
+                self._complete()
+        except BaseException:
+            self._abort_quietly()
+            raise
+        self._buffer = bytearray()
+        self._state = "closed"
+        return self.size
+
+    def abort(self):
+        """Undo: abort the multipart upload, or delete the object if close() already stored it."""
+        state, self._state = self._state, "aborted"
+        self._buffer = bytearray()
+        client, bucket = self.store.client, self.store.bucket
+        try:
+            if state == "closed":
+                self.store.delete([self.key])
+            elif self._upload_id is not None:
+                upload_id, self._upload_id = self._upload_id, None
+                client.abort_multipart_upload(Bucket=bucket, Key=self.key, UploadId=upload_id)
+        except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError, OSError) as exc:
+            raise self.store._fail("abort_multipart_upload", exc, self.key) from None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        if exc_type is None:
+            self.close()
+        elif self._state != "aborted":
+            self._abort_quietly()
+        return False
+
+    def _abort_quietly(self):
+        """abort() on a failure path: the original exception matters more than the abort's."""
+        try:
+            self.abort()
+        except BlobStoreError:
+            pass
+
+    def _create(self):
+        try:
+            response = self.store.client.create_multipart_upload(Bucket=self.store.bucket, Key=self.key)
+        except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError, OSError) as exc:
+            raise self.store._fail("create_multipart_upload", exc, self.key) from None
+        # from here on any failure goes through abort() (see write/close)
+        self._upload_id = response["UploadId"]
+
+    def _send_part(self, data):
+        number = len(self._parts) + 1
+        try:
+            response = self.store.client.upload_part(
+                Bucket=self.store.bucket, Key=self.key, UploadId=self._upload_id,
+                PartNumber=number, Body=data)
+        except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError, OSError) as exc:
+            raise self.store._fail(f"upload_part {number}", exc, self.key) from None
+        self._parts.append({"PartNumber": number, "ETag": response["ETag"]})
+
+    def _complete(self):
+        try:
+            self.store.client.complete_multipart_upload(
+                Bucket=self.store.bucket, Key=self.key, UploadId=self._upload_id,
+                MultipartUpload={"Parts": self._parts})
+        except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError, OSError) as exc:
+            raise self.store._fail("complete_multipart_upload", exc, self.key) from None
+        self._upload_id = None
