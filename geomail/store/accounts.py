@@ -2,12 +2,11 @@
 
 import dataclasses
 import datetime
-import time
 
 from geomail import passwords
 from geomail.store.database import is_duplicate_key
 from geomail.store.errors import AccountExists, AccountNotFound, InvalidAddress
-from geomail.store.mailboxes import STANDARD_MAILBOXES, create_mailbox_in
+from geomail.store.mailboxes import STANDARD_MAILBOXES, allocate_uidvalidity, create_mailbox_in
 
 MAX_ADDRESS_LENGTH = 320  # the column size: 64 (local part) + 1 + 255 (domain)
 _CHUNK = 500  # ids per IN (...) list
@@ -63,15 +62,17 @@ def _create_in(cur, address, password_hash):
     """Insert the account and its standard mailboxes within the caller's transaction."""
     domain = address.rpartition("@")[2]
     try:
-        cur.execute("INSERT INTO accounts (address, domain, password_hash, uidvalidity_next) "
-                    "VALUES (%s, %s, %s, %s)", (address, domain, password_hash, int(time.time())))
+        cur.execute("INSERT INTO accounts (address, domain, password_hash) VALUES (%s, %s, %s)",
+                    (address, domain, password_hash))
     except Exception as exc:
         if is_duplicate_key(exc):
             raise AccountExists(f"account {address} already exists") from None
         raise
     account_id = cur.lastrowid
-    for name, special_use in STANDARD_MAILBOXES:
-        create_mailbox_in(cur, account_id, name, special_use, subscribe=True)
+    first = allocate_uidvalidity(cur, len(STANDARD_MAILBOXES))
+    for offset, (name, special_use) in enumerate(STANDARD_MAILBOXES):
+        create_mailbox_in(cur, account_id, name, special_use, subscribe=True,
+                          uidvalidity=first + offset)
     return account_id
 
 

@@ -58,30 +58,34 @@ def normalize_name(name):
     return DELIMITER.join(levels)
 
 
-def allocate_uidvalidity(cur, account_id):
-    """A UIDVALIDITY never handed out before in this account (call inside a transaction).
+def allocate_uidvalidity(cur, count=1):
+    """``count`` consecutive UIDVALIDITY values never handed out before (inside a transaction).
 
-    Strictly increasing per account and at least the current Unix time, so a
-    name deleted and created again gets a new value (RFC 3501 2.3.1.1) even
-    across an account deleted and created again. Fits 32 bits until 2106.
+    Database-wide, strictly increasing and at least the current Unix time:
+    a name deleted and created again, even with its whole account, gets a
+    new value (RFC 3501 2.3.1.1). Fits 32 bits until 2106. Returns the first.
     """
-    cur.execute("SELECT uidvalidity_next FROM accounts WHERE id = %s FOR UPDATE", (account_id,))
+    cur.execute("SELECT next_value FROM uidvalidity_counter WHERE id = 1 FOR UPDATE")
     row = cur.fetchone()
     if row is None:
-        raise LookupError(f"account {account_id} does not exist")
-    value = max(int(row[0]), int(time.time()))
-    if value >= 2 ** 32 - 1:
+        raise LookupError("uidvalidity_counter is empty: the schema was not migrated")
+    first = max(int(row[0]), int(time.time()))
+    if first + count >= 2 ** 32:
         raise OverflowError("UIDVALIDITY space exhausted")
-    cur.execute("UPDATE accounts SET uidvalidity_next = %s WHERE id = %s", (value + 1, account_id))
-    return value
+    cur.execute("UPDATE uidvalidity_counter SET next_value = %s WHERE id = 1", (first + count,))
+    return first
 
 
-def create_mailbox_in(cur, account_id, name, special_use=None, subscribe=True):
-    """Create a mailbox within the caller's transaction; returns its id."""
+def create_mailbox_in(cur, account_id, name, special_use=None, subscribe=True, uidvalidity=None):
+    """Create a mailbox within the caller's transaction; returns its id.
+
+    ``uidvalidity`` comes from allocate_uidvalidity (one is taken when omitted).
+    """
     name = normalize_name(name)
     if special_use is not None and special_use not in SPECIAL_USES:
         raise ValueError(f"unknown special use {special_use!r}")
-    uidvalidity = allocate_uidvalidity(cur, account_id)
+    if uidvalidity is None:
+        uidvalidity = allocate_uidvalidity(cur)
     try:
         cur.execute("INSERT INTO mailboxes (account_id, name, special_use, uidvalidity) "
                     "VALUES (%s, %s, %s, %s)", (account_id, name, special_use, uidvalidity))

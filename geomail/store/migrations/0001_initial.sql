@@ -13,14 +13,25 @@ CREATE TABLE accounts (
     password_hash   VARCHAR(255) CHARACTER SET ascii COLLATE ascii_bin NULL,
     -- RFC 9208 QUOTA STORAGE limit; NULL: unlimited
     quota_bytes     BIGINT UNSIGNED NULL,
-    -- next UIDVALIDITY to hand out in this account: strictly increasing, so a
-    -- mailbox deleted and created again never gets the same value (RFC 3501 2.3.1.1)
-    uidvalidity_next INT UNSIGNED NOT NULL,
     created_at      DATETIME(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6),
     PRIMARY KEY (id),
     UNIQUE KEY accounts_address (address),
     KEY accounts_domain (domain)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci;
+
+-- The next UIDVALIDITY to hand out, for the whole database: strictly
+-- increasing and at least the Unix time of allocation, so a mailbox name
+-- deleted and created again (even with its account) never gets a value a
+-- client has seen for it (RFC 3501 2.3.1.1), and a database rebuilt from a
+-- backup still hands out values above any earlier one. Only mailbox creation
+-- takes this row lock, which is rare enough not to matter.
+CREATE TABLE uidvalidity_counter (
+    id              TINYINT UNSIGNED NOT NULL,
+    next_value      INT UNSIGNED NOT NULL,
+    PRIMARY KEY (id)
+) ENGINE=InnoDB;
+
+INSERT INTO uidvalidity_counter (id, next_value) VALUES (1, 1);
 
 CREATE TABLE mailboxes (
     id              BIGINT UNSIGNED NOT NULL AUTO_INCREMENT,
