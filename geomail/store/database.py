@@ -162,13 +162,19 @@ def _server_connection(url):
 
 
 def ensure_database(url):
-    """Create the database named in ``url`` if it is missing (tests, ``geomail-admin migrate``)."""
+    """Create the database named in ``url`` if it is missing (tests, ``geomail-admin migrate``).
+
+    Looks first, so a production user with privileges on its own database
+    only (no CREATE on the server) passes when the database exists.
+    """
     name = parse_db_url(url)["database"]
     conn = _server_connection(url)
     try:
         with conn.cursor() as cur:
-            cur.execute(f"CREATE DATABASE IF NOT EXISTS {_quote_identifier(name)} "
-                        "CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci")
+            cur.execute("SELECT 1 FROM information_schema.schemata WHERE schema_name = %s", (name,))
+            if cur.fetchone() is None:
+                cur.execute(f"CREATE DATABASE IF NOT EXISTS {_quote_identifier(name)} "
+                            "CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci")
     finally:
         conn.close()
 

@@ -1,5 +1,6 @@
 """parse_db_url: the --db-url option, validated before anything connects."""
 
+import pathlib
 import sys
 
 import pytest
@@ -53,5 +54,6 @@ def test_with_database():
 def test_dburl_does_not_import_pymysql():
     import subprocess
     code = "import sys, geomail.store.dburl; print('pymysql' in sys.modules)"
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         cwd=pathlib.Path(__file__).resolve().parents[2])
     assert out.stdout.strip() == "False"

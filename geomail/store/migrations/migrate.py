@@ -13,7 +13,7 @@ file and statement so an operator can finish it by hand.
 import pathlib
 import re
 
-from geomail.store.errors import MigrationLockTimeout, SchemaTooNew, SchemaTooOld
+from geomail.store.errors import MigrationLockTimeout, SchemaTooNew, SchemaTooOld, StoreError
 
 MIGRATIONS_DIR = pathlib.Path(__file__).resolve().parent
 LOCK_NAME = "geomail.migrate"
@@ -31,7 +31,7 @@ CREATE TABLE IF NOT EXISTS schema_version (
 """
 
 
-class MigrationError(Exception):
+class MigrationError(StoreError):
     """A statement of a migration file failed; names the file and the statement."""
 
 
