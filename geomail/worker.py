@@ -49,8 +49,8 @@ class Worker:
         self.context = ServerContext.create(self.config, self)
         self.start_servers()
         self.log.info("worker ready (slot %d): %s", self.slot,
-                      ", ".join(f"{name} on {sock.getsockname()[1]}"
-                                for name, sock in self.listeners.items()))
+                      ", ".join(f"{name} on port {server.server_port}"
+                                for name, server in zip(self.listeners, self.servers)))
         interval = max(0.1, min(1.0, self.config.worker_timeout / 4))
         while self.alive:
             self.heartbeat.notify()
