@@ -1,0 +1,132 @@
+"""RFC 3501 §7.4.2 ENVELOPE, BODY and BODYSTRUCTURE, serialised as IMAP text.
+
+Follows what Dovecot 2.3 answers (src/lib-imap/imap-bodystructure.c,
+imap-envelope.c): header values unfolded but otherwise as received (no RFC
+2047 decoding), parameters as written with RFC 2231 sections merged into
+``name*``, text parts without a charset get ("charset" "us-ascii"), a
+multipart without parts gets one empty text/plain part.
+"""
+
+from . import headers as H
+
+NIL = b"NIL"
+DEFAULT_CHARSET = b'"charset" "us-ascii"'
+EMPTY_BODY = b'"text" "plain" (' + DEFAULT_CHARSET + b') NIL NIL "7bit" 0 0'
+
+
+def imap_string(value):
+    """The one quoting decision: NIL, "quoted" or a {n} literal (RFC 3501 §4.3)."""
+    if value is None:
+        return NIL
+    if isinstance(value, str):
+        value = value.encode("utf-8")
+    if len(value) < 4096 and not value.translate(None, _QUOTABLE):
+        if b'"' in value or b"\\" in value:
+            value = value.replace(b"\\", b"\\\\").replace(b'"', b'\\"')
+        return b'"' + value + b'"'
+    return b"{%d}\r\n" % len(value) + value
+
+
+# quoted strings may hold any 7-bit char but NUL, CR and LF (RFC 3501 §9 QUOTED-CHAR)
+_QUOTABLE = bytes(range(1, 10)) + bytes([11, 12]) + bytes(range(14, 128))
+
+
+def _list(items):
+    return b"(" + b" ".join(items) + b")" if items else NIL
+
+
+def _address_list(value):
+    if value is None:
+        return NIL
+    addrs = H.parse_addresses(value)
+    if not addrs:
+        return NIL
+    return b"(" + b"".join(
+        b"(" + b" ".join(imap_string(x) for x in addr) + b")" for addr in addrs) + b")"
+
+
+def envelope(fields):
+    """ENVELOPE of a header block given as split_fields() output."""
+    def value(name):
+        v = H.first(fields, name)
+        return None if v is None else H.unfold(v)
+
+    frm = H.first(fields, "from")
+    sender = H.first(fields, "sender")
+    reply_to = H.first(fields, "reply-to")
+    from_list = _address_list(frm)
+    items = [
+        imap_string(value("date")),
+        imap_string(value("subject")),
+        from_list,
+        _address_list(sender) if sender is not None and H.parse_addresses(sender) else from_list,
+        _address_list(reply_to) if reply_to is not None and H.parse_addresses(reply_to) else from_list,
+        _address_list(H.first(fields, "to")),
+        _address_list(H.first(fields, "cc")),
+        _address_list(H.first(fields, "bcc")),
+        imap_string(value("in-reply-to")),
+        imap_string(value("message-id")),
+    ]
+    return b"(" + b" ".join(items) + b")"
+
+
+def _params(params, text):
+    items = []
+    charset = False
+    for k, v in params:
+        if k.lower() == b"charset":
+            charset = True
+        items.append(imap_string(k) + b" " + imap_string(v))
+    if text and not charset:
+        items.append(DEFAULT_CHARSET)
+    return _list(items)
+
+
+def _extension(part, leaf):
+    out = []
+    if leaf:
+        out.append(imap_string(part.md5))
+    else:
+        out.append(_params(part.params, False))
+    if part.disposition is None:
+        out.append(NIL)
+    else:
+        out.append(b"(" + imap_string(part.disposition) + b" "
+                   + _params(part.disposition_params, False) + b")")
+    out.append(_list([imap_string(x) for x in part.language]) if part.language else NIL)
+    out.append(imap_string(part.location))
+    return b" ".join(out)
+
+
+def body(part, extended=True):
+    """BODYSTRUCTURE (extended) or BODY of a message entity or part, with parens."""
+    return b"(" + _body_inner(part, extended) + b")"
+
+
+def _body_inner(part, extended):
+    if part.boundary is not None:
+        if part.children:
+            kids = b"".join(body(c, extended) for c in part.children)
+        else:
+            kids = b"(" + EMPTY_BODY + (b" NIL NIL NIL NIL" if extended else b"") + b")"
+        out = kids + b" " + imap_string(part.subtype_raw or b"x-unknown")
+        if extended:
+            out += b" " + _extension(part, False)
+        return out
+    if part.message is not None:
+        out = b'"message" "rfc822" ' + _params(part.params, False)
+    else:
+        text = part.type_raw is None or part.type_raw.lower() == b"text"
+        out = imap_string(part.type_raw or b"text") + b" " + imap_string(
+            part.subtype_raw or (b"plain" if text else b"unknown"))
+        out += b" " + _params(part.params, text)
+    out += b" %s %s %s %d" % (imap_string(part.content_id), imap_string(part.description),
+                              imap_string(part.encoding_raw or b"7bit"), part.body_length)
+    if part.message is not None:
+        nested = part.message
+        out += b" " + envelope(nested.fields) + b" " + body(nested, extended) + b" %d" % part.lines
+    elif part.type_raw is None or part.type_raw.lower() == b"text":
+        out += b" %d" % part.lines
+    if extended:
+        out += b" " + _extension(part, True)
+    return out

@@ -1,0 +1,928 @@
+"""Incremental MIME parser: feed() chunks of a message, close() for a ParsedMessage.
+
+The message is never held whole: attachment bodies are decoded on the fly
+and written to ``attachment_sink.open(info)`` writers; every other byte is
+kept in ``raw``. ``segments`` say how raw and the decoded attachments give
+back the message byte for byte (DESIGN.md "Byte-exact messages").
+
+Boundaries, header blocks and the default content types follow Python's
+email.feedparser, so that the attachments decode to what
+``email.message_from_bytes(...)`` gives; the CRLF before a boundary belongs
+to the boundary (RFC 2046 §5.1.1).
+"""
+
+import binascii
+import codecs
+import hashlib
+from email.utils import parsedate_to_datetime
+from datetime import timezone
+
+from . import headers as H
+from . import imap
+from .decoders import B64_ALPHABET, Base64Decoder, decode_all, decoder_for
+from .segments import RAW, Segment
+
+HEADERS, BODY, PREAMBLE, EPILOGUE = range(4)
+MAX_HEADER_BYTES = 256 * 1024
+MAX_PENDING_LINE = 64 * 1024       # longest base64 line we try to prove canonical
+SAFE_NAME_BYTES = 150
+CONTAINER_TYPES = ("message/rfc822", "message/global")
+
+
+class AttachmentInfo:
+    """What the sink learns when an attachment starts, plus results at the end.
+
+    index, part ("2", "1.3"), filename (decoded, may be None), safe_filename
+    (for object keys), content_type ("image/png"), encoding ("base64");
+    after close(): size (decoded bytes), sha256 (hex) and storage:
+    "identity" (decoded == encoded), "base64" (re-encoded exactly),
+    "partial" (a canonical base64 prefix, the rest kept raw) or "raw".
+    """
+
+    __slots__ = ("index", "part", "filename", "safe_filename", "content_type",
+                 "encoding", "size", "sha256", "storage")
+
+    def __init__(self, index, part, filename, safe_filename, content_type, encoding):
+        self.index = index
+        self.part = part
+        self.filename = filename
+        self.safe_filename = safe_filename
+        self.content_type = content_type
+        self.encoding = encoding
+        self.size = 0
+        self.sha256 = None
+        self.storage = None
+
+    @property
+    def rebuilt(self):
+        """True when (part of) the encoded form is rebuilt from the decoded object."""
+        return self.storage in ("identity", "base64", "partial")
+
+    def to_json(self):
+        return {k: getattr(self, k) for k in self.__slots__}
+
+    @classmethod
+    def from_json(cls, d):
+        info = cls(d["index"], d["part"], d["filename"], d["safe_filename"],
+                   d["content_type"], d["encoding"])
+        info.size, info.sha256, info.storage = d["size"], d["sha256"], d["storage"]
+        return info
+
+    def __repr__(self):
+        return "AttachmentInfo(%r)" % (self.to_json(),)
+
+
+class Part:
+    """A MIME entity: its header block and body as byte ranges of the message.
+
+    ``number`` is the IMAP part number ("" for the message itself; a
+    message/rfc822 part and the message inside it share one number).
+    ``message`` is the nested message entity of a message/rfc822 part,
+    ``children`` the parts of a multipart. Type strings are lower-case;
+    the ``*_raw`` bytes are as written, for BODYSTRUCTURE.
+    """
+
+    __slots__ = ("number", "type", "subtype", "type_raw", "subtype_raw", "params",
+                 "content_id", "description", "encoding", "encoding_raw",
+                 "disposition", "disposition_params", "language", "location", "md5",
+                 "header_offset", "header_length", "body_offset", "body_length", "lines",
+                 "children", "message", "boundary", "attachment", "fields", "parent",
+                 "_lf0", "_consumer", "_delim", "_closed", "_raw_start", "_raw_end", "_charset")
+
+    def __init__(self, number, header_offset, parent=None):
+        self.number = number
+        self.header_offset = header_offset
+        self.header_length = 0
+        self.body_offset = header_offset
+        self.body_length = 0
+        self.lines = 0
+        self.parent = parent
+        self.children = []
+        self.message = None
+        self.boundary = None
+        self.attachment = None
+        self.fields = None
+        self.type, self.subtype = "text", "plain"
+        self.type_raw = self.subtype_raw = None
+        self.params = []
+        self.content_id = self.description = self.md5 = self.location = None
+        self.encoding, self.encoding_raw = "7bit", None
+        self.disposition, self.disposition_params = None, []
+        self.language = []
+        self._lf0 = 0
+        self._consumer = None
+        self._delim = None
+        self._closed = False
+        self._raw_start = self._raw_end = None
+        self._charset = None
+
+    @property
+    def content_type(self):
+        return self.type + "/" + self.subtype
+
+    def walk(self):
+        """This entity and every entity below it, depth first."""
+        yield self
+        if self.message is not None:
+            yield from self.message.walk()
+        for child in self.children:
+            yield from child.walk()
+
+    def find(self, number):
+        """The entity whose body is IMAP BODY[number] (RFC 3501 §6.4.5), or None."""
+        node, entity = self, True
+        for step in number.split("."):
+            if not step.isdigit() or int(step) < 1:
+                return None
+            if node.message is not None and not entity:
+                node, entity = node.message, True
+            if node.boundary is not None:
+                if int(step) > len(node.children):
+                    return None
+                node, entity = node.children[int(step) - 1], False
+            elif entity and step == "1":
+                entity = False    # the body of a non-multipart message is its part 1
+            else:
+                return None
+        return node
+
+    @property
+    def imap_number(self):
+        """IMAP part number of this entity's body ("1" for a one-part message)."""
+        if self.parent is None:
+            return "1"
+        if self.parent.message is self:
+            return self.number + ".1"
+        return self.number
+
+    def to_json(self):
+        def s(b):
+            return None if b is None else b.decode("latin-1")
+        d = {
+            "number": self.number, "type": self.type, "subtype": self.subtype,
+            "type_raw": s(self.type_raw), "subtype_raw": s(self.subtype_raw),
+            "params": [[s(k), s(v)] for k, v in self.params],
+            "id": s(self.content_id), "description": s(self.description),
+            "encoding": self.encoding, "encoding_raw": s(self.encoding_raw),
+            "disposition": s(self.disposition),
+            "disposition_params": [[s(k), s(v)] for k, v in self.disposition_params],
+            "language": [s(x) for x in self.language], "location": s(self.location),
+            "md5": s(self.md5), "boundary": s(self.boundary),
+            "header": [self.header_offset, self.header_length],
+            "body": [self.body_offset, self.body_length], "lines": self.lines,
+            "attachment": self.attachment,
+        }
+        if self.fields is not None:
+            d["fields"] = [[n, s(v)] for n, v in self.fields if n in _ENVELOPE_FIELDS]
+        if self.message is not None:
+            d["message"] = self.message.to_json()
+        if self.children:
+            d["children"] = [c.to_json() for c in self.children]
+        return d
+
+    @classmethod
+    def from_json(cls, d, parent=None):
+        def b(x):
+            return None if x is None else x.encode("latin-1")
+        p = cls(d["number"], d["header"][0], parent)
+        p.header_length = d["header"][1]
+        p.body_offset, p.body_length = d["body"]
+        p.lines = d["lines"]
+        p.type, p.subtype = d["type"], d["subtype"]
+        p.type_raw, p.subtype_raw = b(d["type_raw"]), b(d["subtype_raw"])
+        p.params = [(b(k), b(v)) for k, v in d["params"]]
+        p.content_id, p.description = b(d["id"]), b(d["description"])
+        p.encoding, p.encoding_raw = d["encoding"], b(d["encoding_raw"])
+        p.disposition = b(d["disposition"])
+        p.disposition_params = [(b(k), b(v)) for k, v in d["disposition_params"]]
+        p.language = [b(x) for x in d["language"]]
+        p.location, p.md5, p.boundary = b(d["location"]), b(d["md5"]), b(d["boundary"])
+        p.attachment = d["attachment"]
+        if "fields" in d:
+            p.fields = [(n, b(v)) for n, v in d["fields"]]
+        if "message" in d:
+            p.message = cls.from_json(d["message"], p)
+        p.children = [cls.from_json(c, p) for c in d.get("children", ())]
+        return p
+
+    def __repr__(self):
+        return "Part(%r, %s)" % (self.number, self.content_type)
+
+
+_ENVELOPE_FIELDS = frozenset(("date", "subject", "from", "sender", "reply-to", "to", "cc",
+                              "bcc", "in-reply-to", "message-id"))
+
+
+class ParsedMessage:
+    """The result of MessageParser.close(); see the module docstring."""
+
+    def __init__(self, raw, segments, size, parts, attachments, text_plain, text_html, headers):
+        self.raw = raw
+        self.segments = segments
+        self.size = size
+        self.parts = parts
+        self.attachments = attachments
+        self.text_plain = text_plain
+        self.text_html = text_html
+        self.headers = headers
+        self.envelope = imap.envelope(parts.fields or [])
+        self.bodystructure = imap.body(parts, True)
+        self.body = imap.body(parts, False)
+
+    def segments_json(self):
+        return [seg.to_json() for seg in self.segments]
+
+
+# --- body consumers: what happens to the bytes of one leaf part -------------------
+
+class _Inline:
+    """A part kept in raw (text, containers treated as text)."""
+
+    __slots__ = ("p",)
+
+    def __init__(self, parser):
+        self.p = parser
+
+    def feed(self, data):
+        self.p._emit_raw(data)
+
+    def finish(self):
+        pass
+
+
+class _Writer:
+    """Wraps the sink's writer: counts and hashes the decoded bytes."""
+
+    __slots__ = ("w", "info", "h", "n")
+
+    def __init__(self, writer, info):
+        self.w, self.info = writer, info
+        self.h = hashlib.sha256()
+        self.n = 0
+
+    def write(self, data):
+        if data:
+            self.h.update(data)
+            self.n += len(data)
+            self.w.write(data)
+
+    def close(self, storage):
+        self.info.size = self.n
+        self.info.sha256 = self.h.hexdigest()
+        self.info.storage = storage
+        self.w.close()
+
+
+class _Identity:
+    """7bit/8bit/binary (and unknown) encodings: decoded == encoded, nothing raw."""
+
+    __slots__ = ("p", "w", "seg")
+
+    def __init__(self, parser, writer):
+        self.p, self.w, self.seg = parser, writer, None
+
+    def feed(self, data):
+        if not data:
+            return
+        self.w.write(data)
+        seg = self.seg
+        if seg is None:
+            seg = self.seg = Segment.identity(self.w.info.index, 0, 0)
+            self.p._segments.append(seg)
+        seg.dend += len(data)
+        seg.length += len(data)
+        self.p._emitted += len(data)
+
+    def finish(self):
+        self.w.close("identity")
+
+
+class _Decoded:
+    """Quoted-printable, uuencode: decoded bytes to the sink, encoded kept raw."""
+
+    __slots__ = ("p", "w", "dec")
+
+    def __init__(self, parser, writer, encoding):
+        self.p, self.w, self.dec = parser, writer, decoder_for(encoding)
+
+    def feed(self, data):
+        self.p._emit_raw(data)
+        self.w.write(self.dec.feed(data))
+
+    def finish(self):
+        self.w.write(self.dec.finish())
+        self.w.close("raw")
+
+
+_NOT_B64 = bytes(c for c in range(256) if c not in B64_ALPHABET)
+
+
+def _valid_last(x, L):
+    """Is x a canonical final base64 line of at most L chars?"""
+    if not x or len(x) > L or len(x) % 4:
+        return False
+    try:
+        return binascii.b2a_base64(binascii.a2b_base64(x), newline=False) == x
+    except binascii.Error:
+        return False
+
+
+class _Base64:
+    """Base64 attachment: prove line by line that re-encoding gives the same bytes.
+
+    L comes from the first line; every line but the last is L chars + CRLF,
+    the last at most L, canonical. From the first deviating line on, the
+    encoded bytes go to raw (the sink still gets every decoded byte).
+    """
+
+    __slots__ = ("p", "w", "L", "carry", "raw_mode", "seg", "dec", "enc_len")
+
+    def __init__(self, parser, writer):
+        self.p, self.w = parser, writer
+        self.L = None
+        self.carry = b""
+        self.raw_mode = False
+        self.seg = None
+        self.dec = None
+        self.enc_len = 0
+
+    def feed(self, data):
+        if self.raw_mode:
+            self._raw(data)
+        elif data:
+            self._process(self.carry + data if self.carry else bytes(data), False)
+
+    def finish(self):
+        if not self.raw_mode:
+            self._process(self.carry, True)
+        if self.raw_mode:
+            self.w.write(self.dec.finish())
+            storage = "partial" if self.seg is not None else "raw"
+        else:
+            storage = "base64" if self.seg is not None else "raw"
+        self.w.close(storage)
+
+    def _raw(self, data):
+        self.p._emit_raw(data)
+        self.w.write(self.dec.feed(data))
+
+    def _accept(self, block, nlines, last=False):
+        decoded = binascii.a2b_base64(block)
+        self.w.write(decoded)
+        seg = self.seg
+        if seg is None:
+            seg = self.seg = Segment.base64(self.w.info.index, 0, 0, self.L, True)
+            seg.length = 0
+            self.p._segments.append(seg)
+        seg.dend += len(decoded)
+        seg.length += len(block)
+        self.p._emitted += len(block)
+
+    def _done(self, eol):
+        seg = self.seg
+        if seg is not None:
+            seg.eol = eol
+            check = Segment.base64(seg.index, seg.dstart, seg.dend, seg.line, eol)
+            assert check.length == seg.length, (check, seg)
+
+    def _deviate(self, rest):
+        self._done(True)
+        self.raw_mode = True
+        self.carry = b""
+        self.dec = Base64Decoder()
+        self._raw(rest)
+
+    def _process(self, buf, final):
+        L = self.L
+        if L is None:
+            i = buf.find(b"\n")
+            if i < 0:
+                if final:
+                    if _valid_last(buf, MAX_PENDING_LINE):
+                        self.L = len(buf)
+                        self._accept(buf, 1)
+                        self._done(False)
+                    else:
+                        self._deviate(buf)
+                elif len(buf) > MAX_PENDING_LINE:
+                    self._deviate(buf)
+                else:
+                    self.carry = buf
+                return
+            L = i - 1
+            if L <= 0 or L % 4 or L > MAX_PENDING_LINE or buf[i - 1] != 13:
+                self._deviate(buf)
+                return
+            self.L = L
+        S = L + 2
+        n = len(buf) // S
+        pos = 0
+        if n:
+            block = buf[:n * S] if n * S != len(buf) else buf
+            if (block[L::S] == b"\r" * n and block[L + 1::S] == b"\n" * n
+                    and len(block.translate(None, B64_ALPHABET)) == 2 * n):
+                self._accept(block, n)
+                pos = n * S
+            else:
+                j = 0
+                while j < n:
+                    line = buf[j * S:(j + 1) * S]
+                    if line[L:] != b"\r\n" or line[:L].translate(None, B64_ALPHABET):
+                        break
+                    j += 1
+                if j:
+                    self._accept(buf[:j * S], j)
+                pos = j * S
+        rest = buf[pos:] if pos else buf
+        lf = rest.find(b"\n")
+        if final:
+            if not rest:
+                self._done(True)
+            elif lf < 0 and b"\r" not in rest and _valid_last(rest, L):
+                self._accept(rest, 1)
+                self._done(False)
+            elif lf == len(rest) - 1 and rest.endswith(b"\r\n") and _valid_last(rest[:-2], L):
+                self._accept(rest, 1)
+                self._done(True)
+            else:
+                self._deviate(rest)
+            return
+        if lf < 0:
+            if len(rest) < S:
+                self.carry = rest
+            else:
+                self._deviate(rest)
+        elif lf == len(rest) - 1 and rest.endswith(b"\r\n") and _valid_last(rest[:-2], L):
+            self.carry = rest
+        else:
+            self._deviate(rest)
+
+
+# --- the parser ---------------------------------------------------------------------
+
+class MessageParser:
+    """feed(bytes) any number of times, then close() -> ParsedMessage.
+
+    attachment_sink.open(AttachmentInfo) -> writer with write(bytes), close()
+    and abort(); abort() is called on every open writer if the parser fails
+    (for instance because the sink raised) or abort() is called.
+    """
+
+    def __init__(self, attachment_sink, max_header_bytes=MAX_HEADER_BYTES):
+        self._sink = attachment_sink
+        self._max_header = max_header_bytes
+        self._buf = b""
+        self._pos = 0
+        self._base = 0           # absolute offset of _buf[0]
+        self._lf = 0             # LF count of everything consumed
+        self._bol = True         # is _pos at the beginning of a line?
+        self._raw = bytearray()
+        self._segments = []
+        self._emitted = 0
+        self._size = 0
+        self._root = Part("", 0)
+        self._cur = self._root
+        self._state = HEADERS
+        self._hdr = []
+        self._hdr_len = 0
+        self._open = []          # entities whose body has started, outermost first
+        self._attachments = []
+        self._writers = []
+        self._safe_names = set()
+        self._inline_text = []
+        self._closed = False
+
+    # -- public API
+
+    def feed(self, data):
+        """Consume the next chunk of the message (any size, split anywhere)."""
+        if self._closed:
+            raise ValueError("feed() after close()")
+        if not data:
+            return
+        self._size += len(data)
+        if self._pos:
+            self._base += self._pos
+            self._buf = self._buf[self._pos:] + bytes(data)
+            self._pos = 0
+        elif self._buf:
+            self._buf += bytes(data)
+        else:
+            self._buf = bytes(data)
+        self._guard(self._run, False)
+
+    def close(self):
+        """End of message: finish every part and return the ParsedMessage."""
+        if self._closed:
+            raise ValueError("close() called twice")
+        self._guard(self._finish)
+        self._closed = True
+        return self._result()
+
+    def abort(self):
+        """Give up: abort every attachment writer opened so far."""
+        self._closed = True
+        for w in self._writers:
+            try:
+                w.w.abort()
+            except Exception:
+                pass
+
+    def _guard(self, fn, *args):
+        try:
+            fn(*args)
+        except BaseException:
+            self.abort()
+            raise
+
+    # -- output
+
+    def _emit_raw(self, data):
+        if not data:
+            return
+        segs = self._segments
+        n = len(data)
+        if segs and segs[-1].kind == RAW:
+            segs[-1].length += n
+        else:
+            segs.append(Segment.raw(len(self._raw), n))
+        self._raw += data
+        self._emitted += n
+
+    def _take(self, end):
+        """Consume _buf[_pos:end] and return it."""
+        pos = self._pos
+        if end <= pos:
+            return b""
+        buf = self._buf
+        data = buf[pos:end]
+        self._lf += data.count(b"\n")
+        self._pos = end
+        self._bol = buf[end - 1] == 10
+        return data
+
+    def _abs(self):
+        return self._base + self._pos
+
+    # -- the state machine
+
+    def _run(self, eof):
+        while True:
+            if self._state == HEADERS:
+                moved = self._run_headers(eof)
+            else:
+                moved = self._run_body(eof)
+            if not moved:
+                return
+
+    def _delims(self):
+        """Active boundaries, innermost first: [(b"--boundary", multipart part)]."""
+        return [(p._delim, p) for p in reversed(self._open)
+                if p._delim is not None and not p._closed]
+
+    @staticmethod
+    def _match(line, delims):
+        """(part, is_close) if line is a delimiter line of one of delims."""
+        body = line.rstrip(b"\r\n")
+        for delim, part in delims:
+            if body.startswith(delim):
+                rest = body[len(delim):]
+                close = rest[:2] == b"--"
+                if close:
+                    rest = rest[2:]
+                if not rest.strip(b" \t"):
+                    return part, close
+        return None
+
+    def _run_headers(self, eof):
+        buf = self._buf
+        delims = self._delims()
+        while True:
+            pos = self._pos
+            j = buf.find(b"\n", pos)
+            if j < 0:
+                rest = len(buf) - pos
+                if eof:
+                    if rest:
+                        line = buf[pos:]
+                        m = self._match(line, delims) if delims else None
+                        if m:
+                            self._end_headers()
+                            self._delimiter(pos, len(buf), m)
+                            return True
+                        if H.HEADER_LINE.match(line) and self._hdr_len + rest <= self._max_header:
+                            self._header_line(len(buf))
+                    self._end_headers()
+                    return True
+                if self._hdr_len + rest > self._max_header:
+                    self._end_headers()
+                    return True
+                return False
+            line = buf[pos:j + 1]
+            if delims and line[:2] == b"--":
+                m = self._match(line, delims)
+                if m:
+                    self._end_headers()
+                    self._delimiter(pos, j + 1, m)
+                    return True
+            if line == b"\r\n" or line == b"\n":
+                self._header_line(j + 1)
+                self._end_headers()
+                return True
+            if not H.HEADER_LINE.match(line) or self._hdr_len + len(line) > self._max_header:
+                self._end_headers()
+                return True
+            self._header_line(j + 1)
+
+    def _header_line(self, end):
+        data = self._take(end)
+        self._hdr.append(data)
+        self._hdr_len += len(data)
+        self._emit_raw(data)
+
+    def _run_body(self, eof):
+        buf = self._buf
+        pos = self._pos
+        end = len(buf)
+        delims = self._delims()
+        if not delims:
+            if pos < end:
+                self._deliver(end)
+            return False
+        if not eof and self._bol and end - pos < 2 and b"--".startswith(buf[pos:]):
+            return False
+        if self._bol and buf[pos:pos + 2] == b"--":
+            cand = pos
+        else:
+            f = buf.find(b"\n--", pos)
+            cand = f + 1 if f >= 0 else -1
+        longest = max(len(d) for d, _ in delims) + 2 + 256
+        while cand >= 0:
+            e = buf.find(b"\n", cand)
+            if e < 0:
+                if not eof and end - cand <= longest:
+                    self._deliver(self._eol_start(cand))
+                    return False
+                line, line_end = buf[cand:], end
+            else:
+                line, line_end = buf[cand:e + 1], e + 1
+            m = self._match(line, delims) if len(line) <= longest else None
+            if m:
+                self._deliver(self._eol_start(cand))
+                self._delimiter(cand, line_end, m)
+                return True
+            f = buf.find(b"\n--", cand)
+            cand = f + 1 if f >= 0 else -1
+        safe = end
+        if not eof:
+            j = buf.rfind(b"\n", max(pos, end - 2))
+            if j >= 0:
+                if buf[j + 1:] in (b"", b"-"):
+                    safe = j - 1 if j - 1 >= pos and buf[j - 1] == 13 else j
+            elif buf.endswith(b"\r"):
+                safe = end - 1
+        if safe > pos:
+            self._deliver(safe)
+        return False
+
+    def _eol_start(self, cand):
+        """Start of the line end that precedes a delimiter line at cand."""
+        buf, pos = self._buf, self._pos
+        if cand > pos and buf[cand - 1] == 10:
+            if cand - 1 > pos and buf[cand - 2] == 13:
+                return cand - 2
+            return cand - 1
+        return cand
+
+    def _deliver(self, end):
+        data = self._take(end)
+        if not data:
+            return
+        if self._state == BODY:
+            self._cur._consumer.feed(data)
+        else:
+            self._emit_raw(data)
+
+    def _delimiter(self, start, line_end, match):
+        """A delimiter line at [start, line_end), owned by match[0]."""
+        owner, close = match
+        self._close_down_to(owner, self._abs())
+        self._emit_raw(self._take(line_end))   # CRLF before it, the line, its CRLF
+        if close:
+            owner._closed = True
+            self._cur = owner
+            self._state = EPILOGUE
+            return
+        prefix = owner.number + "." if owner.number else ""
+        child = Part(prefix + str(len(owner.children) + 1), self._abs(), owner)
+        owner.children.append(child)
+        self._cur = child
+        self._state = HEADERS
+
+    def _close_down_to(self, owner, end):
+        """Close every entity nested inside owner (None: all) at offset end."""
+        while self._state == HEADERS:
+            self._end_headers()
+        while self._open and self._open[-1] is not owner:
+            part = self._open.pop()
+            part.body_length = end - part.body_offset
+            part.lines = self._lf - part._lf0
+            if part._consumer is not None:
+                part._consumer.finish()
+                part._consumer = None
+                if part._raw_start is not None:
+                    part._raw_end = len(self._raw)
+
+    def _finish(self):
+        self._run(True)
+        if self._pos < len(self._buf):      # cannot happen; keep exactness anyway
+            self._deliver(len(self._buf))
+        self._close_down_to(None, self._abs())
+
+    # -- a header block is complete: set the entity up
+
+    def _end_headers(self):
+        part = self._cur
+        here = self._abs()
+        part.header_length = here - part.header_offset
+        fields = H.split_fields(b"".join(self._hdr)) if self._hdr else []
+        self._hdr = []
+        self._hdr_len = 0
+        self._content_headers(part, fields)
+        if part.parent is None or part.parent.message is part:
+            part.fields = fields
+        part.body_offset = here
+        part._lf0 = self._lf
+        self._open.append(part)
+        if part.boundary is not None:
+            part._delim = b"--" + part.boundary
+            self._state = PREAMBLE
+        elif part.content_type in CONTAINER_TYPES:
+            nested = Part(part.number, here, part)
+            part.message = nested
+            self._cur = nested
+            self._state = HEADERS
+        else:
+            self._state = BODY
+            part._consumer = self._leaf(part)
+
+    def _content_headers(self, part, fields):
+        """Content-* fields of an entity (RFC 2045), first occurrence wins."""
+        ct = H.first(fields, "content-type")
+        mtype, params = H.parse_content_value(ct) if ct is not None else (None, [])
+        if mtype is not None:
+            t, _, s = mtype.partition(b"/")
+            part.type_raw, part.subtype_raw = t, s
+            part.type, part.subtype = t.decode("latin-1").lower(), s.decode("latin-1").lower()
+            part.params = H.merge_rfc2231(params)
+        elif ct is None and part.parent is not None and part.parent.subtype == "digest" \
+                and part.parent.boundary is not None:
+            part.type, part.subtype = "message", "rfc822"     # RFC 2046 §5.1.5
+        if part.type == "multipart":
+            boundary = H.param_value(params, "boundary")
+            if boundary:
+                part.boundary = boundary.rstrip().encode("utf-8", "surrogateescape")
+        cte = H.first(fields, "content-transfer-encoding")
+        if cte is not None:
+            main, _ = H.parse_content_value(cte)
+            if main and b"/" not in main:
+                part.encoding_raw = main
+                part.encoding = main.decode("latin-1").lower()
+        cd = H.first(fields, "content-disposition")
+        if cd is not None:
+            main, dparams = H.parse_content_value(cd)
+            if main and b"/" not in main:
+                part.disposition = main
+                part.disposition_params = H.merge_rfc2231(dparams)
+        for name, attr in (("content-id", "content_id"), ("content-description", "description"),
+                           ("content-md5", "md5"), ("content-location", "location")):
+            v = H.first(fields, name)
+            if v is not None:
+                setattr(part, attr, H.unfold(v))
+        lang = H.first(fields, "content-language")
+        if lang is not None:
+            part.language = [x.strip() for x in H.unfold(lang).split(b",") if x.strip()]
+        if part.type == "text":
+            part._charset = H.param_value(params, "charset")
+
+    def _leaf(self, part):
+        """Classify a leaf and return its body consumer."""
+        disp = part.disposition.lower() if part.disposition else b""
+        filename = None
+        if part.disposition is not None:
+            filename = H.param_value(part.disposition_params, "filename")
+        if filename is None and part.type_raw is not None:
+            filename = H.param_value(part.params, "name")
+        attachment = (filename is not None or disp == b"attachment"
+                      or (part.type != "text" and part.type != "multipart"))
+        if not attachment:
+            if part.subtype in ("plain", "html") and part.type == "text":
+                part._raw_start = len(self._raw)
+                self._inline_text.append(part)
+            return _Inline(self)
+        index = len(self._attachments)
+        info = AttachmentInfo(index, part.imap_number, filename,
+                              self._safe_name(filename, index), part.content_type, part.encoding)
+        part.attachment = index
+        self._attachments.append(info)
+        writer = _Writer(self._sink.open(info), info)
+        self._writers.append(writer)
+        enc = part.encoding
+        if enc == "base64":
+            return _Base64(self, writer)
+        if enc in ("quoted-printable", "x-uuencode", "uuencode", "uue", "x-uue"):
+            return _Decoded(self, writer, enc)
+        return _Identity(self, writer)
+
+    def _safe_name(self, filename, index):
+        name = safe_filename(filename, index)
+        stem, dot, ext = name.rpartition(".")
+        if not stem:
+            stem, dot, ext = name, "", ""
+        candidate, n = name, 0
+        while candidate.lower() in self._safe_names:
+            n += 1
+            suffix = "-%d" % n
+            candidate = _cut(stem, SAFE_NAME_BYTES - len(suffix) - len((dot + ext).encode())) \
+                + suffix + dot + ext
+        self._safe_names.add(candidate.lower())
+        return candidate
+
+    # -- the result
+
+    def _result(self):
+        assert self._emitted == self._size, (self._emitted, self._size)
+        plain, html = [], []
+        for part in self._inline_text:
+            data = bytes(self._raw[part._raw_start:part._raw_end])
+            text = _decode_text(decode_all(part.encoding, data), part._charset)
+            (plain if part.subtype == "plain" else html).append(text)
+        return ParsedMessage(
+            raw=bytes(self._raw), segments=self._segments, size=self._size,
+            parts=self._root, attachments=self._attachments,
+            text_plain="\n".join(plain), text_html="\n".join(html),
+            headers=_top_headers(self._root.fields or []))
+
+
+def _decode_text(data, charset):
+    name = "us-ascii" if not charset else charset.strip().lower()
+    try:
+        codec = codecs.lookup(name).name
+    except LookupError:
+        codec = "utf-8"
+    if codec == "ascii":
+        codec = "utf-8"     # 8-bit text labelled us-ascii is most often UTF-8
+    try:
+        return data.decode(codec, "replace")
+    except Exception:
+        return data.decode("utf-8", "replace")
+
+
+def _top_headers(fields):
+    out = {}
+    for name in ("message-id", "date", "from", "to", "cc", "subject", "in-reply-to", "references"):
+        v = H.first(fields, name)
+        out[name] = None if v is None else H.decode_words(H.unfold(v)).strip()
+    out["date_parsed"] = None
+    if out["date"]:
+        try:
+            dt = parsedate_to_datetime(out["date"])
+            if dt.tzinfo is None:
+                dt = dt.replace(tzinfo=timezone.utc)
+            out["date_parsed"] = dt
+        except Exception:
+            pass
+    return out
+
+
+# --- safe file names for object keys ------------------------------------------------
+
+_UNSAFE = {c: "_" for c in list(range(32)) + [127] + list(range(0x80, 0xa0))}
+_UNSAFE.update({ord("/"): "_", ord("\\"): "_"})
+
+
+def _cut(text, limit):
+    """text cut to at most `limit` bytes of UTF-8, on a character boundary."""
+    raw = text.encode("utf-8", "surrogatepass")
+    if len(raw) <= limit:
+        return text
+    return raw[:max(limit, 0)].decode("utf-8", "ignore")
+
+
+def safe_filename(filename, index):
+    """A file name usable in an object key: no / or \\, no control characters,
+    no leading dots, at most SAFE_NAME_BYTES of UTF-8; "attachment-N" if empty."""
+    name = (filename or "").translate(_UNSAFE)
+    name = name.encode("utf-8", "replace").decode("utf-8")
+    name = name.strip().lstrip(".").strip()
+    if not name.strip("._ "):
+        name = ""
+    if not name:
+        return "attachment-%d" % (index + 1)
+    if len(name.encode("utf-8")) > SAFE_NAME_BYTES:
+        stem, dot, ext = name.rpartition(".")
+        if stem and len(ext.encode("utf-8")) <= 16:
+            name = _cut(stem, SAFE_NAME_BYTES - 1 - len(ext.encode("utf-8"))).rstrip() + "." + ext
+        else:
+            name = _cut(name, SAFE_NAME_BYTES)
+    return name
