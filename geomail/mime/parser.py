@@ -576,8 +576,12 @@ class MessageParser:
                 return
 
     def _delims(self):
-        """Active boundaries, innermost first: [(b"--boundary", multipart part)]."""
-        return [(p._delim, p) for p in reversed(self._open)
+        """Active boundaries, outermost first: [(b"--boundary", multipart part)].
+
+        An enclosing multipart's boundary wins over an inner one, as in
+        email.feedparser (its end-of-part matchers run before the inner loop).
+        """
+        return [(p._delim, p) for p in self._open
                 if p._delim is not None and not p._closed]
 
     @staticmethod
@@ -675,12 +679,13 @@ class MessageParser:
             cand = f + 1 if f >= 0 else -1
         safe = end
         if not eof:
-            j = buf.rfind(b"\n", max(pos, end - 2))
-            if j >= 0:
-                if buf[j + 1:] in (b"", b"-"):
-                    safe = j - 1 if j - 1 >= pos and buf[j - 1] == 13 else j
-            elif buf.endswith(b"\r"):
+            # hold back what may still become the line end before a delimiter
+            if buf.endswith(b"\r"):
                 safe = end - 1
+            else:
+                j = buf.rfind(b"\n", max(pos, end - 2))
+                if j >= 0 and buf[j + 1:] in (b"", b"-"):
+                    safe = j - 1 if j - 1 >= pos and buf[j - 1] == 13 else j
         if safe > pos:
             self._deliver(safe)
         return False
