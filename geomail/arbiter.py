@@ -126,10 +126,8 @@ class Arbiter:
         """One listening socket per served protocol, for one worker slot."""
         listeners = {}
         try:
-            if not config.imap_only:
-                listeners["smtp"] = bind_listener(config.host, config.smtp_port)
-            if not config.smtp_only:
-                listeners["imap"] = bind_listener(config.host, config.imap_port)
+            for name, port in self._ports(config):
+                listeners[name] = bind_listener(config.host, port)
         except BindError as exc:
             for sock in listeners.values():
                 sock.close()
@@ -266,9 +264,18 @@ class Arbiter:
     # -- worker management ------------------------------------------------
 
     @staticmethod
-    def _addresses(config):
-        return (config.host, config.smtp_port, config.imap_port,
-                config.smtp_only, config.imap_only)
+    def _ports(config):
+        """(listener name, port) for every listener the configuration asks for."""
+        ports = []
+        if not config.imap_only:
+            ports += [("smtp", config.smtp_port), ("smtps", config.smtps_port)]
+        if not config.smtp_only:
+            ports += [("imap", config.imap_port), ("imaps", config.imaps_port)]
+        return [(name, port) for name, port in ports if port]
+
+    @classmethod
+    def _addresses(cls, config):
+        return (config.host, tuple(cls._ports(config)))
 
     def current_workers(self):
         return [w for w in self.workers.values()

@@ -179,8 +179,41 @@ OPTIONS = [
     Option("max_connections", "Connections served at once per worker and protocol; "
            "beyond it the worker stops accepting (the kernel queues the rest).",
            1000, positive_int, admin=False),
+    Option("smtps_port", "Implicit-TLS SMTP port (RFC 8314); 0: off.", 0, optional_port,
+           admin=False),
+    Option("imaps_port", "Implicit-TLS IMAP port (RFC 8314); 0: off.", 0, optional_port,
+           admin=False),
+    Option("tls_cert", "PEM certificate chain for STARTTLS and the implicit-TLS ports; "
+           "empty: no TLS.", "", admin=False, metavar="PATH"),
+    Option("tls_key", "PEM private key of --tls-cert.", "", admin=False, metavar="PATH",
+           secret=True),
     Option("domains", "Local domains, comma separated: mail is accepted only for these.",
            [], domain_list, metavar="LIST"),
+    # SMTP
+    Option("auto_create_accounts", "Create the account (and its standard mailboxes) when "
+           "mail arrives for a new address in a local domain; off: unknown addresses get 550.",
+           True, boolean, section="smtp", admin=False),
+    Option("max_message_size", "Largest message accepted, advertised with SIZE (RFC 1870).",
+           50 * MiB, size, section="smtp", metavar="BYTES"),
+    Option("max_recipients", "Recipients per message (RFC 5321 4.5.3.1.8 asks for at least 100).",
+           1000, positive_int, section="smtp", admin=False),
+    Option("max_bad_commands", "Unknown or malformed commands before the connection is closed.",
+           10, positive_int, section="smtp", admin=False),
+    Option("smtp_timeout", "Seconds an SMTP client may stay silent (RFC 5321 4.5.3.2.7: 5 minutes).",
+           300.0, positive_float, section="smtp", admin=False, metavar="SECONDS"),
+    Option("upload_buffer_budget", "Bytes of attachment data a worker may hold for S3 uploads "
+           "at once; a connection beyond it waits (TCP back-pressure).", 256 * MiB, size,
+           section="smtp", admin=False, metavar="BYTES"),
+    # IMAP
+    Option("imap_require_tls", "Refuse LOGIN and AUTHENTICATE before STARTTLS (LOGINDISABLED).",
+           False, boolean, section="imap", admin=False),
+    Option("imap_idle_timeout", "Seconds an IMAP client may stay silent, IDLE included "
+           "(RFC 3501 5.4: at least 30 minutes).", 1800.0, positive_float, section="imap",
+           admin=False, metavar="SECONDS"),
+    Option("max_literal_size", "Largest IMAP literal accepted (APPENDLIMIT).", 50 * MiB, size,
+           section="imap", admin=False, metavar="BYTES"),
+    Option("max_login_failures", "Failed logins on one connection before BYE (each failure "
+           "is delayed).", 3, positive_int, section="imap", admin=False),
     # storage
     Option("db_url", "MySQL database, mysql://user:password@host:port/database.",
            "mysql://geomail@127.0.0.1:3306/geomail", db_url, section="storage",
@@ -199,6 +232,11 @@ OPTIONS = [
     Option("oss_region", "S3 region.", "us-east-1", section="storage", metavar="REGION"),
     Option("oss_create_bucket", "Create the bucket at start if it is missing.", True,
            boolean, section="storage"),
+    Option("oss_multipart_threshold", "Attachments at least this large go to S3 as a multipart "
+           "upload; smaller ones in one PUT.", 8 * MiB, size, section="storage",
+           metavar="BYTES"),
+    Option("oss_part_size", "Part size of multipart uploads (S3 minimum: 5 MiB).", 8 * MiB,
+           size, section="storage", metavar="BYTES"),
     # process
     Option("pidfile", "Write the master's pid to this file.", "", section="process",
            admin=False, metavar="PATH"),
@@ -319,6 +357,12 @@ def load(argv=None, prog="geomail", admin=False, parser=None):
     if not admin:
         if config.smtp_only and config.imap_only:
             parser.error("--smtp-only and --imap-only exclude each other")
+        if bool(config.tls_cert) != bool(config.tls_key):
+            parser.error("--tls-cert and --tls-key go together")
+        if (config.smtps_port or config.imaps_port) and not config.tls_cert:
+            parser.error("--smtps-port and --imaps-port need --tls-cert and --tls-key")
+    if getattr(config, "oss_part_size", 5 * MiB) < 5 * MiB:
+        parser.error("argument --oss-part-size: S3 needs parts of at least 5M")
     return config
 
 
@@ -348,7 +392,9 @@ def _mask(option, value):
 # -- the sample configuration file -------------------------------------------
 
 SECTION_TITLES = {
-    "server": "Listeners and mail routing",
+    "server": "Listeners, TLS and mail routing",
+    "smtp": "SMTP limits and delivery",
+    "imap": "IMAP limits",
     "storage": "Storage: MySQL for messages, S3 for attachment bodies",
     "process": "Processes, privileges and logs",
 }

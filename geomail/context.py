@@ -13,6 +13,7 @@ class ServerContext:
         self.db = db
         self.blobs = blobs
         self.worker = worker
+        self.tls_context = server_tls_context(config)
 
     @classmethod
     def create(cls, config, worker=None):
@@ -49,3 +50,14 @@ def blob_store(config, bucket=None):
     return BlobStore(endpoint=config.oss_endpoint or None, bucket=bucket or config.oss_bucket,
                      access_key=config.oss_access_key or None,
                      secret_key=config.oss_secret_key or None, region=config.oss_region)
+
+
+def server_tls_context(config):
+    """The TLS context for STARTTLS and implicit-TLS ports, or None without a certificate."""
+    if not getattr(config, "tls_cert", ""):
+        return None
+    import ssl
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    context.load_cert_chain(config.tls_cert, config.tls_key)
+    return context

@@ -7,10 +7,14 @@ the way to refuse to start.
 
 
 def run(config):
-    from geomail.context import blob_store
+    from geomail.context import blob_store, server_tls_context
     from geomail.store.database import Database
     from geomail.store.migrations.migrate import migrate
 
+    try:
+        server_tls_context(config)
+    except (OSError, ValueError) as exc:
+        raise RuntimeError(f"cannot load --tls-cert/--tls-key: {exc}") from None
     db = Database(config.db_url, 1)
     try:
         migrate(db)

@@ -70,16 +70,19 @@ class Worker:
         from geomail.imap.server import handle_imap
         from geomail.smtp.server import handle_smtp
 
-        handlers = {"smtp": handle_smtp, "imap": handle_imap}
+        handlers = {"smtp": handle_smtp, "smtps": handle_smtp,
+                    "imap": handle_imap, "imaps": handle_imap}
         for name, sock in self.listeners.items():
             listener = gsocket.socket(sock.family, sock.type, fileno=sock.detach())
             pool = Pool(self.config.max_connections)
             handler = handlers[name]
+            implicit_tls = name.endswith("s")
 
-            def handle(client, address, handler=handler):
-                handler(self.context, client, address)
+            def handle(client, address, handler=handler, implicit_tls=implicit_tls):
+                handler(self.context, client, address, implicit_tls=implicit_tls)
 
-            server = StreamServer(listener, handle, spawn=pool)
+            extra = {"ssl_context": self.context.tls_context} if implicit_tls else {}
+            server = StreamServer(listener, handle, spawn=pool, **extra)
             # Several processes share the port: take few connections per wake-up
             # so the kernel's spreading is not undone (gevent's baseserver notes).
             server.max_accept = 10

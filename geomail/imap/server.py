@@ -15,7 +15,7 @@ MAX_LINE = 64 * 1024
 IDLE_TIMEOUT = 30 * 60.0      # RFC 3501 §5.4: at least 30 minutes
 
 
-def handle_imap(context, sock, address):
+def handle_imap(context, sock, address, implicit_tls=False):
     IMAPSession(context, sock, address).run()
 
 

@@ -19,7 +19,7 @@ IDLE_TIMEOUT = 300.0          # RFC 5321 §4.5.3.2.7 server timeout: 5 minutes
 MAX_BAD_COMMANDS = 10
 
 
-def handle_smtp(context, sock, address):
+def handle_smtp(context, sock, address, implicit_tls=False):
     SMTPSession(context, sock, address).run()
 
 
