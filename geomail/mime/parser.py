@@ -610,6 +610,11 @@ class MessageParser:
                     if rest:
                         line = buf[pos:]
                         m = self._match(line, delims) if delims else None
+                        if m and self._repeated_delimiter(m):
+                            self._emit_raw(self._take(len(buf)))
+                            self._cur.header_offset = self._abs()
+                            m = None
+                            line = b""
                         if m:
                             self._end_headers()
                             self._delimiter(pos, len(buf), m)
@@ -625,6 +630,10 @@ class MessageParser:
             line = buf[pos:j + 1]
             if delims and line[:2] == b"--":
                 m = self._match(line, delims)
+                if m and self._repeated_delimiter(m):
+                    self._emit_raw(self._take(j + 1))
+                    self._cur.header_offset = self._abs()
+                    continue
                 if m:
                     self._end_headers()
                     self._delimiter(pos, j + 1, m)
@@ -637,6 +646,16 @@ class MessageParser:
                 self._end_headers()
                 return True
             self._header_line(j + 1)
+
+    def _repeated_delimiter(self, match):
+        """A delimiter of the same multipart right after a separator line.
+
+        email.feedparser swallows such lines (even a close delimiter) instead
+        of making empty parts; we do the same so both see the same parts.
+        """
+        cur = self._cur
+        return (match[0] is cur.parent and cur.parent is not None and cur.parent.message is not cur
+                and not self._hdr and self._abs() == cur.header_offset)
 
     def _header_line(self, end):
         data = self._take(end)
