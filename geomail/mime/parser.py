@@ -366,7 +366,7 @@ class _Base64:
         self.p._emit_raw(data)
         self.w.write(self.dec.feed(data))
 
-    def _accept(self, block, nlines, last=False):
+    def _accept(self, block, nlines):
         decoded = binascii.a2b_base64(block)
         self.w.write(decoded)
         seg = self.seg
