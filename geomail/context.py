@@ -14,6 +14,8 @@ class ServerContext:
         self.blobs = blobs
         self.worker = worker
         self.tls_context = server_tls_context(config)
+        self.upload_budget = _budget(config)
+        self._mailbox_listeners = []
 
     @classmethod
     def create(cls, config, worker=None):
@@ -33,6 +35,18 @@ class ServerContext:
         if self.worker is not None:
             self.worker.sessions.discard(session)
 
+    def on_mailbox_change(self, callback):
+        """callback(mailbox_ids) runs after this worker stores into those mailboxes."""
+        self._mailbox_listeners.append(callback)
+
+    def mailbox_changed(self, mailbox_ids):
+        """Wake this worker's sessions at once (other workers learn it by polling MySQL)."""
+        for callback in list(self._mailbox_listeners):
+            try:
+                callback(mailbox_ids)
+            except Exception:
+                log.exception("mailbox change listener failed")
+
     @property
     def stopping(self):
         return self.worker is not None and not self.worker.alive
@@ -47,9 +61,19 @@ class ServerContext:
 def blob_store(config, bucket=None):
     """The S3 client for this process, built from the oss_* settings."""
     from geomail.blobs.s3 import BlobStore
+    extra = {}
+    if hasattr(config, "oss_multipart_threshold"):
+        extra = dict(multipart_threshold=config.oss_multipart_threshold,
+                     part_size=config.oss_part_size)
     return BlobStore(endpoint=config.oss_endpoint or None, bucket=bucket or config.oss_bucket,
                      access_key=config.oss_access_key or None,
-                     secret_key=config.oss_secret_key or None, region=config.oss_region)
+                     secret_key=config.oss_secret_key or None, region=config.oss_region,
+                     **extra)
+
+
+def _budget(config):
+    from geomail.blobs.pipelined import ByteBudget
+    return ByteBudget(getattr(config, "upload_buffer_budget", 256 * 1024 * 1024))
 
 
 def server_tls_context(config):

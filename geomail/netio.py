@@ -88,6 +88,25 @@ class Connection:
     def has_buffered(self):
         return bool(self.buffer)
 
+    def unread(self, data):
+        """Put bytes back in front of the buffer (what followed the end of DATA)."""
+        if data:
+            self.buffer[:0] = data
+
+    def discard_buffer(self):
+        """Forget buffered input (before a TLS handshake: RFC 3207 section 4.2)."""
+        self.buffer.clear()
+
+    def start_tls(self, context):
+        """Wrap the socket in TLS as the server (STARTTLS)."""
+        import ssl
+        timeout = self.sock.gettimeout()
+        try:
+            self.sock = context.wrap_socket(self.sock, server_side=True)
+        except (ssl.SSLError, OSError):
+            raise ConnectionClosed() from None
+        self.sock.settimeout(timeout)
+
     def write(self, data):
         try:
             self.sock.sendall(data)

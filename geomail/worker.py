@@ -12,6 +12,12 @@ import os
 import signal
 import time
 
+REFUSAL_SLOTS = 64
+REFUSALS = {
+    "smtp": b"421 4.7.0 Too many connections, try again later\r\n",
+    "imap": b"* BYE [UNAVAILABLE] Too many connections, try again later\r\n",
+}
+
 
 def run(config, slot, listeners, heartbeat, master_pid):
     """Entry point in the forked child; returns the process exit status."""
@@ -32,6 +38,7 @@ class Worker:
         self.master_pid = master_pid
         self.servers = []
         self.sessions = set()
+        self.active = {}
         self.alive = True
         self.fast_exit = False
 
@@ -48,6 +55,7 @@ class Worker:
         gevent.signal_handler(signal.SIGUSR1, logs.reopen)
         self.context = ServerContext.create(self.config, self)
         self.start_servers()
+        gevent.spawn(self.janitor)
         self.log.info("worker ready (slot %d): %s", self.slot,
                       ", ".join(f"{name} on port {server.server_port}"
                                 for name, server in zip(self.listeners, self.servers)))
@@ -72,22 +80,52 @@ class Worker:
 
         handlers = {"smtp": handle_smtp, "smtps": handle_smtp,
                     "imap": handle_imap, "imaps": handle_imap}
+        limit = self.config.max_connections
         for name, sock in self.listeners.items():
             listener = gsocket.socket(sock.family, sock.type, fileno=sock.detach())
-            pool = Pool(self.config.max_connections)
-            handler = handlers[name]
-            implicit_tls = name.endswith("s")
+            # A few greenlets beyond the limit answer "too many connections" and
+            # hang up; past those the pool is full and the kernel queues the rest.
+            pool = Pool(limit + REFUSAL_SLOTS)
+            protocol = name.rstrip("s")
+            self.active[protocol] = 0
 
-            def handle(client, address, handler=handler, implicit_tls=implicit_tls):
-                handler(self.context, client, address, implicit_tls=implicit_tls)
+            def handle(client, address, handler=handlers[name], protocol=protocol,
+                       implicit_tls=name.endswith("s")):
+                if self.active[protocol] >= limit:
+                    self.refuse(client, protocol)
+                    return
+                self.active[protocol] += 1
+                try:
+                    handler(self.context, client, address, implicit_tls=implicit_tls)
+                finally:
+                    self.active[protocol] -= 1
 
-            extra = {"ssl_context": self.context.tls_context} if implicit_tls else {}
+            extra = {"ssl_context": self.context.tls_context} if name.endswith("s") else {}
             server = StreamServer(listener, handle, spawn=pool, **extra)
             # Several processes share the port: take few connections per wake-up
             # so the kernel's spreading is not undone (gevent's baseserver notes).
             server.max_accept = 10
             server.start()
             self.servers.append(server)
+
+    @staticmethod
+    def refuse(client, protocol):
+        try:
+            client.sendall(REFUSALS[protocol])
+        except OSError:
+            pass
+        client.close()
+
+    def janitor(self):
+        """Sweep abandoned uploads at start and then periodically (see geomail.janitor)."""
+        import gevent
+        from geomail import janitor
+        while self.alive:
+            try:
+                janitor.sweep(self.context)
+            except Exception as exc:  # storage down: try again next round
+                self.log.warning("janitor sweep failed: %s", exc)
+            gevent.sleep(janitor.INTERVAL)
 
     def stop(self, fast=False):
         """SIGTERM: stop accepting and finish; SIGQUIT: leave now."""

@@ -5,28 +5,59 @@ codes stay consistent and can be reviewed in one place.
 """
 
 REPLIES = {
+    # 2xx
     "ok": (250, "2.0.0", "OK"),
+    "sender_ok": (250, "2.1.0", "Sender OK"),
+    "recipient_ok": (250, "2.1.5", "Recipient OK"),
+    "queued": (250, "2.0.0", "OK: stored as {token}"),
+    "chunk_ok": (250, "2.0.0", "{size} octets received"),
     "bye": (221, "2.0.0", "Bye"),
     "vrfy": (252, "2.5.0", "Cannot VRFY user, but will accept message and attempt delivery"),
-    "help": (214, "2.0.0", "Commands: EHLO HELO MAIL RCPT DATA BDAT RSET NOOP QUIT VRFY HELP"),
-    "not_implemented": (502, "5.5.1", "Command not implemented"),
+    "help": (214, "2.0.0", "Commands: EHLO HELO MAIL RCPT DATA BDAT RSET NOOP QUIT VRFY HELP STARTTLS"),
+    "tls_go": (220, "2.0.0", "Ready to start TLS"),
+    # 3xx
+    "data_go": (354, None, "End data with <CR><LF>.<CR><LF>"),
+    # 4xx: try again later
+    "too_many_errors": (421, "4.7.0", "Too many errors, closing connection"),
+    "too_many_connections": (421, "4.7.0", "Too many connections, try again later"),
+    "timeout": (421, "4.4.2", "Timeout, closing connection"),
+    "shutting_down": (421, "4.3.2", "Server shutting down, try again later"),
+    "storage_failed": (451, "4.3.0", "Temporary storage failure, try again later"),
+    "lookup_failed": (451, "4.3.0", "Temporary failure looking up the recipient, try again later"),
+    "too_many_recipients": (452, "4.5.3", "Too many recipients"),
+    "tls_unavailable": (454, "4.7.0", "TLS not available"),
+    # 5xx: permanent
     "unknown_command": (500, "5.5.1", "Command unrecognized"),
     "line_too_long": (500, "5.5.2", "Line too long"),
     "syntax": (501, "5.5.4", "Syntax error in parameters or arguments"),
-    "bad_sequence": (503, "5.5.1", "Bad sequence of commands"),
-    "too_many_errors": (421, "4.7.0", "Too many errors, closing connection"),
-    "timeout": (421, "4.4.2", "Timeout, closing connection"),
-    "shutting_down": (421, "4.3.2", "Server shutting down, try again later"),
+    "bad_sender": (501, "5.1.7", "Bad sender address syntax: {reason}"),
+    "bad_recipient": (501, "5.1.3", "Bad recipient address syntax: {reason}"),
+    "not_implemented": (502, "5.5.1", "Command not implemented"),
+    "need_helo": (503, "5.5.1", "Send EHLO or HELO first"),
+    "need_mail": (503, "5.5.1", "Need MAIL command"),
+    "nested_mail": (503, "5.5.1", "Nested MAIL command"),
+    "need_rcpt": (503, "5.5.1", "Need RCPT command"),
+    "data_after_bdat": (503, "5.5.1", "DATA not allowed after BDAT"),
+    "bdat_failed": (503, "5.5.1", "Transaction already failed, send RSET"),
+    "tls_active": (503, "5.5.1", "TLS already active"),
+    "unknown_parameter": (555, "5.5.4", "Unsupported parameter {name}"),
+    "bad_parameter": (501, "5.5.4", "Bad value for {name}"),
+    "user_unknown": (550, "5.1.1", "User unknown"),
+    "relay_denied": (550, "5.7.1", "Relay access denied"),
+    "too_big": (552, "5.3.4", "Message size exceeds fixed maximum message size"),
+    "utf8_required": (553, "5.6.7", "Non-ASCII address requires SMTPUTF8"),
+    "no_valid_recipients": (554, "5.5.1", "No valid recipients"),
 }
 
 
-def reply(name, text=None):
-    """The wire bytes of reply `name`, optionally with a specific text."""
-    code, enhanced, default = REPLIES[name]
-    return format_reply(code, enhanced, text or default)
+def reply(name, **fields):
+    """The wire bytes of reply `name`; {fields} in its text are filled in."""
+    code, enhanced, text = REPLIES[name]
+    return format_reply(code, enhanced, text.format(**fields) if fields else text)
 
 
 def format_reply(code, enhanced, text):
+    """A possibly multi-line reply: 'code-...' lines, then 'code ...'."""
     lines = text.split("\n")
     out = []
     for index, line in enumerate(lines):

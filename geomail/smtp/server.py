@@ -1,107 +1,189 @@
-"""One SMTP session per connection (RFC 5321).
+"""One SMTP session per connection (RFC 5321 with PIPELINING, SIZE, 8BITMIME,
+ENHANCEDSTATUSCODES, SMTPUTF8, CHUNKING and STARTTLS).
 
 One ``smtp_<VERB>`` method per command, each checking its own
-preconditions, in the manner of aiosmtpd.  Limits are named constants with
-the RFC arithmetic beside them.
+preconditions, in the manner of aiosmtpd.  The message is never held in
+memory: DATA and BDAT bytes go straight into a ``Delivery``, which parses
+them and streams attachments to S3 while they arrive; "250" is sent only
+after the MySQL transaction has committed.
 """
 
+import datetime
+import email.utils
 import logging
 
+from geomail.delivery import Delivery, DeliveryFailed, Target
 from geomail.netio import Connection, ConnectionClosed, LineTooLong, Timeout
+from geomail.smtp.addresses import AddressError, parse_mailbox, parse_path
+from geomail.smtp.dotstream import DotUnstuffer, LineEndFixer
+from geomail.smtp.recipients import RecipientDirectory
 from geomail.smtp.replies import format_reply, reply
 
 log = logging.getLogger("geomail.smtp")
 
-# RFC 5321 §4.5.3.1.4: a command line is at most 512 octets including CRLF;
-# we accept up to the text-line limit of 1000 (+CRLF) as many servers do.
-MAX_COMMAND_LINE = 1000 + 2
-IDLE_TIMEOUT = 300.0          # RFC 5321 §4.5.3.2.7 server timeout: 5 minutes
-MAX_BAD_COMMANDS = 10
+# RFC 5321 section 4.5.3.1.4 allows 512 octets per command line; we accept a
+# text line's worth (1000 octets including CRLF, section 4.5.3.1.6) because
+# long ESMTP parameter lists are common, and answer 500 5.5.2 beyond it.
+MAX_COMMAND_LINE = 1000
+READ_CHUNK = 64 * 1024
 
 
 def handle_smtp(context, sock, address, implicit_tls=False):
-    SMTPSession(context, sock, address).run()
+    SMTPSession(context, sock, address, implicit_tls).run()
+
+
+def directory(context):
+    """The worker's recipient cache (one per worker, made on first use)."""
+    found = getattr(context, "smtp_recipients", None)
+    if found is None:
+        found = context.smtp_recipients = RecipientDirectory(
+            context.db, context.config.auto_create_accounts)
+    return found
+
+
+class Transaction:
+    """MAIL ... RCPT ... DATA/BDAT state, reset by RSET, HELO/EHLO and the end of data."""
+
+    def __init__(self, sender, params):
+        self.sender = sender                  # Mailbox, or None for <>
+        self.smtputf8 = "SMTPUTF8" in params
+        self.recipients = {}                  # key -> (Mailbox, account_id, inbox_id)
+        self.delivery = None                  # open BDAT delivery
+        self.bdat_size = 0
+        self.bdat_failed = None               # reply name once a BDAT chunk failed
+        self.line_ends = None
 
 
 class SMTPSession:
-    def __init__(self, context, sock, address):
+    def __init__(self, context, sock, address, implicit_tls=False):
         self.context = context
-        self.conn = Connection(sock, timeout=IDLE_TIMEOUT)
-        self.address = address
+        self.config = context.config
+        self.conn = Connection(sock, timeout=self.config.smtp_timeout)
+        self.peer = address[0] if isinstance(address, tuple) else str(address)
+        self.tls = implicit_tls
         self.helo = None
+        self.esmtp = False
+        self.transaction = None
         self.bad_commands = 0
         self.closing = False
+        self.stopping = False
+        self.busy = False
+        self.output = []
+
+    # -- the command loop --------------------------------------------------
 
     def run(self):
         self.context.register(self)
         try:
             self.send(format_reply(220, None, f"{self.context.hostname} ESMTP geomail"))
             while not self.closing:
+                if not self.conn.has_buffered():
+                    self.flush()                 # RFC 2920: reply in batches to pipelined input
+                if self.stopping:
+                    self.send(reply("shutting_down"))
+                    break
                 try:
                     line = self.conn.readline(MAX_COMMAND_LINE)
                 except LineTooLong:
-                    self.send(reply("line_too_long"))
+                    self.count_error(reply("line_too_long"))
                     continue
                 except Timeout:
                     self.send(reply("timeout"))
                     break
-                self.dispatch(line.rstrip(b"\r\n"))
+                self.busy = True
+                try:
+                    self.dispatch(line.rstrip(b"\r\n"))
+                finally:
+                    self.busy = False
+            self.flush()
         except ConnectionClosed:
             pass
+        except Exception:
+            log.exception("SMTP session with %s failed", self.peer)
         finally:
+            self.reset_transaction()
             self.context.unregister(self)
             self.conn.close()
 
     def dispatch(self, line):
-        verb, _, arg = line.decode("utf-8", "replace").partition(" ")
+        try:
+            text = line.decode("utf-8")
+        except UnicodeDecodeError:
+            text = line.decode("latin-1")
+        verb, _, arg = text.partition(" ")
         method = getattr(self, "smtp_" + verb.upper(), None) if verb.isalpha() else None
         if method is None:
-            self.bad_commands += 1
-            if self.bad_commands >= MAX_BAD_COMMANDS:
-                self.send(reply("too_many_errors"))
-                self.closing = True
-                return
-            self.send(reply("unknown_command"))
+            self.count_error(reply("unknown_command"))
             return
         method(arg.strip())
 
+    def count_error(self, response):
+        """Answer a bad command; too many of them end the session (421)."""
+        self.bad_commands += 1
+        if self.bad_commands >= self.config.max_bad_commands:
+            self.send(reply("too_many_errors"))
+            self.closing = True
+        else:
+            self.send(response)
+
     def send(self, data):
-        self.conn.write(data)
+        self.output.append(data)
+
+    def flush(self):
+        if self.output:
+            data = b"".join(self.output)
+            self.output = []
+            self.conn.write(data)
 
     def shutdown(self):
-        """Graceful stop: an idle session is told to come back later."""
-        try:
-            self.send(reply("shutting_down"))
-        except ConnectionClosed:
-            pass
-        self.closing = True
-        self.conn.close()
+        """Graceful stop: an idle session gets 421 now; a transaction in flight finishes first."""
+        self.stopping = True
+        if not self.busy:
+            try:
+                self.conn.write(reply("shutting_down"))
+            except ConnectionClosed:
+                pass
+            self.closing = True
+            self.conn.close()
 
-    # -- commands ------------------------------------------------------------
+    # -- session commands ----------------------------------------------------
 
     def smtp_EHLO(self, arg):
         if not arg:
-            self.send(reply("syntax", "EHLO requires a domain name"))
+            self.send(reply("syntax"))
             return
-        self.helo = arg
-        lines = [f"{self.context.hostname} Hello {arg}", "PIPELINING", "8BITMIME",
-                 "ENHANCEDSTATUSCODES"]
+        self.helo, self.esmtp = arg.split()[0], True
+        self.reset_transaction()
+        lines = [f"{self.context.hostname} Hello {self.helo}", "PIPELINING",
+                 f"SIZE {self.config.max_message_size}", "8BITMIME", "ENHANCEDSTATUSCODES",
+                 "SMTPUTF8", "CHUNKING"]
+        if self.context.tls_context is not None and not self.tls:
+            lines.append("STARTTLS")
+        lines.append("HELP")
         self.send(format_reply(250, None, "\n".join(lines)))
 
     def smtp_HELO(self, arg):
         if not arg:
-            self.send(reply("syntax", "HELO requires a domain name"))
+            self.send(reply("syntax"))
             return
-        self.helo = arg
-        self.send(format_reply(250, None, f"{self.context.hostname} Hello {arg}"))
+        self.helo, self.esmtp = arg.split()[0], False
+        self.reset_transaction()
+        self.send(format_reply(250, None, f"{self.context.hostname} Hello {self.helo}"))
 
     def smtp_NOOP(self, arg):
         self.send(reply("ok"))
 
     def smtp_RSET(self, arg):
+        if arg:
+            self.send(reply("syntax"))
+            return
+        self.reset_transaction()
         self.send(reply("ok"))
 
     def smtp_VRFY(self, arg):
+        if not arg:
+            self.send(reply("syntax"))
+            return
         self.send(reply("vrfy"))
 
     def smtp_HELP(self, arg):
@@ -111,7 +193,269 @@ class SMTPSession:
         self.send(reply("bye"))
         self.closing = True
 
-    def smtp_MAIL(self, arg):
-        self.send(reply("not_implemented"))
+    def smtp_STARTTLS(self, arg):
+        if arg:
+            self.send(reply("syntax"))
+        elif self.tls:
+            self.send(reply("tls_active"))
+        elif self.context.tls_context is None:
+            self.send(reply("tls_unavailable"))
+        else:
+            self.send(reply("tls_go"))
+            self.flush()
+            # RFC 3207 section 4.2: forget anything pipelined before the handshake.
+            self.conn.discard_buffer()
+            self.conn.start_tls(self.context.tls_context)
+            self.tls = True
+            self.helo = None
+            self.reset_transaction()
 
-    smtp_RCPT = smtp_DATA = smtp_MAIL
+    # -- the mail transaction ----------------------------------------------
+
+    def smtp_MAIL(self, arg):
+        if self.helo is None:
+            self.send(reply("need_helo"))
+            return
+        if self.transaction is not None:
+            self.send(reply("nested_mail"))
+            return
+        try:
+            sender, params = parse_path(arg, "FROM", allow_null=True, utf8=True)
+        except AddressError as exc:
+            self.send(reply("bad_sender", reason=exc))
+            return
+        problem = self.check_mail_params(params)
+        if problem:
+            self.send(problem)
+            return
+        if sender is not None and not sender.is_ascii and "SMTPUTF8" not in params:
+            self.send(reply("utf8_required"))
+            return
+        self.transaction = Transaction(sender, params)
+        self.send(reply("sender_ok"))
+
+    def check_mail_params(self, params):
+        """None if the MAIL parameters are acceptable, else the reply to send."""
+        for name, value in params.items():
+            if name == "SIZE":
+                if value is None or not value.isdigit():
+                    return reply("bad_parameter", name=name)
+                if int(value) > self.config.max_message_size:
+                    return reply("too_big")
+            elif name == "BODY":
+                if (value or "").upper() not in ("7BIT", "8BITMIME"):
+                    return reply("bad_parameter", name=name)
+            elif name == "SMTPUTF8":
+                if value is not None:
+                    return reply("bad_parameter", name=name)
+            else:
+                return reply("unknown_parameter", name=name)
+        return None
+
+    def smtp_RCPT(self, arg):
+        transaction = self.transaction
+        if transaction is None:
+            self.send(reply("need_mail"))
+            return
+        mailbox = self.parse_recipient(arg, transaction)
+        if mailbox is None:
+            return
+        if mailbox.domain not in self.config.domains:
+            self.send(reply("relay_denied"))
+            return
+        key = mailbox.key
+        if key in transaction.recipients:
+            self.send(reply("recipient_ok"))
+            return
+        if len(transaction.recipients) >= self.config.max_recipients:
+            self.send(reply("too_many_recipients"))
+            return
+        try:
+            found = directory(self.context).lookup(key)
+        except Exception as exc:
+            log.warning("recipient lookup for %s failed: %s", key, exc)
+            self.send(reply("lookup_failed"))
+            return
+        if found is None:
+            self.send(reply("user_unknown"))
+            return
+        transaction.recipients[key] = (mailbox, found[0], found[1])
+        self.send(reply("recipient_ok"))
+
+    def parse_recipient(self, arg, transaction):
+        """The Mailbox of a RCPT TO argument, or None after sending the error reply."""
+        try:
+            inner = arg.partition(":")[2].strip()
+            if inner.lower().startswith("<postmaster>") and self.config.domains:
+                # RFC 5321 section 4.5.1: <Postmaster> without a domain must be accepted.
+                mailbox = parse_mailbox(f"postmaster@{self.config.domains[0]}")
+                params = inner[len("<postmaster>"):].split()
+            else:
+                mailbox, params = parse_path(arg, "TO", utf8=True)
+        except AddressError as exc:
+            self.send(reply("bad_recipient", reason=exc))
+            return None
+        if params:
+            self.send(reply("unknown_parameter", name=next(iter(params))))
+            return None
+        if not mailbox.is_ascii and not transaction.smtputf8:
+            self.send(reply("utf8_required"))
+            return None
+        return mailbox
+
+    def smtp_DATA(self, arg):
+        transaction = self.transaction
+        if arg:
+            self.send(reply("syntax"))
+        elif transaction is None:
+            self.send(reply("need_mail"))
+        elif transaction.delivery is not None or transaction.bdat_size:
+            self.send(reply("data_after_bdat"))
+        elif not transaction.recipients:
+            self.send(reply("no_valid_recipients"))
+        else:
+            self.send(reply("data_go"))
+            self.flush()
+            self.receive_data(transaction)
+
+    def receive_data(self, transaction):
+        """Stream the message into a Delivery until <CRLF>.<CRLF>, then answer."""
+        delivery = self.new_delivery(transaction)
+        unstuffer = DotUnstuffer()
+        limit = self.config.max_message_size
+        size, too_big = 0, False
+        try:
+            while True:
+                try:
+                    data = self.conn.read_some(READ_CHUNK)
+                except Timeout:
+                    delivery.abort()
+                    self.send(reply("timeout"))
+                    self.closing = True
+                    return
+                body, rest = unstuffer.feed(data)
+                if body and not too_big:
+                    size += len(body)
+                    if size > limit:
+                        too_big = True            # drain to the end, store nothing
+                        delivery.abort()
+                    else:
+                        delivery.feed(body)
+                if rest is not None:
+                    self.conn.unread(rest)
+                    break
+        except BaseException:
+            delivery.abort()
+            raise
+        if too_big:
+            self.send(reply("too_big"))
+        else:
+            self.commit(delivery, transaction)
+        self.transaction = None
+
+    def smtp_BDAT(self, arg):
+        """RFC 3030 CHUNKING: BDAT size [LAST]; the chunk is read whatever we answer."""
+        words = arg.split()
+        if not words or not words[0].isdigit() or len(words) > 2 or (
+                len(words) == 2 and words[1].upper() != "LAST"):
+            self.send(reply("syntax"))
+            return
+        size, last = int(words[0]), len(words) == 2
+        transaction = self.transaction
+        if transaction is None or not transaction.recipients:
+            self.skip_bytes(size)
+            self.send(reply("need_mail" if transaction is None else "need_rcpt"))
+            return
+        if transaction.bdat_failed:
+            self.skip_bytes(size)
+            self.send(reply("bdat_failed"))
+            if last:
+                self.transaction = None
+            return
+        if transaction.delivery is None:
+            transaction.delivery = self.new_delivery(transaction)
+            transaction.line_ends = LineEndFixer()
+        self.receive_chunk(transaction, size, last)
+
+    def receive_chunk(self, transaction, size, last):
+        delivery = transaction.delivery
+        remaining = size
+        try:
+            while remaining:
+                data = self.conn.read_some(min(remaining, READ_CHUNK))
+                remaining -= len(data)
+                if transaction.bdat_failed:
+                    continue
+                body = transaction.line_ends.feed(data, last=last and not remaining)
+                transaction.bdat_size += len(body)
+                if transaction.bdat_size > self.config.max_message_size:
+                    transaction.bdat_failed = "too_big"
+                    delivery.abort()
+                else:
+                    delivery.feed(body)
+            if last and not transaction.bdat_failed:
+                delivery.feed(transaction.line_ends.feed(b"", last=True))
+        except Timeout:
+            delivery.abort()
+            self.send(reply("timeout"))
+            self.closing = True
+            return
+        except BaseException:
+            delivery.abort()
+            raise
+        if transaction.bdat_failed:
+            self.send(reply(transaction.bdat_failed))
+            if last:
+                self.transaction = None
+        elif last:
+            transaction.delivery = None
+            self.commit(delivery, transaction)
+            self.transaction = None
+        else:
+            self.send(reply("chunk_ok", size=size))
+
+    def skip_bytes(self, size):
+        while size:
+            size -= len(self.conn.read_some(min(size, READ_CHUNK)))
+
+    # -- storing -------------------------------------------------------------
+
+    def new_delivery(self, transaction):
+        owner = next(iter(transaction.recipients.values()))[1]
+        return Delivery(self.context, owner)
+
+    def commit(self, delivery, transaction):
+        """Store the message for every recipient; 250 only after COMMIT."""
+        targets = [Target(inbox, self.trace_headers(transaction, mailbox, delivery.token))
+                   for mailbox, _, inbox in transaction.recipients.values()]
+        try:
+            delivery.commit(targets)
+        except DeliveryFailed:
+            for key in transaction.recipients:
+                directory(self.context).forget(key)
+            self.send(reply("storage_failed"))
+            return
+        log.info("stored %s from=<%s> to=%s size=%d", delivery.token,
+                 transaction.sender or "", ",".join(transaction.recipients), delivery.size)
+        self.send(reply("queued", token=delivery.token))
+
+    def trace_headers(self, transaction, recipient, token):
+        """Return-Path and Received (RFC 5321 section 4.4), one pair per recipient."""
+        if transaction.smtputf8:
+            protocol = "UTF8SMTPS" if self.tls else "UTF8SMTP"
+        elif self.esmtp:
+            protocol = "ESMTPS" if self.tls else "ESMTP"
+        else:
+            protocol = "SMTP"
+        date = email.utils.format_datetime(datetime.datetime.now().astimezone())
+        sender = str(transaction.sender) if transaction.sender else ""
+        text = (f"Return-Path: <{sender}>\r\n"
+                f"Received: from {self.helo} ([{self.peer}])\r\n"
+                f"\tby {self.context.hostname} (geomail) with {protocol} id {token}\r\n"
+                f"\tfor <{recipient}>; {date}\r\n")
+        return text.encode("utf-8")
+
+    def reset_transaction(self):
+        transaction, self.transaction = self.transaction, None
+        if transaction is not None and transaction.delivery is not None:
+            transaction.delivery.abort()

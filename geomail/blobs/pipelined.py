@@ -1,0 +1,174 @@
+"""Uploads that overlap with receiving, under a worker-wide memory budget.
+
+An attachment arrives over SMTP while it is being stored: each full part of
+a multipart upload is sent by a helper (a greenlet once gevent has patched
+threading) while the next part is received.  At most one part is in flight
+per upload, so an upload holds at most two parts.  Every buffered byte is
+first reserved from a ``ByteBudget`` shared by the worker: when the budget is
+spent, ``write`` waits, the session stops reading its socket, and TCP tells
+the sender to slow down (back-pressure instead of memory growth).
+
+This module uses only ``threading``; under gevent's monkey-patching its
+threads and conditions are greenlets and gevent primitives.
+"""
+
+import threading
+
+import botocore.exceptions
+
+from geomail.blobs.s3 import BlobStoreError
+
+_S3_ERRORS = (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError, OSError)
+
+
+class ByteBudget:
+    """A bound on bytes held at once; acquire() waits for room."""
+
+    def __init__(self, limit):
+        self.limit = limit
+        self.used = 0
+        self._cond = threading.Condition()
+
+    def acquire(self, amount):
+        """Reserve amount bytes; a request larger than the limit waits for an empty budget."""
+        with self._cond:
+            while self.used and self.used + amount > self.limit:
+                self._cond.wait()
+            self.used += amount
+
+    def release(self, amount):
+        with self._cond:
+            self.used -= amount
+            self._cond.notify_all()
+
+
+class PipelinedUpload:
+    """write() decoded bytes, then close() -> size, or abort(); see the module docstring."""
+
+    def __init__(self, store, key, budget):
+        self.store = store
+        self.key = key
+        self.budget = budget
+        self.size = 0
+        self._buffer = bytearray()
+        self._held = 0                 # bytes reserved from the budget for _buffer
+        self._upload_id = None
+        self._parts = []
+        self._inflight = None          # (thread, part bytes count, result box)
+        self._state = "open"
+
+    @property
+    def multipart(self):
+        return self._upload_id is not None
+
+    def write(self, data):
+        if self._state != "open":
+            raise BlobStoreError(f"write to a {self._state} upload of {self.key}")
+        if not data:
+            return
+        self.budget.acquire(len(data))
+        self._held += len(data)
+        self._buffer += data
+        self.size += len(data)
+        if self._upload_id is None and len(self._buffer) >= self.store.multipart_threshold:
+            self._create()
+        part_size = self.store.part_size
+        while self._upload_id is not None and len(self._buffer) >= part_size:
+            part = bytes(self._buffer[:part_size])
+            del self._buffer[:part_size]
+            self._send_in_background(part)
+
+    def close(self):
+        """Finish the object; on failure nothing is left behind and BlobStoreError is raised."""
+        if self._state != "open":
+            raise BlobStoreError(f"close of a {self._state} upload of {self.key}")
+        try:
+            if self._upload_id is None:
+                self.store.put(self.key, bytes(self._buffer))
+                self._release(len(self._buffer))
+                self._buffer = bytearray()
+            else:
+                if self._buffer or (not self._parts and self._inflight is None):
+                    part = bytes(self._buffer)
+                    self._buffer = bytearray()
+                    self._send_in_background(part)
+                self._wait_inflight()
+                self._complete()
+        except BaseException:
+            self.abort()
+            raise
+        self._state = "closed"
+        return self.size
+
+    def abort(self):
+        """Remove whatever was written: the multipart upload or the stored object."""
+        state, self._state = self._state, "aborted"
+        try:
+            self._wait_inflight()
+        except BlobStoreError:
+            pass
+        self._release(len(self._buffer))
+        self._buffer = bytearray()
+        try:
+            if state == "closed":
+                self.store.delete([self.key])
+            elif self._upload_id is not None:
+                upload_id, self._upload_id = self._upload_id, None
+                self.store.client.abort_multipart_upload(
+                    Bucket=self.store.bucket, Key=self.key, UploadId=upload_id)
+        except (BlobStoreError,) + _S3_ERRORS:
+            pass  # the janitor finds it through pending_objects
+
+    # -- internals -------------------------------------------------------
+
+    def _release(self, amount):
+        amount = min(amount, self._held)
+        if amount:
+            self._held -= amount
+            self.budget.release(amount)
+
+    def _create(self):
+        try:
+            response = self.store.client.create_multipart_upload(
+                Bucket=self.store.bucket, Key=self.key)
+        except _S3_ERRORS as exc:
+            raise self.store._fail("create_multipart_upload", exc, self.key) from None
+        self._upload_id = response["UploadId"]
+
+    def _send_in_background(self, part):
+        """Wait for the part in flight, then start sending this one."""
+        self._wait_inflight()
+        number = len(self._parts) + 1
+        box = {}
+
+        def send():
+            try:
+                response = self.store.client.upload_part(
+                    Bucket=self.store.bucket, Key=self.key, UploadId=self._upload_id,
+                    PartNumber=number, Body=part)
+                box["etag"] = response["ETag"]
+            except _S3_ERRORS as exc:
+                box["error"] = exc
+
+        thread = threading.Thread(target=send, daemon=True)
+        thread.start()
+        self._inflight = (thread, len(part), number, box)
+
+    def _wait_inflight(self):
+        if self._inflight is None:
+            return
+        thread, length, number, box = self._inflight
+        thread.join()
+        self._inflight = None
+        self._release(length)
+        if "error" in box:
+            raise self.store._fail("upload_part", box["error"], self.key)
+        self._parts.append({"PartNumber": number, "ETag": box["etag"]})
+
+    def _complete(self):
+        try:
+            self.store.client.complete_multipart_upload(
+                Bucket=self.store.bucket, Key=self.key, UploadId=self._upload_id,
+                MultipartUpload={"Parts": self._parts})
+        except _S3_ERRORS as exc:
+            raise self.store._fail("complete_multipart_upload", exc, self.key) from None

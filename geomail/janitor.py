@@ -1,0 +1,51 @@
+"""Clean-up of S3 objects whose delivery died with its worker.
+
+A delivery notes each upload in ``pending_objects`` before it starts and
+removes the note when it commits or aborts.  A note left behind by a
+process that no longer exists (on this host), or older than an hour
+(any host), names an object or multipart upload that nothing refers to:
+remove it.  Every worker sweeps at start and then every ``INTERVAL``.
+"""
+
+import logging
+import os
+import socket
+
+from geomail.blobs.s3 import BlobStoreError
+from geomail.store import delivery as sql
+
+log = logging.getLogger("geomail.janitor")
+
+INTERVAL = 15.0                     # seconds between sweeps
+FOREIGN_AGE = 3600                  # seconds before another host's notes count as abandoned
+
+
+def live_pids():
+    return {int(entry) for entry in os.listdir("/proc") if entry.isdigit()}
+
+
+def sweep(context):
+    """One pass; returns how many abandoned objects were removed."""
+    rows = sql.pending_for_cleanup(context.db, socket.gethostname(), live_pids(), FOREIGN_AGE)
+    removed = []
+    for row_id, bucket, key in rows:
+        try:
+            remove_object(context, bucket, key)
+        except BlobStoreError as exc:
+            log.warning("janitor: could not remove %s/%s: %s", bucket, key, exc)
+            continue
+        removed.append(row_id)
+    sql.forget_pending(context.db, removed)
+    if removed:
+        log.info("janitor: removed %d abandoned upload(s)", len(removed))
+    return len(removed)
+
+
+def remove_object(context, bucket, key):
+    """Abort multipart uploads of key and delete the object, if either exists."""
+    from geomail.context import blob_store
+    store = context.blobs if bucket == context.blobs.bucket else blob_store(context.config, bucket)
+    for upload_key, upload_id in store.list_multipart_uploads(prefix=key):
+        if upload_key == key:
+            store.client.abort_multipart_upload(Bucket=bucket, Key=key, UploadId=upload_id)
+    store.delete([key])

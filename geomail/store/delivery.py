@@ -1,0 +1,254 @@
+"""SQL of delivery: recipients, the one transaction that stores a message, the upload intent log.
+
+``store_message`` writes the content row (shared by every recipient), its
+attachment rows and one ``messages`` row per target mailbox, allocating each
+UID under the mailbox's row lock, in one transaction.  Mailboxes are locked
+in id order so that two deliveries to the same recipients cannot deadlock.
+
+The cached IMAP forms (ENVELOPE, BODYSTRUCTURE, BODY) are bytes on the wire
+but TEXT columns here: they are stored latin-1-decoded, which maps every
+byte to one character and back, so 8-bit header bytes survive unchanged.
+``load_content`` undoes that.
+"""
+
+import json
+from dataclasses import dataclass, field
+
+from geomail.store.mailboxes import INBOX
+
+FLAG_COLUMNS = ("seen", "answered", "flagged", "deleted", "draft")
+SYSTEM_FLAGS = {"\\seen": "seen", "\\answered": "answered", "\\flagged": "flagged",
+                "\\deleted": "deleted", "\\draft": "draft"}
+
+_CONTENT_INSERT = (
+    "INSERT INTO message_contents (raw, segments, parts, size, header_size, envelope,"
+    " bodystructure, body, text_plain, text_html, refcount)"
+    " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)")
+
+_ATTACHMENT_INSERT = (
+    "INSERT INTO attachments (content_id, idx, part_number, filename, safe_filename,"
+    " content_type, transfer_encoding, decoded_size, sha256, encoding, bucket, object_key)"
+    " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)")
+
+_MESSAGE_INSERT = (
+    "INSERT INTO messages (mailbox_id, uid, modseq, content_id, seen, answered, flagged,"
+    " deleted, draft, keywords, internal_date, rfc822_size, trace_headers, message_id,"
+    " date_sent, from_addr, to_addr, cc_addr, subject, in_reply_to, references_ids)"
+    " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s,"
+    " %s, %s)")
+
+
+@dataclass
+class Target:
+    """One copy of the message: which mailbox, with which trace headers and flags."""
+
+    mailbox_id: int
+    trace_headers: bytes = b""
+    flags: tuple = ()                 # IMAP system flags and keywords, e.g. ("\\Seen", "$Label1")
+    internal_date: object = None      # datetime (UTC, naive); None: now
+
+
+@dataclass
+class StoredAttachment:
+    """An attachment already in S3, as the attachments table records it."""
+
+    index: int
+    part_number: str
+    filename: str
+    safe_filename: str
+    content_type: str
+    transfer_encoding: str
+    decoded_size: int
+    sha256: str
+    encoding: dict = field(default_factory=dict)
+    bucket: str = ""
+    object_key: str = ""
+
+
+# -- recipients ---------------------------------------------------------------
+
+def inbox_of(db, address):
+    """(account_id, inbox mailbox id) of an existing account, or None."""
+    with db.cursor() as cur:
+        cur.execute("SELECT a.id, m.id FROM accounts a JOIN mailboxes m"
+                    " ON m.account_id = a.id AND m.name = %s WHERE a.address = %s",
+                    (INBOX, address))
+        row = cur.fetchone()
+    return (int(row[0]), int(row[1])) if row else None
+
+
+# -- the delivery transaction -------------------------------------------------
+
+def store_message(db, parsed, attachments, targets, pending_ids=()):
+    """Store one parsed message for every target in one transaction.
+
+    Returns [(mailbox_id, uid)] in the order of ``targets``.  ``pending_ids``
+    are the intent-log rows of the attachments' uploads: deleting them in
+    the same transaction makes the objects owned by committed rows.
+    """
+    def work(cur):
+        content_id = _insert_content(cur, parsed, len(targets))
+        if attachments:
+            cur.executemany(_ATTACHMENT_INSERT, [
+                (content_id, a.index, a.part_number, a.filename, a.safe_filename,
+                 a.content_type, a.transfer_encoding, a.decoded_size, a.sha256,
+                 json.dumps(a.encoding), a.bucket, a.object_key) for a in attachments])
+        uids = {}
+        for target in sorted(targets, key=lambda t: t.mailbox_id):
+            uids[id(target)] = (target.mailbox_id,
+                                _insert_message(cur, content_id, parsed, target))
+        if pending_ids:
+            cur.execute(f"DELETE FROM pending_objects WHERE id IN ({_marks(pending_ids)})",
+                        tuple(pending_ids))
+        return [uids[id(target)] for target in targets]
+
+    return db.run_transaction(work)
+
+
+def _insert_content(cur, parsed, refcount):
+    cur.execute(_CONTENT_INSERT, (
+        parsed.raw,
+        json.dumps(parsed.segments_json(), separators=(",", ":")),
+        json.dumps(parsed.parts.to_json(), separators=(",", ":")),
+        parsed.size,
+        parsed.parts.header_length,
+        _text(parsed.envelope), _text(parsed.bodystructure), _text(parsed.body),
+        parsed.text_plain or None, parsed.text_html or None,
+        refcount))
+    return cur.lastrowid
+
+
+def _insert_message(cur, content_id, parsed, target):
+    """Allocate the next UID under the mailbox row lock and insert the row."""
+    cur.execute("SELECT uidnext, highestmodseq FROM mailboxes WHERE id = %s FOR UPDATE",
+                (target.mailbox_id,))
+    row = cur.fetchone()
+    if row is None:
+        raise LookupError(f"mailbox {target.mailbox_id} does not exist")
+    uid, modseq = int(row[0]), int(row[1]) + 1
+    flags, keywords = split_flags(target.flags)
+    headers = parsed.headers
+    size = parsed.size + len(target.trace_headers)
+    cur.execute(_MESSAGE_INSERT, (
+        target.mailbox_id, uid, modseq, content_id,
+        *(1 if name in flags else 0 for name in FLAG_COLUMNS),
+        " ".join(keywords), target.internal_date or _utcnow(), size, target.trace_headers,
+        _cut(headers.get("message-id"), 255), _naive_utc(headers.get("date_parsed")),
+        _cut(headers.get("from"), 1000), _cut(headers.get("to"), 1000),
+        _cut(headers.get("cc"), 1000), _cut(headers.get("subject"), 1000),
+        _cut(headers.get("in-reply-to"), 255), _cut(headers.get("references"), 60000)))
+    unseen = 0 if "seen" in flags else 1
+    cur.execute("UPDATE mailboxes SET uidnext = %s, highestmodseq = %s,"
+                " message_count = message_count + 1, unseen_count = unseen_count + %s,"
+                " total_size = total_size + %s WHERE id = %s",
+                (uid + 1, modseq, unseen, size, target.mailbox_id))
+    if keywords:
+        _remember_keywords(cur, target.mailbox_id, keywords)
+    return uid
+
+
+def _remember_keywords(cur, mailbox_id, keywords):
+    """Add keywords to the mailbox's FLAGS list (under the row lock already held)."""
+    cur.execute("SELECT keywords FROM mailboxes WHERE id = %s", (mailbox_id,))
+    known = (cur.fetchone()[0] or "").split()
+    missing = [k for k in keywords if k not in known]
+    if missing:
+        cur.execute("UPDATE mailboxes SET keywords = %s WHERE id = %s",
+                    (" ".join(known + missing), mailbox_id))
+
+
+def split_flags(flags):
+    """IMAP flags -> (set of flag column names, list of keywords); \\Recent is ignored."""
+    columns, keywords = set(), []
+    for flag in flags:
+        column = SYSTEM_FLAGS.get(flag.lower())
+        if column:
+            columns.add(column)
+        elif not flag.startswith("\\") and flag not in keywords:
+            keywords.append(flag)
+    return columns, keywords
+
+
+# -- reading a content back ---------------------------------------------------
+
+def load_content(db, content_id):
+    """The content row as a dict; raw bytes, parsed JSON, IMAP forms as bytes."""
+    with db.cursor() as cur:
+        cur.execute("SELECT raw, segments, parts, size, header_size, envelope, bodystructure,"
+                    " body FROM message_contents WHERE id = %s", (content_id,))
+        row = cur.fetchone()
+        if row is None:
+            return None
+        cur.execute("SELECT idx, bucket, object_key, decoded_size FROM attachments"
+                    " WHERE content_id = %s ORDER BY idx", (content_id,))
+        objects = [{"index": r[0], "bucket": r[1], "key": r[2], "size": r[3]}
+                   for r in cur.fetchall()]
+    return {
+        "raw": bytes(row[0]), "segments": json.loads(row[1]),
+        "parts": json.loads(row[2]) if row[2] else None, "size": int(row[3]),
+        "header_size": int(row[4]), "envelope": row[5].encode("latin-1"),
+        "bodystructure": row[6].encode("latin-1"), "body": row[7].encode("latin-1"),
+        "attachments": objects,
+    }
+
+
+# -- the upload intent log (see migrations/0002_delivery.sql) -------------------
+
+def record_pending(db, bucket, key, host, pid):
+    """Note an upload about to start (autocommit); returns the row id."""
+    with db.transaction() as cur:
+        cur.execute("INSERT INTO pending_objects (bucket, object_key, owner_host, owner_pid)"
+                    " VALUES (%s, %s, %s, %s)", (bucket, key, host, pid))
+        return cur.lastrowid
+
+
+def forget_pending(db, ids):
+    if ids:
+        with db.transaction() as cur:
+            cur.execute(f"DELETE FROM pending_objects WHERE id IN ({_marks(ids)})", tuple(ids))
+
+
+def pending_for_cleanup(db, host, live_pids, older_than_seconds):
+    """Rows whose writer is gone: on this host a pid not alive, elsewhere anything too old."""
+    with db.cursor() as cur:
+        cur.execute("SELECT id, bucket, object_key, owner_host, owner_pid FROM pending_objects"
+                    " WHERE created_at < NOW(6) - INTERVAL %s SECOND OR owner_host = %s"
+                    " ORDER BY id LIMIT 1000", (older_than_seconds, host))
+        rows = cur.fetchall()
+    return [(r[0], r[1], r[2]) for r in rows
+            if r[3] != host or int(r[4]) not in live_pids]
+
+
+# -- helpers ------------------------------------------------------------------
+
+def _marks(items):
+    return ", ".join(["%s"] * len(items))
+
+
+def _text(value):
+    if value is None:
+        return ""
+    return value.decode("latin-1") if isinstance(value, (bytes, bytearray)) else value
+
+
+def _cut(value, limit):
+    """A header value fit for a VARCHAR(limit) utf8mb4 column (no lone surrogates)."""
+    if value is None:
+        return None
+    return value[:limit].encode("utf-8", "replace").decode("utf-8")
+
+
+def _utcnow():
+    import datetime
+    return datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None)
+
+
+def _naive_utc(value):
+    if value is None:
+        return None
+    import datetime
+    try:
+        value = value.astimezone(datetime.timezone.utc).replace(tzinfo=None)
+    except (OverflowError, ValueError, OSError):
+        return None
+    return value if 1000 <= value.year <= 9999 else None   # MySQL DATETIME's range
