@@ -1,0 +1,52 @@
+"""EXPUNGE (RFC 3501 §6.4.3) and UID EXPUNGE (RFC 4315 §2.1).
+
+The store removes the rows, logs the UIDs in ``expunged`` and hands back the
+S3 objects no content refers to any more; they are deleted here, after the
+commit.  The untagged EXPUNGE responses come from the view's catch-up at the
+command boundary, the same path that reports other sessions' expunges.
+"""
+
+import logging
+
+from geomail.imap import response as R
+from geomail.imap.errors import CommandError
+from geomail.store import messages
+
+log = logging.getLogger("geomail.imap")
+
+
+def expunge(session, p, tag):
+    p.end()
+    _expunge(session, None)
+
+
+def uid_expunge(session, p, tag):
+    seqset = p.sequence_set()
+    p.end()
+    ranges = session.view.uid_ranges(seqset, uid_mode=True, saved=session.saved_search)
+    if ranges:
+        _expunge(session, ranges)
+
+
+def _expunge(session, ranges):
+    view = session.view
+    if view.readonly:
+        raise CommandError("Mailbox is read-only", R.READ_ONLY)
+    _, objects = messages.expunge(session.context.db, view.mailbox_id, ranges)
+    delete_objects(session, objects)
+
+
+def delete_objects(session, objects):
+    """Delete S3 objects of contents that nothing refers to any more (after COMMIT)."""
+    if not objects:
+        return
+    blobs = session.context.blobs
+    keys = [key for bucket, key in objects if bucket == blobs.bucket]
+    foreign = [(bucket, key) for bucket, key in objects if bucket != blobs.bucket]
+    if foreign:
+        log.warning("not deleting %d objects in other buckets: %s", len(foreign), foreign[:5])
+    try:
+        blobs.delete(keys)
+    except Exception:
+        # an object nothing refers to is garbage, never a dangling reference
+        log.warning("deleting %d expunged attachment objects failed", len(keys), exc_info=True)

@@ -1,0 +1,3 @@
+"""placeholder"""
+def fetch(s, p, t): raise NotImplementedError
+uid_fetch = fetch

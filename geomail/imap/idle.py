@@ -1,0 +1,2 @@
+"""placeholder"""
+def idle(s, p, t): raise NotImplementedError

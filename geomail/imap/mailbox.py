@@ -1,0 +1,156 @@
+"""Mailbox commands of the authenticated state: CREATE, DELETE, RENAME, SUBSCRIBE,
+UNSUBSCRIBE, STATUS (RFC 3501 §6.3), NAMESPACE (RFC 2342), ENABLE (RFC 5161)."""
+
+from geomail.imap import response as R
+from geomail.imap.errors import CommandError
+from geomail.imap.expunge import delete_objects
+from geomail.imap.names import mailbox_arg
+from geomail.imap.parser import ParseError
+from geomail.imap.states import AUTHENTICATED
+from geomail.store import messages
+from geomail.store.errors import InvalidMailboxName, MailboxExists
+from geomail.store.mailboxes import DELIMITER, INBOX, SPECIAL_USES
+
+STATUS_ITEMS = ("MESSAGES", "RECENT", "UIDNEXT", "UIDVALIDITY", "UNSEEN", "SIZE")
+ENABLEABLE = ()   # CONDSTORE, QRESYNC, UTF8=ACCEPT come with the later issue
+
+
+def _special_use(flag):
+    for use in SPECIAL_USES:
+        if use.lower() == flag.lower():
+            return use
+    raise CommandError(f"Unsupported special use {flag}", R.USEATTR)
+
+
+def create(session, p, tag):
+    """CREATE name [(USE (\\Flag))] (RFC 3501 §6.3.3, RFC 6154 §3)."""
+    raw = p.astring()
+    special_use = None
+    if p.take(" "):
+        p.expect("(")
+        p.expect("USE", "USE")
+        p.sp()
+        uses = p.flag_list()
+        p.expect(")")
+        if len(uses) > 1:
+            raise CommandError("Only one special use per mailbox", R.USEATTR)
+        if uses:
+            special_use = _special_use(uses[0])
+    p.end()
+    from geomail.imap.names import decode_name
+    from geomail.store.mailboxes import normalize_name
+    name = decode_name(raw)
+    if name.endswith(DELIMITER):      # "foo/" means create foo (RFC 3501 §6.3.3)
+        name = name.rstrip(DELIMITER)
+    try:
+        name = normalize_name(name)
+    except InvalidMailboxName as exc:
+        raise CommandError(str(exc), R.CANNOT) from None
+    if name == INBOX:
+        raise CommandError("INBOX already exists", R.ALREADYEXISTS)
+    try:
+        messages.create_mailbox(session.context.db, session.account.id, name, special_use)
+    except MailboxExists:
+        raise CommandError("Mailbox already exists", R.ALREADYEXISTS) from None
+    except InvalidMailboxName as exc:
+        raise CommandError(str(exc), R.CANNOT) from None
+
+
+def delete(session, p, tag):
+    name = mailbox_arg(p)
+    p.end()
+    if name == INBOX:
+        raise CommandError("INBOX cannot be deleted", R.CANNOT)
+    view = session.view
+    try:
+        objects = messages.delete_mailbox(session.context.db, session.account.id, name)
+    except messages.MailboxNotFound:
+        raise CommandError(f"Mailbox {name} does not exist", R.NONEXISTENT) from None
+    except InvalidMailboxName as exc:
+        raise CommandError(str(exc), R.CANNOT) from None
+    if view is not None and view.name == name:
+        session.close_view()      # as Dovecot: deleting the selected mailbox closes it
+        session.state = AUTHENTICATED
+    delete_objects(session, objects)
+
+
+def rename(session, p, tag):
+    old = mailbox_arg(p)
+    p.sp()
+    new = mailbox_arg(p)
+    p.end()
+    try:
+        messages.rename_mailbox(session.context.db, session.account.id, old, new)
+    except messages.MailboxNotFound:
+        raise CommandError(f"Mailbox {old} does not exist", R.NONEXISTENT) from None
+    except MailboxExists:
+        raise CommandError(f"Mailbox {new} already exists", R.ALREADYEXISTS) from None
+    except InvalidMailboxName as exc:
+        raise CommandError(str(exc), R.CANNOT) from None
+    if session.view is not None and session.view.name == old:
+        session.view.name = new
+
+
+def subscribe(session, p, tag):
+    name = mailbox_arg(p)
+    p.end()
+    messages.subscribe(session.context.db, session.account.id, name)
+
+
+def unsubscribe(session, p, tag):
+    name = mailbox_arg(p)
+    p.end()
+    messages.unsubscribe(session.context.db, session.account.id, name)
+
+
+def status_items(p):
+    items = p.paren_list(lambda: p.atom("status item").upper())
+    for item in items:
+        if item not in STATUS_ITEMS:
+            raise ParseError(f"unknown STATUS item {item}")
+    return items
+
+
+def status_line(session, mailbox, items):
+    values = []
+    for item in items:
+        if item == "MESSAGES":
+            value = mailbox.message_count
+        elif item == "RECENT":
+            value = messages.recent_count(session.context.db, mailbox.id, mailbox.first_recent_uid)
+        elif item == "UIDNEXT":
+            value = mailbox.uidnext
+        elif item == "UIDVALIDITY":
+            value = mailbox.uidvalidity
+        elif item == "UNSEEN":
+            value = mailbox.unseen_count
+        else:
+            value = mailbox.total_size
+        values.append(f"{item} {value}")
+    return b"STATUS " + R.mailbox(mailbox.name) + b" (" + " ".join(values).encode() + b")"
+
+
+def status(session, p, tag):
+    name = mailbox_arg(p)
+    p.sp()
+    items = status_items(p)
+    p.end()
+    mailbox = messages.find_mailbox(session.context.db, session.account.id, name)
+    if mailbox is None:
+        raise CommandError(f"Mailbox {name} does not exist", R.NONEXISTENT)
+    session.untagged(status_line(session, mailbox, items))
+
+
+def namespace(session, p, tag):
+    p.end()
+    session.untagged(b'NAMESPACE (("" "/")) NIL NIL')
+
+
+def enable(session, p, tag):
+    names = [p.atom("capability").upper()]
+    while p.take(" "):
+        names.append(p.atom("capability").upper())
+    p.end()
+    enabled = [n for n in names if n in ENABLEABLE and n not in session.enabled]
+    session.enabled.update(enabled)
+    session.untagged("ENABLED" + "".join(" " + n for n in enabled))

@@ -1,0 +1,149 @@
+"""Responses: every quoting decision, the response codes, and the writer.
+
+Like mox's pack.go, this is the one place that decides whether a string goes
+out as an atom, a quoted string, a literal or NIL (RFC 3501 §4.3, §9).  The
+writer buffers small responses and streams big literals chunk by chunk.
+"""
+
+from geomail.imap import mutf7
+
+# Response codes (RFC 3501 §7.1, RFC 5530, and the extensions' own), one table.
+ALERT = "ALERT"
+PARSE = "PARSE"
+READ_ONLY = "READ-ONLY"
+READ_WRITE = "READ-WRITE"
+TRYCREATE = "TRYCREATE"
+UIDNEXT = "UIDNEXT"
+UIDVALIDITY = "UIDVALIDITY"
+UNSEEN = "UNSEEN"
+PERMANENTFLAGS = "PERMANENTFLAGS"
+HIGHESTMODSEQ = "HIGHESTMODSEQ"
+CAPABILITY = "CAPABILITY"
+CLOSED = "CLOSED"                         # RFC 7162 §3.2.11
+APPENDUID = "APPENDUID"                   # RFC 4315
+COPYUID = "COPYUID"
+UIDNOTSTICKY = "UIDNOTSTICKY"
+TOOBIG = "TOOBIG"                         # RFC 4469 / RFC 7889
+AUTHENTICATIONFAILED = "AUTHENTICATIONFAILED"  # RFC 5530 from here
+AUTHORIZATIONFAILED = "AUTHORIZATIONFAILED"
+PRIVACYREQUIRED = "PRIVACYREQUIRED"
+UNAVAILABLE = "UNAVAILABLE"
+SERVERBUG = "SERVERBUG"
+CANNOT = "CANNOT"
+NONEXISTENT = "NONEXISTENT"
+ALREADYEXISTS = "ALREADYEXISTS"
+INUSE = "INUSE"
+LIMIT = "LIMIT"
+CLIENTBUG = "CLIENTBUG"
+EXPUNGEISSUED = "EXPUNGEISSUED"
+BADCHARSET = "BADCHARSET"
+USEATTR = "USEATTR"                       # RFC 6154
+OVERQUOTA = "OVERQUOTA"
+
+NIL = b"NIL"
+_ATOM_OK = frozenset(bytes(c for c in range(0x21, 0x7f) if c not in b'(){ %*"\\]'))
+_QUOTABLE = frozenset(range(1, 128)) - {0x0a, 0x0d}
+MAX_QUOTED = 1000
+
+
+def quoted(value):
+    """A quoted string (caller knows it is quotable)."""
+    if isinstance(value, str):
+        value = value.encode("utf-8")
+    return b'"' + value.replace(b"\\", b"\\\\").replace(b'"', b'\\"') + b'"'
+
+
+def string(value):
+    """RFC 3501 string: quoted when it can be, else a literal."""
+    if isinstance(value, str):
+        value = value.encode("utf-8")
+    if len(value) <= MAX_QUOTED and all(c in _QUOTABLE for c in value):
+        return quoted(value)
+    return b"{%d}\r\n" % len(value) + value
+
+
+def nstring(value):
+    return NIL if value is None else string(value)
+
+
+def astring(value):
+    """An atom when it is one (and not NIL), else a string."""
+    if isinstance(value, str):
+        value = value.encode("utf-8")
+    if value and value.upper() != b"NIL" and all(c in _ATOM_OK for c in value):
+        return value
+    return string(value)
+
+
+def mailbox(name):
+    """A mailbox name on the wire: modified UTF-7 (RFC 3501 §5.1.3), as astring."""
+    encoded = mutf7.encode(name).encode("ascii")
+    if encoded.upper() == b"INBOX":
+        return b"INBOX"
+    return quoted(encoded) if not all(c in _ATOM_OK for c in encoded) or not encoded \
+        else encoded
+
+
+def flag_list(flags):
+    return b"(" + " ".join(flags).encode("utf-8") + b")"
+
+
+def code_text(code, args=None):
+    if code is None:
+        return ""
+    return f"[{code}] " if args is None else f"[{code} {args}] "
+
+
+class Literal:
+    """A literal to stream: its size and an iterable of byte chunks."""
+
+    __slots__ = ("size", "chunks", "binary")
+
+    def __init__(self, size, chunks, binary=False):
+        self.size = size
+        self.chunks = chunks
+        self.binary = binary
+
+
+class Writer:
+    """Buffers output for the connection; big literals go out chunk by chunk."""
+
+    FLUSH_AT = 64 * 1024
+
+    def __init__(self, conn):
+        self.conn = conn
+        self.buffer = bytearray()
+
+    def write(self, data):
+        self.buffer += data
+        if len(self.buffer) >= self.FLUSH_AT:
+            self.flush()
+
+    def line(self, data):
+        """One whole response line (bytes without CRLF)."""
+        self.buffer += data
+        self.buffer += b"\r\n"
+        if len(self.buffer) >= self.FLUSH_AT:
+            self.flush()
+
+    def literal(self, lit):
+        """Write a Literal: header, then its chunks; checks the announced size."""
+        self.buffer += (b"~{%d}\r\n" if lit.binary else b"{%d}\r\n") % lit.size
+        sent = 0
+        for chunk in lit.chunks:
+            sent += len(chunk)
+            if len(chunk) > self.FLUSH_AT:
+                self.flush()
+                self.conn.write(chunk)
+            else:
+                self.write(chunk)
+        if sent != lit.size:
+            # the announced size was wrong: the stream is broken beyond repair
+            raise RuntimeError(f"literal announced {lit.size} bytes, produced {sent}")
+
+    def flush(self):
+        if self.buffer:
+            data = bytes(self.buffer)
+            self.buffer.clear()
+            self.conn.write(data)
+

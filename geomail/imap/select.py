@@ -1,0 +1,75 @@
+"""SELECT, EXAMINE (RFC 3501 §6.3.1-2), CHECK, CLOSE (§6.4.1-2), UNSELECT (RFC 3691)."""
+
+from geomail.imap import response as R
+from geomail.imap.errors import CommandError
+from geomail.imap.expunge import delete_objects
+from geomail.imap.names import mailbox_arg
+from geomail.imap.states import AUTHENTICATED, SELECTED
+from geomail.imap.view import View
+from geomail.imap.watcher import watcher_for
+from geomail.store import messages
+
+
+def select(session, p, tag):
+    return _open(session, p, readonly=False)
+
+
+def examine(session, p, tag):
+    return _open(session, p, readonly=True)
+
+
+def _open(session, p, readonly):
+    name = mailbox_arg(p)
+    p.end()
+    if session.view is not None:
+        session.close_view()
+        session.state = AUTHENTICATED
+    mailbox = messages.find_mailbox(session.context.db, session.account.id, name)
+    if mailbox is None:
+        raise CommandError(f"Mailbox {name} does not exist", R.NONEXISTENT)
+    try:
+        snapshot = messages.open_mailbox(session.context.db, mailbox.id, claim_recent=not readonly)
+    except messages.MailboxGone:
+        raise CommandError(f"Mailbox {name} does not exist", R.NONEXISTENT) from None
+    view = View(mailbox, snapshot, readonly)
+    flags = view.flag_names()
+    session.untagged(b"FLAGS " + R.flag_list(flags))
+    permanent = [] if readonly else flags + ["\\*"]
+    session.untagged(b"OK [PERMANENTFLAGS " + R.flag_list(permanent) + b"] Flags permitted")
+    session.untagged(b"%d EXISTS" % len(view))
+    session.untagged(b"%d RECENT" % len(view.recent))
+    if snapshot.first_unseen_uid is not None:
+        seq = view.seq_of(snapshot.first_unseen_uid)
+        if seq:
+            session.untagged(b"OK [UNSEEN %d] First unseen" % seq)
+    session.untagged(b"OK [UIDVALIDITY %d] UIDs valid" % view.uidvalidity)
+    session.untagged(b"OK [UIDNEXT %d] Predicted next UID" % view.uidnext)
+    session.view = view
+    session.state = SELECTED
+    watcher_for(session.context).watch(session, mailbox.id)
+    return (R.READ_ONLY if readonly else R.READ_WRITE), ("Examine completed" if readonly
+                                                        else "Select completed")
+
+
+def check(session, p, tag):
+    p.end()
+
+
+def close(session, p, tag):
+    """Expunge silently (unless read-only) and leave the selected state."""
+    p.end()
+    view = session.view
+    if not view.readonly:
+        _, objects = messages.expunge(session.context.db, view.mailbox_id)
+        delete_objects(session, objects)
+    _leave(session)
+
+
+def unselect(session, p, tag):
+    p.end()
+    _leave(session)
+
+
+def _leave(session):
+    session.close_view()
+    session.state = AUTHENTICATED

@@ -1,0 +1,209 @@
+"""The IMAP session: a state machine over one connection (RFC 3501 §3).
+
+The session reads a command's first line, looks its name up in the command
+table (commands.py), checks the state, and hands the parser to the
+handler, which pulls its own arguments.  Before the tagged completion the
+selected mailbox's view catches up with the database, sending EXISTS,
+EXPUNGE and FETCH (FLAGS) as the command table allows (RFC 3501 §7.4.1:
+no EXPUNGE during or right after FETCH, STORE, SEARCH).
+"""
+
+import logging
+
+import gevent
+import gevent.event
+
+from geomail.imap import response as R
+from geomail.imap.auth import ANSWERED
+from geomail.imap.commands import COMMANDS
+from geomail.imap.errors import Bad, Bye, CommandError
+from geomail.imap.parser import LiteralTooBig, ParseError, Parser
+from geomail.imap.watcher import watcher_for
+from geomail.netio import Connection, ConnectionClosed, LineTooLong, Timeout
+
+log = logging.getLogger("geomail.imap")
+
+from geomail.imap.states import NOT_AUTHENTICATED, SELECTED  # noqa: E402
+
+MAX_BAD_COMMANDS = 50          # syntax errors in a row before we hang up
+LOGIN_FAILURE_DELAY = 1.0      # seconds, doubled per failure
+
+
+class Session:
+    """One IMAP connection; see the module docstring."""
+
+    def __init__(self, context, sock, address, implicit_tls=False):
+        self.context = context
+        self.config = context.config
+        self.address = address
+        self.idle_timeout = float(getattr(self.config, "imap_idle_timeout", 1800.0))
+        self.conn = Connection(sock, timeout=self.idle_timeout)
+        self.out = R.Writer(self.conn)
+        self.max_literal = int(getattr(self.config, "max_literal_size", 50 * 1024 * 1024))
+        self.parser = Parser(self.conn, self._continuation, self.max_literal)
+        self.tls = implicit_tls
+        self.state = NOT_AUTHENTICATED
+        self.account = None
+        self.view = None               # the selected mailbox (view.View)
+        self.login_failures = 0
+        self.bad_in_a_row = 0
+        self.enabled = set()
+        self.closing = False
+        self.wakeup = gevent.event.Event()
+        self.saved_search = []          # RFC 5182 $ (only set by SEARCH RETURN (SAVE))
+
+    # -- lifecycle ------------------------------------------------------------
+
+    def run(self):
+        self.context.register(self)
+        try:
+            self.untagged(f"OK [CAPABILITY {' '.join(self.capabilities())}] "
+                          f"{self.context.hostname} geomail IMAP4rev1 ready")
+            self.out.flush()
+            while not self.closing:
+                self.one_command()
+                self.out.flush()
+        except (ConnectionClosed, OSError):
+            pass
+        except Bye as bye:
+            self._bye(bye.text, bye.code)
+        except Exception:
+            log.exception("IMAP session from %s failed", self.address)
+            self._bye("Internal server error", R.SERVERBUG)
+        finally:
+            self.close_view()
+            self.context.unregister(self)
+            self.conn.close()
+
+    def _bye(self, text, code=None):
+        try:
+            self.untagged(f"BYE {R.code_text(code)}{text}")
+            self.out.flush()
+        except (ConnectionClosed, OSError):
+            pass
+        self.closing = True
+
+    def shutdown(self):
+        """Graceful stop of the worker: tell the client and close (called from another greenlet)."""
+        if self.closing:
+            return
+        self.closing = True
+        try:
+            self.conn.write(b"* BYE Server shutting down\r\n")
+        except (ConnectionClosed, OSError):
+            pass
+        self.conn.close()
+
+    def wake(self):
+        """The watcher saw a change in the selected mailbox."""
+        self.wakeup.set()
+
+    def close_view(self):
+        if self.view is not None:
+            watcher_for(self.context).forget(self)
+            self.view = None
+
+    # -- output ---------------------------------------------------------------
+
+    def untagged(self, text):
+        self.out.line(b"* " + (text.encode("utf-8") if isinstance(text, str) else text))
+
+    def tagged(self, tag, status, text, code=None, code_args=None):
+        self.out.line(f"{tag} {status} {R.code_text(code, code_args)}{text}".encode("utf-8"))
+
+    def _continuation(self):
+        self.out.line(b"+ Ready for literal data")
+        self.out.flush()
+
+    def capabilities(self):
+        caps = ["IMAP4rev1", "LITERAL+", "SASL-IR", "ID", "ENABLE", "IDLE"]
+        if self.state == NOT_AUTHENTICATED:
+            if self.context.tls_context is not None and not self.tls:
+                caps.append("STARTTLS")
+            if self.login_disabled():
+                caps.append("LOGINDISABLED")
+            else:
+                caps.append("AUTH=PLAIN")
+        else:
+            caps += ["NAMESPACE", "UIDPLUS", "MOVE", "SPECIAL-USE", "CREATE-SPECIAL-USE",
+                     "CHILDREN", "UNSELECT", f"APPENDLIMIT={self.max_literal}"]
+        return caps
+
+    def login_disabled(self):
+        return bool(getattr(self.config, "imap_require_tls", False)) and not self.tls
+
+    # -- commands -------------------------------------------------------------
+
+    def one_command(self):
+        p = self.parser
+        try:
+            p.next_line()
+        except LineTooLong:
+            self.untagged("BAD Command line too long")
+            return self._count_bad()
+        except Timeout:
+            raise Bye("Autologout; idle for too long") from None
+        if not p.line.strip():
+            return
+        tag = "*"
+        try:
+            tag = p.tag()
+            p.sp()
+            name = p.atom("command name").upper()
+            if name == "UID":
+                p.sp()
+                name = "UID " + p.atom("command name").upper()
+            command = COMMANDS.get(name)
+            if command is None:
+                raise Bad(f"Unknown command {name}")
+            if self.state not in command.states:
+                raise Bad(f"{name} not allowed in the {self.state} state")
+            if command.arguments:
+                p.sp()
+            result = command.handler(self, p, tag)
+            self.bad_in_a_row = 0
+            if result is ANSWERED:
+                return
+            self.after_command(command)
+            code, text = result if isinstance(result, tuple) else (None, result)
+            self.tagged(tag, "OK", text or f"{name} completed", code)
+        except ParseError as exc:
+            p.discard()
+            self.tagged(tag, "BAD", f"Syntax error: {exc}" if tag != "*" else str(exc))
+            self._count_bad()
+        except LiteralTooBig as exc:
+            self._literal_too_big(tag, exc)
+        except LineTooLong:
+            self.tagged(tag, "BAD", "Command line too long")
+            self._count_bad()
+        except CommandError as exc:
+            p.discard()
+            if exc.status == "BAD":
+                self._count_bad()
+            self.tagged(tag, exc.status, exc.text, exc.code, exc.code_args)
+
+    def _count_bad(self):
+        self.bad_in_a_row += 1
+        if self.bad_in_a_row >= MAX_BAD_COMMANDS:
+            raise Bye("Too many invalid commands")
+
+    def _literal_too_big(self, tag, exc):
+        """RFC 7888 §4 / RFC 7889: refuse; a non-synchronising literal is drained first."""
+        if not exc.synchronizing:
+            self.parser.pos = 0
+            self.parser.line = b"{%d+}" % exc.size
+            self.parser.discard()
+        else:
+            self.parser.pos = len(self.parser.line)
+        self.tagged(tag, "NO", f"Literal of {exc.size} bytes is larger than the limit of {exc.limit}",
+                    R.TOOBIG)
+
+    def after_command(self, command):
+        """Command boundary: the view catches up (RFC 3501 §5.2, §7.4.1)."""
+        if self.view is not None and self.state == SELECTED:
+            self.view.catch_up(self, allow_expunge=not command.forbids_expunge)
+
+    def require_auth(self):
+        if self.account is None:
+            raise Bad("Not authenticated")
+

@@ -1,0 +1,11 @@
+"""The session states of RFC 3501 §3."""
+
+NOT_AUTHENTICATED = "not authenticated"
+AUTHENTICATED = "authenticated"
+SELECTED = "selected"
+LOGOUT = "logout"
+
+ANY = (NOT_AUTHENTICATED, AUTHENTICATED, SELECTED)
+AUTH = (AUTHENTICATED, SELECTED)
+NOAUTH = (NOT_AUTHENTICATED,)
+SEL = (SELECTED,)

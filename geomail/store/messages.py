@@ -1,0 +1,692 @@
+"""Messages as IMAP sees them: views, flags, search, expunge, copy, mailbox changes.
+
+Every IMAP-side query over messages lives here, behind small functions, so the
+protocol code never writes SQL.  The rules kept throughout:
+
+- Every change to a mailbox's messages takes the mailbox row lock
+  (``SELECT ... FOR UPDATE``), allocates one new modseq (highestmodseq + 1)
+  and stamps it on the rows it touches; sessions catch up by asking for what
+  changed since the modseq they last saw (RFC 7162 design, used for plain
+  IMAP4rev1 too).
+- Expunged UIDs go to the ``expunged`` change log with their modseq.
+- Contents are shared: COPY/MOVE increment ``message_contents.refcount``;
+  expunge decrements it, deletes contents nobody refers to any more, and
+  returns their S3 objects for the caller to delete after COMMIT.
+- Counters on the mailbox row (message_count, unseen_count, total_size,
+  uidnext, keywords) are kept right in the same transaction.
+
+Sets of messages are passed as UID ranges ``[(low, high), ...]`` (inclusive).
+"""
+
+import dataclasses
+
+from geomail.store.accounts import _drop_references, _orphan_objects
+from geomail.store.database import is_duplicate_key
+from geomail.store.errors import InvalidMailboxName, MailboxExists, StoreError
+from geomail.store.mailboxes import (DELIMITER, INBOX, allocate_uidvalidity, create_mailbox_in,
+                                     normalize_name)
+
+# IMAP system flag -> column (RFC 3501 §2.3.2); \Recent is per session, not stored.
+FLAG_COLUMNS = {"\\Seen": "seen", "\\Answered": "answered", "\\Flagged": "flagged",
+                "\\Deleted": "deleted", "\\Draft": "draft"}
+SYSTEM_FLAGS = tuple(FLAG_COLUMNS)
+_FLAG_BY_LOWER = {f.lower(): f for f in SYSTEM_FLAGS}
+_COLUMNS = tuple(FLAG_COLUMNS.values())
+_RANGE_CHUNK = 500
+MAX_KEYWORD_LENGTH = 100
+
+
+class MailboxGone(StoreError, LookupError):
+    """The mailbox was deleted (by this or another session)."""
+
+
+class MailboxNotFound(StoreError, LookupError):
+    """No mailbox of that name."""
+
+
+class HasChildren(StoreError):
+    """An operation refused because the mailbox has inferiors."""
+
+
+def canonical_flag(flag):
+    """System flags in their canonical spelling; keywords as given."""
+    return _FLAG_BY_LOWER.get(flag.lower(), flag)
+
+
+def flags_of(bits, keywords):
+    """IMAP flags from the five flag columns and the keyword string."""
+    flags = [flag for flag, bit in zip(SYSTEM_FLAGS, bits) if bit]
+    if keywords:
+        flags.extend(keywords.split(" "))
+    return flags
+
+
+def _split_flags(flags):
+    """(set of system flag columns, list of keywords) from IMAP flags."""
+    columns, keywords = set(), []
+    for flag in flags:
+        column = FLAG_COLUMNS.get(canonical_flag(flag))
+        if column:
+            columns.add(column)
+        elif not flag.startswith("\\") and flag not in keywords:
+            keywords.append(flag)
+    return columns, keywords
+
+
+def ranges_sql(ranges, column="uid"):
+    """SQL condition and arguments for UID ranges."""
+    singles = [low for low, high in ranges if low == high]
+    spans = [(low, high) for low, high in ranges if low != high]
+    parts, args = [], []
+    for i in range(0, len(singles), _RANGE_CHUNK):
+        chunk = singles[i:i + _RANGE_CHUNK]
+        parts.append(f"{column} IN ({', '.join(['%s'] * len(chunk))})")
+        args.extend(chunk)
+    for low, high in spans:
+        parts.append(f"{column} BETWEEN %s AND %s")
+        args.extend((low, high))
+    if not parts:
+        return "FALSE", []
+    return "(" + " OR ".join(parts) + ")", args
+
+
+def compress(uids):
+    """Sorted UIDs -> ranges [(low, high)]."""
+    ranges = []
+    for uid in uids:
+        if ranges and ranges[-1][1] + 1 == uid:
+            ranges[-1] = (ranges[-1][0], uid)
+        else:
+            ranges.append((uid, uid))
+    return ranges
+
+
+def _lock_mailbox(cur, mailbox_id):
+    cur.execute("SELECT uidvalidity, uidnext, highestmodseq, keywords, first_recent_uid "
+                "FROM mailboxes WHERE id = %s FOR UPDATE", (mailbox_id,))
+    row = cur.fetchone()
+    if row is None:
+        raise MailboxGone(f"mailbox {mailbox_id} no longer exists")
+    return row
+
+
+def _merge_keywords(existing, new):
+    have = existing.split(" ") if existing else []
+    added = [k for k in new if k not in have]
+    return " ".join(have + added), bool(added)
+
+
+# -- the selected mailbox -------------------------------------------------------
+
+@dataclasses.dataclass
+class Snapshot:
+    """What SELECT/EXAMINE needs, consistent as of ``highestmodseq``."""
+    uidvalidity: int
+    uidnext: int
+    highestmodseq: int
+    keywords: list
+    uids: list
+    recent: list           # UIDs this session gets as \Recent
+    first_unseen_uid: int | None
+    unseen_count: int
+
+
+def open_mailbox(db, mailbox_id, claim_recent):
+    """Snapshot of a mailbox for SELECT (claim_recent) or EXAMINE.
+
+    The session that SELECTs first after new mail arrives gets it as \\Recent
+    and moves first_recent_uid to uidnext (RFC 3501 §2.3.2).
+    """
+    def work(cur):
+        if claim_recent:
+            cur.execute("SELECT uidvalidity, uidnext, highestmodseq, keywords, first_recent_uid, "
+                        "unseen_count FROM mailboxes WHERE id = %s FOR UPDATE", (mailbox_id,))
+        else:
+            cur.execute("SELECT uidvalidity, uidnext, highestmodseq, keywords, first_recent_uid, "
+                        "unseen_count FROM mailboxes WHERE id = %s", (mailbox_id,))
+        row = cur.fetchone()
+        if row is None:
+            raise MailboxGone(f"mailbox {mailbox_id} no longer exists")
+        uidvalidity, uidnext, highestmodseq, keywords, first_recent, unseen_count = row
+        cur.execute("SELECT uid FROM messages WHERE mailbox_id = %s ORDER BY uid", (mailbox_id,))
+        uids = [r[0] for r in cur.fetchall()]
+        cur.execute("SELECT MIN(uid) FROM messages WHERE mailbox_id = %s AND seen = 0", (mailbox_id,))
+        first_unseen = cur.fetchone()[0]
+        recent = []
+        if claim_recent:
+            recent = [uid for uid in uids if uid >= first_recent]
+            if first_recent < uidnext:
+                cur.execute("UPDATE mailboxes SET first_recent_uid = %s WHERE id = %s",
+                            (uidnext, mailbox_id))
+        return Snapshot(uidvalidity, uidnext, highestmodseq,
+                        keywords.split(" ") if keywords else [], uids, recent, first_unseen,
+                        unseen_count)
+    return db.run_transaction(work)
+
+
+def mailbox_state(db, mailbox_id):
+    """(highestmodseq, uidnext) or None when the mailbox is gone: the cheap check."""
+    with db.cursor() as cur:
+        cur.execute("SELECT highestmodseq, uidnext FROM mailboxes WHERE id = %s", (mailbox_id,))
+        return cur.fetchone()
+
+
+def mailbox_states(db, mailbox_ids):
+    """{mailbox_id: (highestmodseq, uidnext)} for the watcher."""
+    ids = list(mailbox_ids)
+    if not ids:
+        return {}
+    with db.cursor() as cur:
+        cur.execute(f"SELECT id, highestmodseq, uidnext FROM mailboxes WHERE id IN "
+                    f"({', '.join(['%s'] * len(ids))})", ids)
+        return {row[0]: (row[1], row[2]) for row in cur.fetchall()}
+
+
+@dataclasses.dataclass
+class Changes:
+    highestmodseq: int
+    new: list          # [(uid, flags)] with uid > last_uid, ascending
+    changed: list      # [(uid, flags, modseq)] with uid <= last_uid and modseq > since
+    expunged: list     # UIDs expunged since
+    keywords: list
+    claimed_recent: list
+
+
+def changes_since(db, mailbox_id, since, last_uid, claim_recent=False):
+    """What happened in the mailbox after modseq ``since``; None if it is gone."""
+    with db.cursor() as cur:
+        cur.execute("SELECT highestmodseq, keywords, first_recent_uid, uidnext FROM mailboxes "
+                    "WHERE id = %s", (mailbox_id,))
+        row = cur.fetchone()
+        if row is None:
+            return None
+        highestmodseq, keywords, first_recent, uidnext = row
+        if highestmodseq <= since:
+            return Changes(highestmodseq, [], [], [], keywords.split(" ") if keywords else [], [])
+        cur.execute("SELECT uid, seen, answered, flagged, deleted, draft, keywords, modseq "
+                    "FROM messages WHERE mailbox_id = %s AND modseq > %s ORDER BY uid",
+                    (mailbox_id, since))
+        new, changed = [], []
+        for uid, *bits, kw, modseq in cur.fetchall():
+            if uid > last_uid:
+                new.append((uid, flags_of(bits, kw)))
+            else:
+                changed.append((uid, flags_of(bits, kw), modseq))
+        cur.execute("SELECT uid FROM expunged WHERE mailbox_id = %s AND modseq > %s ORDER BY uid",
+                    (mailbox_id, since))
+        expunged = [r[0] for r in cur.fetchall()]
+    claimed = []
+    if claim_recent and new and new[-1][0] >= first_recent:
+        claimed = _claim_recent(db, mailbox_id, new[-1][0])
+    return Changes(highestmodseq, new, changed, expunged,
+                   keywords.split(" ") if keywords else [], claimed)
+
+
+def _claim_recent(db, mailbox_id, upto):
+    """Take \\Recent for UIDs up to ``upto`` not yet claimed by another session."""
+    def work(cur):
+        cur.execute("SELECT first_recent_uid FROM mailboxes WHERE id = %s FOR UPDATE", (mailbox_id,))
+        row = cur.fetchone()
+        if row is None or row[0] > upto:
+            return []
+        cur.execute("UPDATE mailboxes SET first_recent_uid = %s WHERE id = %s", (upto + 1, mailbox_id))
+        return [row[0], upto]
+    claimed = db.run_transaction(work)
+    return claimed  # [first, last] range or []
+
+
+# -- reading messages ------------------------------------------------------------
+
+FETCH_COLUMNS = {
+    "flags": "m.seen, m.answered, m.flagged, m.deleted, m.draft, m.keywords",
+    "internal_date": "m.internal_date",
+    "size": "m.rfc822_size",
+    "modseq": "m.modseq",
+    "envelope": "c.envelope",
+    "bodystructure": "c.bodystructure",
+    "body": "c.body",
+    "content": "m.content_id, m.trace_headers, c.size, c.header_size",
+}
+_FETCH_WIDTH = {"flags": 6, "content": 4}
+FETCH_PAGE = 1000
+
+
+def fetch_rows(db, mailbox_id, ranges, fields):
+    """Yield dicts for the messages in ``ranges`` (ascending UID), with the given fields.
+
+    """
+    columns = ["m.uid"] + [FETCH_COLUMNS[f] for f in fields]
+    join = " JOIN message_contents c ON c.id = m.content_id" if any(
+        f in ("envelope", "bodystructure", "body", "content") for f in fields) else ""
+    cond, args = ranges_sql(ranges, "m.uid")
+    after = 0
+    while True:   # keyset pages, so a 1:* fetch of a large mailbox streams
+        with db.cursor() as cur:
+            cur.execute(f"SELECT {', '.join(columns)} FROM messages m{join} "
+                        f"WHERE m.mailbox_id = %s AND m.uid > %s AND {cond} ORDER BY m.uid LIMIT %s",
+                        [mailbox_id, after, *args, FETCH_PAGE])
+            rows = cur.fetchall()
+        for row in rows:
+            out = {"uid": row[0]}
+            i = 1
+            for f in fields:
+                width = _FETCH_WIDTH.get(f, 1)
+                values = row[i:i + width]
+                i += width
+                if f == "flags":
+                    out["flags"] = flags_of(values[:5], values[5])
+                elif f == "content":
+                    out["content_id"], out["trace_headers"], out["content_size"], \
+                        out["header_size"] = values
+                else:
+                    out[f] = values[0]
+            yield out
+        if len(rows) < FETCH_PAGE:
+            return
+        after = rows[-1][0]
+
+
+def load_content(db, content_id):
+    """(raw, segments JSON text) of one content row."""
+    with db.cursor() as cur:
+        cur.execute("SELECT raw, segments FROM message_contents WHERE id = %s", (content_id,))
+        return cur.fetchone()
+
+
+def load_attachments(db, content_id):
+    """[(idx, bucket, object_key)] of a content, by index."""
+    with db.cursor() as cur:
+        cur.execute("SELECT idx, bucket, object_key FROM attachments WHERE content_id = %s "
+                    "ORDER BY idx", (content_id,))
+        return cur.fetchall()
+
+
+def mark_seen(db, mailbox_id, uids):
+    """Set \\Seen on messages a BODY[] fetch read (RFC 3501 §6.4.5); returns changed UIDs."""
+    return store_flags(db, mailbox_id, compress(sorted(uids)), "+", ["\\Seen"])[1]
+
+
+# -- flags ------------------------------------------------------------------------
+
+def store_flags(db, mailbox_id, ranges, mode, flags, unchangedsince=None):
+    """STORE (RFC 3501 §6.4.6): mode '+', '-' or '='.
+
+    Returns (modseq, {uid: flags} of changed messages, [uids failing UNCHANGEDSINCE]).
+    """
+    columns, keywords = _split_flags(flags)
+
+    def work(cur):
+        _, _, highestmodseq, mailbox_keywords, _ = _lock_mailbox(cur, mailbox_id)
+        cond, args = ranges_sql(ranges)
+        cur.execute("SELECT uid, seen, answered, flagged, deleted, draft, keywords, modseq "
+                    f"FROM messages WHERE mailbox_id = %s AND {cond} ORDER BY uid FOR UPDATE",
+                    [mailbox_id, *args])
+        rows = cur.fetchall()
+        modseq = highestmodseq + 1
+        groups = {}
+        failed = []
+        unseen_delta = 0
+        for uid, *rest in rows:
+            bits, kw, row_modseq = rest[:5], rest[5], rest[6]
+            if unchangedsince is not None and row_modseq > unchangedsince:
+                failed.append(uid)
+                continue
+            old = dict(zip(_COLUMNS, bits))
+            old_kw = kw.split(" ") if kw else []
+            new = dict(old)
+            if mode == "+":
+                for c in columns:
+                    new[c] = 1
+                new_kw = old_kw + [k for k in keywords if k not in old_kw]
+            elif mode == "-":
+                for c in columns:
+                    new[c] = 0
+                new_kw = [k for k in old_kw if k not in keywords]
+            else:
+                new = {c: int(c in columns) for c in _COLUMNS}
+                new_kw = list(keywords)
+            if new == old and new_kw == old_kw:
+                continue
+            unseen_delta += (1 - new["seen"]) - (1 - old["seen"])
+            key = (tuple(new[c] for c in _COLUMNS), " ".join(new_kw))
+            groups.setdefault(key, []).append(uid)
+        changed = {}
+        for (bits, kw), uids in groups.items():
+            cond, args = ranges_sql(compress(uids))
+            cur.execute(f"UPDATE messages SET seen = %s, answered = %s, flagged = %s, deleted = %s, "
+                        f"draft = %s, keywords = %s, modseq = %s WHERE mailbox_id = %s AND {cond}",
+                        [*bits, kw, modseq, mailbox_id, *args])
+            for uid in uids:
+                changed[uid] = flags_of(bits, kw)
+        merged, added = _merge_keywords(mailbox_keywords, keywords if mode != "-" else [])
+        if changed or added:
+            cur.execute("UPDATE mailboxes SET highestmodseq = %s, keywords = %s, "
+                        "unseen_count = CAST(unseen_count AS SIGNED) + %s WHERE id = %s",
+                        (modseq, merged, unseen_delta, mailbox_id))
+        else:
+            modseq = highestmodseq
+        return modseq, changed, failed
+    return db.run_transaction(work)
+
+
+# -- expunge, copy, move ------------------------------------------------------------
+
+def _remove_in(cur, mailbox_id, uids, modseq):
+    """Delete message rows, log them, fix counters and references; returns S3 objects."""
+    cond, args = ranges_sql(compress(uids))
+    cur.execute("SELECT content_id, COUNT(*), SUM(seen = 0), SUM(rfc822_size) FROM messages "
+                f"WHERE mailbox_id = %s AND {cond} GROUP BY content_id ORDER BY content_id",
+                [mailbox_id, *args])
+    rows = cur.fetchall()
+    references = {r[0]: int(r[1]) for r in rows}
+    count = sum(references.values())
+    unseen = sum(int(r[2] or 0) for r in rows)
+    size = sum(int(r[3] or 0) for r in rows)
+    cur.execute(f"DELETE FROM messages WHERE mailbox_id = %s AND {cond}", [mailbox_id, *args])
+    for i in range(0, len(uids), _RANGE_CHUNK):
+        chunk = uids[i:i + _RANGE_CHUNK]
+        cur.executemany("INSERT INTO expunged (mailbox_id, uid, modseq) VALUES (%s, %s, %s) "
+                        "ON DUPLICATE KEY UPDATE modseq = VALUES(modseq)",
+                        [(mailbox_id, uid, modseq) for uid in chunk])
+    cur.execute("UPDATE mailboxes SET highestmodseq = %s, "
+                "message_count = GREATEST(CAST(message_count AS SIGNED) - %s, 0), "
+                "unseen_count = GREATEST(CAST(unseen_count AS SIGNED) - %s, 0), "
+                "total_size = GREATEST(CAST(total_size AS SIGNED) - %s, 0) WHERE id = %s",
+                (modseq, count, unseen, size, mailbox_id))
+    orphans = _drop_references(cur, references)
+    objects = _orphan_objects(cur, orphans)
+    for i in range(0, len(orphans), _RANGE_CHUNK):
+        chunk = orphans[i:i + _RANGE_CHUNK]
+        cur.execute(f"DELETE FROM message_contents WHERE id IN ({', '.join(['%s'] * len(chunk))})",
+                    chunk)
+    return objects
+
+
+def expunge(db, mailbox_id, ranges=None):
+    """Remove the \\Deleted messages (within ``ranges`` for UID EXPUNGE).
+
+    Returns (expunged UIDs ascending, [(bucket, key)] to delete from S3 after
+    this commit — never before).
+    """
+    def work(cur):
+        _, _, highestmodseq, _, _ = _lock_mailbox(cur, mailbox_id)
+        cond, args = ranges_sql(ranges) if ranges is not None else ("TRUE", [])
+        cur.execute(f"SELECT uid FROM messages WHERE mailbox_id = %s AND deleted = 1 AND {cond} "
+                    "ORDER BY uid FOR UPDATE", [mailbox_id, *args])
+        uids = [r[0] for r in cur.fetchall()]
+        if not uids:
+            return [], []
+        return uids, _remove_in(cur, mailbox_id, uids, highestmodseq + 1)
+    return db.run_transaction(work)
+
+
+_COPIED = ("content_id, seen, answered, flagged, deleted, draft, keywords, internal_date, "
+           "rfc822_size, trace_headers, message_id, date_sent, from_addr, to_addr, cc_addr, "
+           "subject, in_reply_to, references_ids, sort_subject, sort_from, sort_to, sort_cc")
+
+
+def _copy_in(cur, source_id, ranges, dest_id, dest_lock):
+    uidvalidity, uidnext, highestmodseq, dest_keywords, _ = dest_lock
+    cond, args = ranges_sql(ranges)
+    cur.execute(f"SELECT uid, seen, rfc822_size, keywords FROM messages WHERE mailbox_id = %s "
+                f"AND {cond} ORDER BY uid LOCK IN SHARE MODE", [source_id, *args])
+    rows = cur.fetchall()
+    if not rows:
+        return uidvalidity, [], 0
+    modseq = highestmodseq + 1
+    # one statement: the n-th source message (by UID) gets uidnext + n - 1
+    cur.execute(f"INSERT INTO messages (mailbox_id, uid, modseq, {_COPIED}) "
+                f"SELECT %s, %s + ROW_NUMBER() OVER (ORDER BY uid) - 1, %s, {_COPIED} "
+                f"FROM messages WHERE mailbox_id = %s AND {cond}",
+                [dest_id, uidnext, modseq, source_id, *args])
+    cur.execute("UPDATE message_contents c JOIN (SELECT content_id, COUNT(*) AS n FROM messages "
+                f"WHERE mailbox_id = %s AND {cond} GROUP BY content_id) s ON s.content_id = c.id "
+                "SET c.refcount = c.refcount + s.n", [source_id, *args])
+    keywords = []
+    for row in rows:
+        if row[3]:
+            keywords.extend(row[3].split(" "))
+    merged, _ = _merge_keywords(dest_keywords, list(dict.fromkeys(keywords)))
+    unseen = sum(1 for r in rows if not r[1])
+    size = sum(int(r[2]) for r in rows)
+    cur.execute("UPDATE mailboxes SET uidnext = %s, highestmodseq = %s, message_count = message_count + %s, "
+                "unseen_count = unseen_count + %s, total_size = total_size + %s, keywords = %s "
+                "WHERE id = %s", (uidnext + len(rows), modseq, len(rows), unseen, size, merged, dest_id))
+    mapping = [(row[0], uidnext + i) for i, row in enumerate(rows)]
+    return uidvalidity, mapping, modseq
+
+
+def copy(db, source_id, ranges, dest_id):
+    """COPY (RFC 3501 §6.4.7): returns (dest uidvalidity, [(source uid, dest uid)]).
+
+    The copies share content rows (refcount + 1 each); no S3 object is copied.
+    """
+    def work(cur):
+        dest_lock = _lock_mailbox(cur, dest_id)
+        uidvalidity, mapping, _ = _copy_in(cur, source_id, ranges, dest_id, dest_lock)
+        return uidvalidity, mapping
+    return db.run_transaction(work)
+
+
+def move(db, source_id, ranges, dest_id):
+    """MOVE (RFC 6851): copy and expunge in one transaction.
+
+    Returns (dest uidvalidity, [(source uid, dest uid)], [(bucket, key)] to delete).
+    """
+    def work(cur):
+        locks = {}
+        for mailbox_id in sorted({source_id, dest_id}):   # one lock order for everybody
+            locks[mailbox_id] = _lock_mailbox(cur, mailbox_id)
+        uidvalidity, mapping, _ = _copy_in(cur, source_id, ranges, dest_id, locks[dest_id])
+        if not mapping:
+            return uidvalidity, [], []
+        source_modseq = locks[source_id][2] + 1 if source_id != dest_id else None
+        if source_modseq is None:
+            cur.execute("SELECT highestmodseq FROM mailboxes WHERE id = %s", (source_id,))
+            source_modseq = cur.fetchone()[0] + 1
+        objects = _remove_in(cur, source_id, [m[0] for m in mapping], source_modseq)
+        return uidvalidity, mapping, objects
+    return db.run_transaction(work)
+
+
+# -- search -------------------------------------------------------------------------
+
+def search(db, mailbox_id, where, args, limit_uid=None):
+    """UIDs (ascending) of messages matching a WHERE fragment built by the IMAP search module.
+
+    ``where`` refers to messages as ``m`` and to contents as ``c``.
+    """
+    join = " JOIN message_contents c ON c.id = m.content_id" if "c." in where else ""
+    extra = ""
+    params = [mailbox_id]
+    if limit_uid is not None:
+        extra = " AND m.uid <= %s"
+        params.append(limit_uid)
+    with db.cursor() as cur:
+        cur.execute(f"SELECT m.uid FROM messages m{join} WHERE m.mailbox_id = %s{extra} "
+                    f"AND ({where}) ORDER BY m.uid", params + list(args))
+        return [r[0] for r in cur.fetchall()]
+
+
+# -- mailboxes ----------------------------------------------------------------------
+
+@dataclasses.dataclass
+class MailboxInfo:
+    id: int
+    name: str
+    special_use: str | None
+    uidvalidity: int
+    uidnext: int
+    highestmodseq: int
+    message_count: int
+    unseen_count: int
+    total_size: int
+    first_recent_uid: int
+
+
+_INFO = ("id, name, special_use, uidvalidity, uidnext, highestmodseq, message_count, "
+         "unseen_count, total_size, first_recent_uid")
+
+
+def all_mailboxes(db, account_id):
+    """[MailboxInfo] of the account, by name; and the set of subscribed names."""
+    with db.cursor() as cur:
+        cur.execute(f"SELECT {_INFO} FROM mailboxes WHERE account_id = %s ORDER BY name",
+                    (account_id,))
+        boxes = [MailboxInfo(*row) for row in cur.fetchall()]
+        cur.execute("SELECT name FROM subscriptions WHERE account_id = %s", (account_id,))
+        subscribed = {r[0] for r in cur.fetchall()}
+    return boxes, subscribed
+
+
+def find_mailbox(db, account_id, name):
+    """MailboxInfo by (UTF-8) name or None."""
+    name = normalize_name(name)
+    with db.cursor() as cur:
+        cur.execute(f"SELECT {_INFO} FROM mailboxes WHERE account_id = %s AND name = %s",
+                    (account_id, name))
+        row = cur.fetchone()
+    return MailboxInfo(*row) if row else None
+
+
+def recent_count(db, mailbox_id, first_recent_uid):
+    with db.cursor() as cur:
+        cur.execute("SELECT COUNT(*) FROM messages WHERE mailbox_id = %s AND uid >= %s",
+                    (mailbox_id, first_recent_uid))
+        return cur.fetchone()[0]
+
+
+def create_mailbox(db, account_id, name, special_use=None):
+    """CREATE (RFC 3501 §6.3.3), making missing superiors too; returns the new id."""
+    name = normalize_name(name)
+    levels = name.split(DELIMITER)
+
+    def work(cur):
+        new_id = None
+        for depth in range(1, len(levels) + 1):
+            path = DELIMITER.join(levels[:depth])
+            last = depth == len(levels)
+            cur.execute("SELECT id FROM mailboxes WHERE account_id = %s AND name = %s",
+                        (account_id, path))
+            if cur.fetchone() is not None:
+                if last:
+                    raise MailboxExists(f"mailbox {name!r} already exists")
+                continue
+            new_id = create_mailbox_in(cur, account_id, path, special_use if last else None,
+                                       subscribe=False)
+        return new_id
+    return db.run_transaction(work)
+
+
+def delete_mailbox(db, account_id, name):
+    """DELETE (RFC 3501 §6.3.4): the mailbox and its messages; returns S3 objects to delete.
+
+    Inferior mailboxes stay (the deleted name then shows as \\Noselect while
+    they exist).  INBOX cannot be deleted.
+    """
+    name = normalize_name(name)
+    if name == INBOX:
+        raise InvalidMailboxName("INBOX cannot be deleted")
+
+    def work(cur):
+        cur.execute("SELECT id FROM mailboxes WHERE account_id = %s AND name = %s FOR UPDATE",
+                    (account_id, name))
+        row = cur.fetchone()
+        if row is None:
+            raise MailboxNotFound(f"mailbox {name!r} does not exist")
+        mailbox_id = row[0]
+        cur.execute("SELECT uid FROM messages WHERE mailbox_id = %s ORDER BY uid FOR UPDATE",
+                    (mailbox_id,))
+        uids = [r[0] for r in cur.fetchall()]
+        objects = _remove_in(cur, mailbox_id, uids, 0) if uids else []
+        cur.execute("DELETE FROM mailboxes WHERE id = %s", (mailbox_id,))
+        return objects
+    return db.run_transaction(work)
+
+
+def rename_mailbox(db, account_id, old, new):
+    """RENAME (RFC 3501 §6.3.5) with its inferiors; INBOX moves its messages instead."""
+    old, new = normalize_name(old), normalize_name(new)
+    if new == INBOX or new.startswith(INBOX + DELIMITER) and old == INBOX:
+        raise InvalidMailboxName("cannot rename to INBOX")
+    if new == old or new.startswith(old + DELIMITER):
+        raise InvalidMailboxName("cannot rename a mailbox into itself")
+
+    def work(cur):
+        cur.execute("SELECT id, name FROM mailboxes WHERE account_id = %s AND "
+                    "(name = %s OR name LIKE %s) ORDER BY name FOR UPDATE",
+                    (account_id, old, _like_prefix(old)))
+        rows = cur.fetchall()
+        if not rows or rows[0][1] != old:
+            raise MailboxNotFound(f"mailbox {old!r} does not exist")
+        cur.execute("SELECT 1 FROM mailboxes WHERE account_id = %s AND name = %s", (account_id, new))
+        if cur.fetchone() is not None:
+            raise MailboxExists(f"mailbox {new!r} already exists")
+        _create_superiors(cur, account_id, new)
+        if old == INBOX:
+            _rename_inbox(cur, account_id, rows[0][0], new)
+            return
+        for mailbox_id, name in rows:
+            renamed = new + name[len(old):]
+            try:
+                cur.execute("UPDATE mailboxes SET name = %s WHERE id = %s", (renamed, mailbox_id))
+            except Exception as exc:
+                if is_duplicate_key(exc):
+                    raise MailboxExists(f"mailbox {renamed!r} already exists") from None
+                raise
+            cur.execute("UPDATE IGNORE subscriptions SET name = %s WHERE account_id = %s AND name = %s",
+                        (renamed, account_id, name))
+    db.run_transaction(work)
+
+
+def _like_prefix(name):
+    return name.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + DELIMITER + "%"
+
+
+def _create_superiors(cur, account_id, name):
+    levels = name.split(DELIMITER)
+    for depth in range(1, len(levels)):
+        path = DELIMITER.join(levels[:depth])
+        cur.execute("SELECT 1 FROM mailboxes WHERE account_id = %s AND name = %s", (account_id, path))
+        if cur.fetchone() is None:
+            create_mailbox_in(cur, account_id, path, subscribe=False)
+
+
+def _rename_inbox(cur, account_id, inbox_id, new):
+    """RFC 3501 §6.3.5: renaming INBOX moves all its messages to the new name; INBOX stays, empty."""
+    _, uidnext, highestmodseq, keywords, first_recent = _lock_mailbox(cur, inbox_id)
+    uidvalidity = allocate_uidvalidity(cur)
+    new_id = create_mailbox_in(cur, account_id, new, subscribe=False, uidvalidity=uidvalidity)
+    cur.execute("SELECT uid FROM messages WHERE mailbox_id = %s ORDER BY uid FOR UPDATE", (inbox_id,))
+    uids = [r[0] for r in cur.fetchall()]
+    cur.execute("SELECT COUNT(*), COALESCE(SUM(seen = 0), 0), COALESCE(SUM(rfc822_size), 0) "
+                "FROM messages WHERE mailbox_id = %s", (inbox_id,))
+    count, unseen, size = cur.fetchone()
+    cur.execute("UPDATE messages SET mailbox_id = %s, modseq = 1 WHERE mailbox_id = %s",
+                (new_id, inbox_id))
+    cur.execute("UPDATE mailboxes SET uidnext = %s, message_count = %s, unseen_count = %s, "
+                "total_size = %s, keywords = %s, first_recent_uid = %s WHERE id = %s",
+                (uidnext, count, unseen, size, keywords, first_recent, new_id))
+    modseq = highestmodseq + 1
+    for i in range(0, len(uids), _RANGE_CHUNK):
+        cur.executemany("INSERT INTO expunged (mailbox_id, uid, modseq) VALUES (%s, %s, %s) "
+                        "ON DUPLICATE KEY UPDATE modseq = VALUES(modseq)",
+                        [(inbox_id, uid, modseq) for uid in uids[i:i + _RANGE_CHUNK]])
+    cur.execute("UPDATE mailboxes SET highestmodseq = %s, message_count = 0, unseen_count = 0, "
+                "total_size = 0 WHERE id = %s", (modseq, inbox_id))
+
+
+def subscribe(db, account_id, name):
+    name = normalize_name(name)
+    with db.transaction() as cur:
+        cur.execute("INSERT IGNORE INTO subscriptions (account_id, name) VALUES (%s, %s)",
+                    (account_id, name))
+
+
+def unsubscribe(db, account_id, name):
+    """Returns whether the name was subscribed."""
+    name = normalize_name(name)
+    with db.transaction() as cur:
+        cur.execute("DELETE FROM subscriptions WHERE account_id = %s AND name = %s",
+                    (account_id, name))
+        return cur.rowcount > 0
