@@ -1,2 +1,54 @@
-"""placeholder"""
-def append(s, p, t): raise NotImplementedError
+"""APPEND (RFC 3501 §6.3.11) with UIDPLUS's APPENDUID (RFC 4315) and APPENDLIMIT (RFC 7889).
+
+The message literal is streamed into ``geomail.delivery.store_message``, the
+same path SMTP uses, so an appended message is stored exactly like a
+delivered one.  A client that disconnects mid-literal leaves nothing: the
+delivery is aborted (uploads removed, no rows written).
+"""
+
+import datetime
+
+from geomail.delivery import DeliveryFailed, Target, store_message
+from geomail.imap import response as R
+from geomail.imap.errors import CommandError
+from geomail.imap.names import mailbox_arg
+from geomail.imap.store import check_flags
+from geomail.store import messages
+
+
+def append(session, p, tag):
+    name = mailbox_arg(p)
+    p.sp()
+    flags = []
+    internal_date = None
+    if p.peek("("):
+        flags = check_flags(p.flag_list())
+        p.sp()
+    if p.peek('"'):
+        internal_date = p.date_time()
+        p.sp()
+    if not p.is_literal():
+        p.literal()             # raises the right syntax error
+    db = session.context.db
+    mailbox = messages.find_mailbox(db, session.account.id, name)
+    if mailbox is None:         # before '+': the client need not send the message (§6.3.11)
+        raise CommandError(f"Mailbox {name} does not exist", R.TRYCREATE)
+    size, chunks = p.literal_stream(session.max_literal)
+    if internal_date is not None:
+        internal_date = internal_date.astimezone(datetime.timezone.utc).replace(tzinfo=None)
+    target = Target(mailbox_id=mailbox.id, flags=tuple(flags), internal_date=internal_date)
+    if size == 0:
+        for _ in chunks:
+            pass
+        p.end()
+        raise CommandError("Cannot append an empty message", R.CANNOT)
+    try:
+        stored = store_message(session.context, chunks, session.account.id, [target])
+    except DeliveryFailed:
+        for _ in chunks:        # whatever the failure, the literal is read to its end
+            pass
+        p.end()
+        raise CommandError("Could not store the message, try again", R.UNAVAILABLE) from None
+    p.end()
+    uid = stored[0][1]
+    return f"{R.APPENDUID} {mailbox.uidvalidity} {uid}", "APPEND completed"

@@ -1,3 +1,65 @@
-"""placeholder"""
-def copy(s, p, t): raise NotImplementedError
-uid_copy = move = uid_move = copy
+"""COPY, MOVE and their UID forms (RFC 3501 §6.4.7, RFC 6851, UIDPLUS RFC 4315 COPYUID).
+
+Copies share the content row (refcount + 1); no S3 object is ever copied.
+MOVE copies and expunges in one transaction; the source's EXPUNGE responses
+come from the view's catch-up, before the tagged OK (RFC 6851 §4.3).
+"""
+
+from geomail.imap import response as R
+from geomail.imap.errors import CommandError
+from geomail.imap.expunge import delete_objects
+from geomail.imap.names import mailbox_arg
+from geomail.store import messages
+
+
+def copy(session, p, tag):
+    return _copy(session, p, uid_mode=False, move=False)
+
+
+def uid_copy(session, p, tag):
+    return _copy(session, p, uid_mode=True, move=False)
+
+
+def move(session, p, tag):
+    return _copy(session, p, uid_mode=False, move=True)
+
+
+def uid_move(session, p, tag):
+    return _copy(session, p, uid_mode=True, move=True)
+
+
+def uid_set_text(uids):
+    return ",".join(str(a) if a == b else f"{a}:{b}" for a, b in messages.compress(uids))
+
+
+def _copy(session, p, uid_mode, move):
+    seqset = p.sequence_set()
+    p.sp()
+    name = mailbox_arg(p)
+    p.end()
+    view = session.view
+    if move and view.readonly:
+        raise CommandError("Mailbox is read-only", R.READ_ONLY)
+    db = session.context.db
+    dest = messages.find_mailbox(db, session.account.id, name)
+    if dest is None:
+        raise CommandError(f"Mailbox {name} does not exist", R.TRYCREATE)
+    ranges = view.uid_ranges(seqset, uid_mode, saved=session.saved_search)
+    if not ranges:
+        return None if not move else "No messages moved"
+    try:
+        if move:
+            uidvalidity, mapping, objects = messages.move(db, view.mailbox_id, ranges, dest.id)
+            delete_objects(session, objects)
+        else:
+            uidvalidity, mapping = messages.copy(db, view.mailbox_id, ranges, dest.id)
+    except messages.MailboxGone:
+        raise CommandError(f"Mailbox {name} does not exist", R.TRYCREATE) from None
+    if not mapping:
+        return None
+    args = f"{uidvalidity} {uid_set_text([m[0] for m in mapping])} {uid_set_text([m[1] for m in mapping])}"
+    if move:
+        # RFC 6851 §4.3: COPYUID goes in an untagged OK before the EXPUNGEs
+        session.untagged(f"OK [{R.COPYUID} {args}] Moved UIDs")
+        return None
+    return f"{R.COPYUID} {args}", "COPY completed"

@@ -1,3 +1,233 @@
-"""placeholder"""
-def fetch(s, p, t): raise NotImplementedError
-uid_fetch = fetch
+"""FETCH and UID FETCH (RFC 3501 §6.4.5, §7.4.2).
+
+Metadata comes from the messages row, ENVELOPE/BODY/BODYSTRUCTURE from the
+forms cached at delivery, body sections stream from MySQL and S3 (body.py).
+A non-PEEK body fetch sets \\Seen first and reports the new FLAGS.
+"""
+
+import datetime
+
+from geomail.imap import response as R
+from geomail.imap.body import Message, Section
+from geomail.imap.parser import ParseError
+from geomail.store import messages
+
+MACROS = {
+    "ALL": ["FLAGS", "INTERNALDATE", "RFC822.SIZE", "ENVELOPE"],
+    "FAST": ["FLAGS", "INTERNALDATE", "RFC822.SIZE"],
+    "FULL": ["FLAGS", "INTERNALDATE", "RFC822.SIZE", "ENVELOPE", "BODY"],
+}
+SIMPLE = ("FLAGS", "INTERNALDATE", "RFC822.SIZE", "ENVELOPE", "BODY", "BODYSTRUCTURE", "UID",
+          "RFC822", "RFC822.HEADER", "RFC822.TEXT")
+_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+
+
+class Item:
+    """One fetch attribute: ``name`` as answered, what it needs, whether it sets \\Seen."""
+
+    __slots__ = ("kind", "section", "partial", "peek")
+
+    def __init__(self, kind, section=None, partial=None, peek=True):
+        self.kind = kind
+        self.section = section
+        self.partial = partial
+        self.peek = peek
+
+    def response_name(self):
+        if self.kind != "BODY[]":
+            return self.kind.encode()
+        name = b"BODY[" + self.section.spec + b"]"
+        if self.partial is not None:
+            name += b"<%d>" % self.partial[0]
+        return name
+
+
+def parse_items(p):
+    if p.peek("("):
+        items = p.paren_list(lambda: _item(p))
+        return [i for group in items for i in group]
+    return _item(p, macros=True)
+
+
+def _item(p, macros=False):
+    word = _word(p)
+    if macros and word in MACROS:
+        return [Item(k) for k in MACROS[word]]
+    if word in ("BODY", "BODY.PEEK") and p.peek("["):
+        section = _section(p)
+        partial = _partial(p)
+        return [Item("BODY[]", section, partial, peek=word == "BODY.PEEK")]
+    if word == "BODY.PEEK":
+        raise ParseError("BODY.PEEK needs a section")
+    if word in SIMPLE:
+        return [Item(word, peek=word not in ("RFC822", "RFC822.TEXT"))]
+    if word in ("BINARY", "BINARY.PEEK", "BINARY.SIZE"):
+        raise ParseError("BINARY is not supported yet")
+    raise ParseError(f"unknown FETCH item {word}")
+
+
+def _word(p):
+    start = p.pos
+    line = p.line
+    end = start
+    while end < len(line) and (chr(line[end]).isalnum() or line[end] in b".-"):
+        end += 1
+    if end == start:
+        raise ParseError(f"expected FETCH item at {line[start:start + 20]!r}")
+    p.pos = end
+    return line[start:end].decode("ascii").upper()
+
+
+def _section(p):
+    """'[' section-spec ']' (RFC 3501 §9 section)."""
+    p.expect("[")
+    start = p.pos
+    numbers = []
+    while p.peek().isdigit():
+        numbers.append(str(p.number(nonzero=True)))
+        if not p.take("."):
+            break
+    part = ".".join(numbers)
+    text, fields = "", None
+    if not p.peek("]"):
+        if numbers and p.line[p.pos - 1:p.pos] != b".":
+            raise ParseError("expected '.' after the part number")
+        for candidate in ("HEADER.FIELDS.NOT", "HEADER.FIELDS", "HEADER", "TEXT", "MIME"):
+            if p.take(candidate):
+                text = candidate
+                break
+        else:
+            raise ParseError(f"invalid section at {p.rest()[:20]!r}")
+        if text == "MIME" and not part:
+            raise ParseError("MIME needs a part number")
+        if text.startswith("HEADER.FIELDS"):
+            p.sp()
+            fields = [f.decode("ascii", "replace") for f in p.paren_list(p.astring)]
+    elif numbers and p.line[p.pos - 1:p.pos] == b".":
+        raise ParseError("section ends with '.'")
+    spec = p.line[start:p.pos]
+    p.expect("]")
+    return Section(part, text, fields, spec)
+
+
+def _partial(p):
+    if not p.take("<"):
+        return None
+    offset = p.number()
+    p.expect(".")
+    length = p.number(nonzero=True)
+    p.expect(">")
+    return offset, length
+
+
+def internal_date(value):
+    """RFC 3501 date-time of a stored (UTC) internal date."""
+    if value.tzinfo is not None:
+        value = value.astimezone(datetime.timezone.utc)
+    return '"%02d-%s-%04d %02d:%02d:%02d +0000"' % (value.day, _MONTHS[value.month - 1], value.year,
+                                                     value.hour, value.minute, value.second)
+
+
+def fetch(session, p, tag):
+    return _fetch(session, p, uid_mode=False)
+
+
+def uid_fetch(session, p, tag):
+    return _fetch(session, p, uid_mode=True)
+
+
+def _fetch(session, p, uid_mode):
+    seqset = p.sequence_set()
+    p.sp()
+    items = parse_items(p)
+    p.end()
+    view = session.view
+    ranges = view.uid_ranges(seqset, uid_mode, saved=session.saved_search)
+    if not ranges:
+        return
+    if uid_mode and not any(i.kind == "UID" for i in items):
+        items.insert(0, Item("UID"))
+    fields = _fields(items)
+    db = session.context.db
+    seen_now = {}
+    if not view.readonly and any(not i.peek for i in items):
+        modseq, seen_now, _ = messages.store_flags(db, view.mailbox_id, ranges, "+", ["\\Seen"])
+        if seen_now:
+            view.own_change(modseq)
+    if seen_now and "flags" not in fields:
+        fields.append("flags")
+    out = session.out
+    for row in messages.fetch_rows(db, view.mailbox_id, ranges, fields):
+        uid = row["uid"]
+        seq = view.seq_of(uid)
+        if seq is None:
+            continue
+        msg = Message(session.context, row) if "content" in fields else None
+        out.write(b"* %d FETCH (" % seq)
+        first = True
+        wrote_flags = False
+        for item in items:
+            if not first:
+                out.write(b" ")
+            first = False
+            if item.kind == "FLAGS":
+                wrote_flags = True
+            _write_item(session, out, item, row, msg, view)
+        if uid in seen_now and not wrote_flags:
+            out.write(b" FLAGS " + R.flag_list(_flags(row, view)))
+        out.write(b")\r\n")
+
+
+def _fields(items):
+    fields = []
+    for item in items:
+        need = {"FLAGS": "flags", "INTERNALDATE": "internal_date", "RFC822.SIZE": "size",
+                "ENVELOPE": "envelope", "BODY": "body", "BODYSTRUCTURE": "bodystructure"}.get(item.kind)
+        if item.kind in ("BODY[]", "RFC822", "RFC822.HEADER", "RFC822.TEXT"):
+            need = "content"
+        if need and need not in fields:
+            fields.append(need)
+    return fields
+
+
+def _flags(row, view):
+    flags = list(row["flags"])
+    if row["uid"] in view.recent:
+        flags.append("\\Recent")
+    return flags
+
+
+def _cached(value):
+    """ENVELOPE/BODYSTRUCTURE are stored latin-1-decoded (one char per byte)."""
+    return value.encode("latin-1") if isinstance(value, str) else bytes(value)
+
+
+def _write_item(session, out, item, row, msg, view):
+    kind = item.kind
+    if kind == "UID":
+        out.write(b"UID %d" % row["uid"])
+    elif kind == "FLAGS":
+        out.write(b"FLAGS " + R.flag_list(_flags(row, view)))
+    elif kind == "INTERNALDATE":
+        out.write(b"INTERNALDATE " + internal_date(row["internal_date"]).encode())
+    elif kind == "RFC822.SIZE":
+        out.write(b"RFC822.SIZE %d" % row["size"])
+    elif kind == "ENVELOPE":
+        out.write(b"ENVELOPE " + _cached(row["envelope"]))
+    elif kind == "BODYSTRUCTURE":
+        out.write(b"BODYSTRUCTURE " + _cached(row["bodystructure"]))
+    elif kind == "BODY":
+        out.write(b"BODY " + _cached(row["body"]))
+    else:
+        if kind == "BODY[]":
+            section, partial = item.section, item.partial
+        else:
+            section = Section("", {"RFC822": "", "RFC822.HEADER": "HEADER",
+                                   "RFC822.TEXT": "TEXT"}[kind], None, b"")
+            partial = None
+        out.write(item.response_name() + b" ")
+        literal = msg.section(section, partial)
+        if literal is None:
+            out.write(R.NIL)
+        else:
+            out.literal(literal)

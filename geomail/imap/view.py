@@ -65,11 +65,12 @@ class View:
                     out.append((uids[i], uids[j - 1]))
         else:
             count = len(uids)
+            if count == 0:
+                # "1:*" or "*" in an empty mailbox names nothing; "3" is an error
+                if all(a is None or b is None for a, b in seqset.ranges):
+                    return []
+                raise Bad("Invalid message sequence number: the mailbox is empty")
             for low, high in seqset.resolve(count):
-                if count == 0:
-                    if any(a is not None or b is not None for a, b in seqset.ranges):
-                        raise Bad("Invalid message sequence number: the mailbox is empty")
-                    continue
                 if high > count:
                     raise Bad(f"Invalid message sequence number {high} (mailbox has {count})")
                 out.append((uids[low - 1], uids[high - 1]))

@@ -19,6 +19,7 @@ Sets of messages are passed as UID ranges ``[(low, high), ...]`` (inclusive).
 """
 
 import dataclasses
+import re
 
 from geomail.store.accounts import _drop_references, _orphan_objects
 from geomail.store.database import is_duplicate_key
@@ -496,7 +497,7 @@ def search(db, mailbox_id, where, args, limit_uid=None):
 
     ``where`` refers to messages as ``m`` and to contents as ``c``.
     """
-    join = " JOIN message_contents c ON c.id = m.content_id" if "c." in where else ""
+    join = " JOIN message_contents c ON c.id = m.content_id" if re.search(r"\bc\.", where) else ""
     extra = ""
     params = [mailbox_id]
     if limit_uid is not None:
