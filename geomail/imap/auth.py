@@ -9,7 +9,9 @@ import gevent
 from geomail.imap import response as R
 from geomail.imap.errors import Bad, Bye, CommandError
 from geomail.imap.states import AUTHENTICATED
-from geomail.store.accounts import verify_login
+from geomail import passwords
+from geomail.store.accounts import get_account
+from geomail.store.messages import login_record
 
 log = logging.getLogger("geomail.imap")
 
@@ -84,10 +86,25 @@ def authenticate(session, p, tag):
     return _authenticate(session, user, password)
 
 
+def _verify(db, user, password):
+    """The Account when the password is right, else None (same cost either way).
+
+    The lookup runs here (pooled connections belong to this thread's hub);
+    scrypt (~50 ms of CPU, GIL released) runs in the hub's threadpool so the
+    worker's other greenlets go on meanwhile.
+    """
+    record = login_record(db, user)
+    pool = gevent.get_hub().threadpool
+    if record is None or record[1] is None:
+        pool.apply(passwords.burn_time)
+        return None
+    if not pool.apply(passwords.verify_password, (password, record[1])):
+        return None
+    return get_account(db, user)
+
+
 def _authenticate(session, user, password):
-    db = session.context.db
-    # scrypt takes ~50 ms of CPU: run it in the hub's threadpool so other greenlets go on
-    account = gevent.get_hub().threadpool.apply(verify_login, (db, user, password))
+    account = _verify(session.context.db, user, password)
     if account is None:
         session.login_failures += 1
         limit = int(getattr(session.config, "max_login_failures", 3))

@@ -691,3 +691,23 @@ def unsubscribe(db, account_id, name):
         cur.execute("DELETE FROM subscriptions WHERE account_id = %s AND name = %s",
                     (account_id, name))
         return cur.rowcount > 0
+
+
+# -- login ----------------------------------------------------------------------------
+
+def login_record(db, address):
+    """(account id, password hash or None) of an address, or None.
+
+    IMAP splits verify_login in two: this query runs in the session's
+    greenlet (the pooled connection belongs to the gevent hub's thread) and
+    only the scrypt computation goes to the threadpool.
+    """
+    from geomail.store.accounts import normalize_address
+    from geomail.store.errors import InvalidAddress
+    try:
+        address = normalize_address(address)
+    except InvalidAddress:
+        return None
+    with db.cursor() as cur:
+        cur.execute("SELECT id, password_hash FROM accounts WHERE address = %s", (address,))
+        return cur.fetchone()

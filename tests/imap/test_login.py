@@ -1,0 +1,105 @@
+"""LOGIN, AUTHENTICATE PLAIN (with and without SASL-IR), failures, LOGINDISABLED."""
+
+import base64
+import imaplib
+import ssl
+import subprocess
+import time
+
+from tests.imap.conftest import PASSWORD, Wire
+from tests.imap.test_capability import POST_AUTH
+
+
+def plain(user, password, authz=""):
+    return base64.b64encode(f"{authz}\0{user}\0{password}".encode()).decode()
+
+
+def test_login(wire, account):
+    w = wire()
+    assert w.command(f'LOGIN {account.address} "{PASSWORD}"') == [
+        f"TAG OK [CAPABILITY {POST_AUTH}] Logged in"]
+    assert w.command(f'LOGIN {account.address} "{PASSWORD}"') == [
+        "TAG BAD LOGIN not allowed in the authenticated state"]
+
+
+def test_login_literal_password(wire, account):
+    w = wire()
+    w.send(f"a LOGIN {account.address} {{{len(PASSWORD)}}}\r\n")
+    assert w.readline() == b"+ Ready for literal data\r\n"
+    w.send(PASSWORD + "\r\n")
+    assert w.read_response("a")[-1].startswith("a OK [CAPABILITY")
+
+
+def test_authenticate_plain_sasl_ir(wire, account):
+    w = wire()
+    lines = w.command(f"AUTHENTICATE PLAIN {plain(account.address, PASSWORD)}")
+    assert lines == [f"TAG OK [CAPABILITY {POST_AUTH}] Logged in"]
+
+
+def test_authenticate_plain_continuation(wire, account):
+    w = wire()
+    w.send("a AUTHENTICATE PLAIN\r\n")
+    assert w.readline() == b"+ \r\n"
+    w.send(plain(account.address, PASSWORD) + "\r\n")
+    assert w.read_response("a") == [f"a OK [CAPABILITY {POST_AUTH}] Logged in"]
+
+
+def test_authenticate_cancel_and_bad(wire, account):
+    w = wire()
+    w.send("a AUTHENTICATE PLAIN\r\n")
+    assert w.readline() == b"+ \r\n"
+    w.send("*\r\n")
+    assert w.read_response("a") == ["a BAD AUTHENTICATE cancelled"]
+    assert w.command("AUTHENTICATE CRAM-MD5") == ["TAG NO [CANNOT] Unsupported SASL mechanism CRAM-MD5"]
+    assert w.command("AUTHENTICATE PLAIN !!!") == ["TAG BAD Invalid base64 in SASL response"]
+    assert w.command(f"AUTHENTICATE PLAIN {plain(account.address, PASSWORD, 'other@example.com')}") == [
+        "TAG NO [AUTHORIZATIONFAILED] Authorization as another user is not allowed"]
+
+
+def test_failures_are_delayed_then_bye(wire, account):
+    w = wire()
+    started = time.monotonic()
+    assert w.command(f"LOGIN {account.address} wrong") == ["TAG NO [AUTHENTICATIONFAILED] Authentication failed"]
+    assert w.command("LOGIN nobody@example.com wrong") == ["TAG NO [AUTHENTICATIONFAILED] Authentication failed"]
+    assert time.monotonic() - started >= 1.5          # 0.5 s, then 1 s
+    w.send("a LOGIN x@example.com y\r\n")
+    assert w.readline() == b"* BYE [AUTHENTICATIONFAILED] Too many failed logins\r\n"
+    assert w.sock.recv(10) == b""
+
+
+def make_cert(directory):
+    cert, key = directory / "cert.pem", directory / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+                    "-subj", "/CN=mx.test.invalid", "-addext", "subjectAltName=DNS:mx.test.invalid", "-keyout", str(key), "-out", str(cert)],
+                   check=True, capture_output=True)
+    return cert, key
+
+
+def test_require_tls_then_starttls(start_geomail, account, tmp_path):
+    cert, key = make_cert(tmp_path)
+    server = start_geomail(workers=1, extra_args=["--imap-require-tls", "true", "--tls-cert", str(cert),
+                                                  "--tls-key", str(key)])
+    w = Wire(server.imap_port)
+    try:
+        assert w.greeting == (b"* OK [CAPABILITY IMAP4rev1 LITERAL+ SASL-IR ID ENABLE IDLE STARTTLS "
+                              b"LOGINDISABLED] mx.test.invalid geomail IMAP4rev1 ready\r\n")
+        assert w.command(f'LOGIN {account.address} "{PASSWORD}"') == [
+            "TAG NO [PRIVACYREQUIRED] Use STARTTLS before LOGIN"]
+        assert w.command(f"AUTHENTICATE PLAIN {plain(account.address, PASSWORD)}") == [
+            "TAG NO [PRIVACYREQUIRED] Use STARTTLS before AUTHENTICATE"]
+        assert w.command("STARTTLS") == ["TAG OK Begin TLS negotiation now"]
+        context = ssl.create_default_context(cafile=str(cert))
+        w.sock = context.wrap_socket(w.sock, server_hostname="mx.test.invalid")
+        assert w.command("CAPABILITY") == [
+            "* CAPABILITY IMAP4rev1 LITERAL+ SASL-IR ID ENABLE IDLE AUTH=PLAIN",
+            "TAG OK CAPABILITY completed"]
+        assert w.command("STARTTLS") == ["TAG BAD TLS is already active"]
+        w.login(account)
+    finally:
+        w.close()
+    client = imaplib.IMAP4("127.0.0.1", server.imap_port)
+    context = ssl.create_default_context(cafile=str(cert))
+    context.check_hostname = False      # imaplib connects to 127.0.0.1
+    client.starttls(context)
+    assert client.login(account.address, PASSWORD)[0] == "OK"
+    client.logout()
