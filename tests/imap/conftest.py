@@ -152,3 +152,37 @@ def deliver(server):
         with smtplib.SMTP("127.0.0.1", server.smtp_port, timeout=20) as smtp:
             smtp.sendmail(sender, [address], data)
     return send
+
+
+def multipart(subject="With attachment", size=100_000):
+    """A multipart/mixed message with a text part and a base64 attachment (stored in S3)."""
+    import base64
+    payload = bytes((i * 7 + 3) % 256 for i in range(size))
+    encoded = base64.encodebytes(payload).replace(b"\n", b"\r\n")
+    return (b"From: Carol <carol@example.org>\r\nTo: bob@example.com\r\n"
+            b"Subject: " + subject.encode() + b"\r\nDate: Tue, 8 Feb 1994 10:00:00 +0000\r\n"
+            b"Message-ID: <multi@example.org>\r\nMIME-Version: 1.0\r\n"
+            b'Content-Type: multipart/mixed; boundary="XX"\r\n\r\n'
+            b"preamble\r\n--XX\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n"
+            b"See the attached file, zebra.\r\n"
+            b"--XX\r\nContent-Type: application/octet-stream; name=\"data.bin\"\r\n"
+            b"Content-Disposition: attachment; filename=\"data.bin\"\r\n"
+            b"Content-Transfer-Encoding: base64\r\n\r\n" + encoded +
+            b"--XX--\r\n"), payload
+
+
+def fetch_literal(lines, index=0):
+    """The data of the first literal in a list of response lines."""
+    import re
+    text = lines[index]
+    match = re.search(r"\{(\d+)\}\r\n", text)
+    start = match.end()
+    return text[start:start + int(match.group(1))]
+
+
+def attachment_keys(db, address):
+    with db.cursor() as cur:
+        cur.execute("SELECT DISTINCT t.object_key FROM attachments t JOIN messages m ON m.content_id = t.content_id "
+                    "JOIN mailboxes b ON b.id = m.mailbox_id JOIN accounts a ON a.id = b.account_id "
+                    "WHERE a.address = %s", (address,))
+        return [r[0] for r in cur.fetchall()]
