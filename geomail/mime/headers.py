@@ -278,7 +278,7 @@ def param_value(params, name):
 # --- Addresses (RFC 5322 §3.4) for the IMAP ENVELOPE -----------------------------
 
 _ADDR_TOKEN = re.compile(
-    rb'\s+|"(?:[^"\\]|\\.)*"?|\((?:[^()\\]|\\.)*\)?|[<>@,;:.\[\]]|[^\s"(<>@,;:.\[\]]+',
+    rb'\s+|"(?:[^"\\]|\\.)*"?|\((?:[^()\\]|\\.)*\)?|[<>@,;:\[\]]|[^\s"(<>@,;:\[\]]+',
     re.S)
 
 MISSING_MAILBOX = b"MISSING_MAILBOX"
@@ -325,6 +325,8 @@ def parse_addresses(value):
             if sep == b";":
                 out.append((None, None, None, None))
                 in_group = False
+                if j + 1 < n and toks[j + 1] != b",":
+                    break    # as Dovecot: nothing but ',' may follow a group
         i = j + 1
     if in_group:
         out.append((None, None, None, None))
@@ -332,7 +334,9 @@ def parse_addresses(value):
 
 
 def _one_address(toks):
-    comments = [t for t in toks if t[:1] == b"("]
+    # Dovecot takes a comment as the name only inside or after the addr-spec
+    first = next((k for k, t in enumerate(toks) if t[:1] != b"("), len(toks))
+    comments = [t for t in toks[first:] if t[:1] == b"("]
     toks = [t for t in toks if t[:1] != b"("]
     if not toks:
         return None
@@ -366,11 +370,266 @@ def _one_address(toks):
 
 
 def _phrase(toks):
-    words = []
-    for t in toks:
-        if t == b".":
-            if words:
-                words[-1] += b"."
+    return b" ".join(_unquote(t) for t in toks) or None
+
+
+# --- Dovecot 2.3 compatible field parsing, for ENVELOPE and BODYSTRUCTURE -----
+#
+# What an IMAP server answers must match what a reference server answers
+# (Dovecot 2.3; tests/mime/test_dovecot_reference.py), so the Content-*
+# fields are read the way its lib-mail does (message-header-parser.c,
+# rfc822-parser.c, rfc2231-parser.c, message-part-data.c).
+
+_LWSP = b" \t"
+
+
+def imap_value(value):
+    """A header value as Dovecot's header parser hands it on (full_value with
+    CLEAN_ONELINE and SKIP_INITIAL_LWSP): blanks after the colon dropped (but
+    one kept if the first line is nothing else), line ends of folded lines
+    removed and a TAB starting a continuation line turned into a space."""
+    lines = re.split(rb"\r?\n", value)
+    if len(lines) > 1 and lines[-1] == b"":
+        lines.pop()
+    first = lines[0]
+    stripped = first.lstrip(_LWSP)
+    if not stripped and first:
+        stripped = first[1:]
+    out = [stripped]
+    for line in lines[1:]:
+        if line[:1] == b"\t":
+            line = b" " + line[1:]
+        out.append(line)
+    return b"".join(out)
+
+
+# rfc822-parser.c character classes: atext (8-bit counts as atext), and the
+# MIME token, which is dot-atom text without '/', '?' and '='.
+_ATEXT = frozenset(b"!#$%&'*+-/=?^_`{|}~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+                   + bytes(range(0x80, 0x100)))
+_MIME_TOKEN = (_ATEXT | frozenset(b".")) - frozenset(b"/?=")
+
+
+class _Rfc822:
+    """The subset of Dovecot's rfc822 parser context the Content-* fields use.
+    Methods return 1 (more data), 0 (end of data) or -1 (broken), as there."""
+
+    __slots__ = ("s", "i", "n")
+
+    def __init__(self, s):
+        self.s, self.i, self.n = s, 0, len(s)
+
+    def skip_lwsp(self):
+        s, n = self.s, self.n
+        while self.i < n:
+            c = s[self.i]
+            if c in b" \t\r\n":
+                self.i += 1
+            elif c == 0x28:
+                depth = 0
+                while True:
+                    if self.i >= n:
+                        return -1
+                    c = s[self.i]
+                    self.i += 1
+                    if c == 0x5c:
+                        self.i += 1
+                    elif c == 0x28:
+                        depth += 1
+                    elif c == 0x29:
+                        depth -= 1
+                        if depth == 0:
+                            break
+            else:
+                return 1
+        return 0
+
+    def _run(self, chars):
+        s, j = self.s, self.i
+        while j < self.n and s[j] in chars:
+            j += 1
+        tok = s[self.i:j]
+        self.i = j
+        return tok
+
+    def mime_token(self):
+        tok = self._run(_MIME_TOKEN)
+        return tok, self.skip_lwsp()
+
+    def atom(self):
+        tok = self._run(_ATEXT)
+        if not tok:
+            return tok, -1
+        return tok, self.skip_lwsp()
+
+    def quoted_string(self):
+        s, n = self.s, self.n
+        self.i += 1
+        out = bytearray()
+        while self.i < n:
+            c = s[self.i]
+            self.i += 1
+            if c == 0x22:
+                return bytes(out), self.skip_lwsp()
+            if c == 0x5c:
+                if self.i >= n:
+                    break
+                c = s[self.i]
+                self.i += 1
+            elif c == 0x0a:
+                if out[-1:] == b"\r":
+                    out.pop()
                 continue
-        words.append(_unquote(t))
-    return b" ".join(words) or None
+            out.append(c)
+        return bytes(out), -1
+
+    def peek(self):
+        return self.s[self.i] if self.i < self.n else None
+
+    def content_param(self):
+        """(ret, key, value) of the next ';' key '=' value."""
+        if self.i >= self.n:
+            return 0, None, None
+        if self.s[self.i] != 0x3b:
+            return -1, None, None
+        self.i += 1
+        if self.skip_lwsp() <= 0:
+            return -1, None, None
+        key, ret = self.mime_token()
+        if not key or ret <= 0 or self.peek() != 0x3d:
+            return -1, None, None
+        self.i += 1
+        ret = self.skip_lwsp()
+        value = b""
+        if ret > 0:
+            c = self.peek()
+            if c == 0x22:
+                value, ret = self.quoted_string()
+            elif c == 0x3d:   # name==?utf-8?b?...?= (broken, common)
+                j = self.i
+                while self.i < self.n and self.s[self.i] not in b"; \t\r\n":
+                    self.i += 1
+                value = self.s[j:self.i]
+            else:
+                value, ret = self.mime_token()
+        return (-1 if ret < 0 else 1), key, value
+
+
+def rfc2231_params(sc):
+    """Dovecot's rfc2231_parse(): [(key, value)] with plain parameters first in
+    their order, then key*N[*] sections sorted (by key, case-sensitively, then
+    index) and merged into key / key* where the indexes run 0, 1, 2..."""
+    plain, sections = [], []
+    idx = 0   # as in Dovecot, a bare key* keeps the index of the previous section
+    while True:
+        ret, key, value = sc.content_param()
+        if ret == 0:
+            break
+        if ret < 0:
+            if sc.i >= sc.n:
+                break
+            sc.i += 1
+            continue
+        star = key.find(b"*")
+        if star < 0:
+            plain.append((key, value))
+            continue
+        p = star
+        if p + 1 < len(key):
+            p += 1
+            j = p
+            while j < len(key) and 0x30 <= key[j] <= 0x39:
+                j += 1
+            idx = int(key[p:j]) if j > p else 0
+            p = j
+        extended = p < len(key) and key[p] == 0x2a
+        if extended:
+            p += 1
+        if p != len(key):
+            plain.append((key, value))
+            continue
+        sections.append((key[:star], idx, extended, value))
+    sections.sort(key=lambda t: (t[0], t[1]))
+    out = plain
+    i = 0
+    while i < len(sections):
+        base = sections[i][0].lower()
+        j = i
+        ok, have_ext = True, False
+        while j < len(sections) and sections[j][0].lower() == base:
+            if sections[j][1] != j - i:
+                ok = False
+            have_ext = have_ext or sections[j][2]
+            j += 1
+        group = sections[i:j]
+        if not ok:
+            for key, n, ext, value in group:
+                out.append((key + b"*%d" % n + (b"*" if ext else b""), value))
+        else:
+            buf = b"''" if have_ext and not group[0][2] else b""
+            for key, n, ext, value in group:
+                buf += value.replace(b"%", b"%25") if have_ext and not ext else value
+            out.append((group[0][0] + (b"*" if have_ext else b""), buf))
+        i = j
+    return out
+
+
+def dovecot_content_type(value):
+    """(type, subtype or None, params) of a Content-Type value as Dovecot 2.3
+    reads it; a broken type gives b"" (and no parameters), except that a
+    lone type at the very end of the value is kept ("text" -> type "text")."""
+    sc = _Rfc822(imap_value(value))
+    sc.skip_lwsp()
+    if sc.skip_lwsp() <= 0:
+        return b"", None, []
+    mtype, ret = sc.mime_token()
+    if not mtype:
+        return b"", None, []
+    if ret <= 0:
+        return mtype, None, []
+    if sc.peek() != 0x2f:
+        return b"", None, []
+    sc.i += 1
+    if sc.skip_lwsp() <= 0:
+        return b"", None, []
+    sub, ret = sc.mime_token()
+    if ret < 0 or not sub or (sc.i < sc.n and sc.peek() != 0x3b):
+        return b"", None, []
+    return mtype, sub, rfc2231_params(sc)
+
+
+def dovecot_disposition(value):
+    """(disposition or None, params) as Dovecot 2.3 reads Content-Disposition."""
+    sc = _Rfc822(imap_value(value))
+    sc.skip_lwsp()
+    disp, ret = sc.mime_token()
+    if ret < 0:
+        return None, []
+    return disp, rfc2231_params(sc)
+
+
+def dovecot_encoding(value):
+    """Content-Transfer-Encoding token, or None if it is not one clean token."""
+    sc = _Rfc822(imap_value(value))
+    sc.skip_lwsp()
+    tok, ret = sc.mime_token()
+    if ret < 0 or sc.skip_lwsp() != 0 or not tok:
+        return None
+    return tok
+
+
+def dovecot_language(value):
+    """Content-Language tags: atoms separated by commas, comments skipped."""
+    sc = _Rfc822(value)
+    sc.skip_lwsp()
+    langs = []
+    while True:
+        tok, ret = sc.atom()
+        if ret < 0:
+            break
+        langs.append(tok)
+        if sc.peek() != 0x2c:
+            break
+        sc.i += 1
+        sc.skip_lwsp()
+    return langs

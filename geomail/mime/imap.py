@@ -35,10 +35,7 @@ def _list(items):
     return b"(" + b" ".join(items) + b")" if items else NIL
 
 
-def _address_list(value):
-    if value is None:
-        return NIL
-    addrs = H.parse_addresses(value)
+def _address_list(addrs):
     if not addrs:
         return NIL
     return b"(" + b"".join(
@@ -46,28 +43,41 @@ def _address_list(value):
 
 
 def envelope(fields):
-    """ENVELOPE of a header block given as split_fields() output."""
-    def value(name):
-        v = H.first(fields, name)
-        return None if v is None else H.unfold(v)
+    """ENVELOPE of a header block given as split_fields() output.
 
-    frm = H.first(fields, "from")
-    sender = H.first(fields, "sender")
-    reply_to = H.first(fields, "reply-to")
-    from_list = _address_list(frm)
+    As Dovecot 2.3: the last Date/Subject/In-Reply-To/Message-ID field wins,
+    the addresses of repeated address fields are concatenated, values are
+    unfolded the way its header parser does (headers.imap_value).
+    """
+    strings = {}
+    addrs = {}
+    for name, v in fields:
+        if name in _STRING_FIELDS:
+            strings[name] = H.imap_value(v)
+        elif name in _ADDRESS_FIELDS:
+            addrs.setdefault(name, []).extend(H.parse_addresses(v))
+
+    def address_list(name):
+        return _address_list(addrs.get(name))
+
+    from_list = address_list("from")
     items = [
-        imap_string(value("date")),
-        imap_string(value("subject")),
+        imap_string(strings.get("date")),
+        imap_string(strings.get("subject")),
         from_list,
-        _address_list(sender) if sender is not None and H.parse_addresses(sender) else from_list,
-        _address_list(reply_to) if reply_to is not None and H.parse_addresses(reply_to) else from_list,
-        _address_list(H.first(fields, "to")),
-        _address_list(H.first(fields, "cc")),
-        _address_list(H.first(fields, "bcc")),
-        imap_string(value("in-reply-to")),
-        imap_string(value("message-id")),
+        address_list("sender") if addrs.get("sender") else from_list,
+        address_list("reply-to") if addrs.get("reply-to") else from_list,
+        address_list("to"),
+        address_list("cc"),
+        address_list("bcc"),
+        imap_string(strings.get("in-reply-to")),
+        imap_string(strings.get("message-id")),
     ]
     return b"(" + b" ".join(items) + b")"
+
+
+_STRING_FIELDS = frozenset(("date", "subject", "in-reply-to", "message-id"))
+_ADDRESS_FIELDS = frozenset(("from", "sender", "reply-to", "to", "cc", "bcc"))
 
 
 def _params(params, text):
@@ -104,7 +114,7 @@ def body(part, extended=True):
 
 
 def _body_inner(part, extended):
-    if part.boundary is not None:
+    if part.boundary is not None or (part.type == "multipart" and part.subtype_raw is not None):
         if part.children:
             kids = b"".join(body(c, extended) for c in part.children)
         else:
@@ -117,8 +127,10 @@ def _body_inner(part, extended):
         out = b'"message" "rfc822" ' + _params(part.params, False)
     else:
         text = part.type_raw is None or part.type_raw.lower() == b"text"
-        out = imap_string(part.type_raw or b"text") + b" " + imap_string(
-            part.subtype_raw or (b"plain" if text else b"unknown"))
+        if part.type_raw is None:
+            out = b'"text" "plain"'
+        else:   # Dovecot: a broken Content-Type is "" "", a type alone "text" ""
+            out = imap_string(part.type_raw) + b" " + imap_string(part.subtype_raw or b"")
         out += b" " + _params(part.params, text)
     out += b" %s %s %s %d" % (imap_string(part.content_id), imap_string(part.description),
                               imap_string(part.encoding_raw or b"7bit"), part.body_length)

@@ -791,41 +791,48 @@ class MessageParser:
             part._consumer = self._leaf(part)
 
     def _content_headers(self, part, fields):
-        """Content-* fields of an entity (RFC 2045), first occurrence wins."""
+        """Content-* fields of an entity (RFC 2045), read as Dovecot 2.3 does
+        (headers.dovecot_*): first occurrence wins, except that a later
+        Content-Disposition replaces one without parameters."""
         ct = H.first(fields, "content-type")
-        mtype, params = H.parse_content_value(ct) if ct is not None else (None, [])
-        if mtype is not None:
-            t, _, s = mtype.partition(b"/")
+        params = []
+        if ct is not None:
+            t, s, params = H.dovecot_content_type(ct)
             part.type_raw, part.subtype_raw = t, s
-            part.type, part.subtype = t.decode("latin-1").lower(), s.decode("latin-1").lower()
-            part.params = H.merge_rfc2231(params)
-        elif ct is None and part.parent is not None and part.parent.subtype == "digest" \
-                and part.parent.boundary is not None:
+            part.type = t.decode("latin-1").lower()
+            part.subtype = s.decode("latin-1").lower() if s is not None else ""
+            part.params = params
+        elif part.parent is not None and part.parent.subtype == "digest" \
+                and part.parent.type == "multipart":
             part.type, part.subtype = "message", "rfc822"     # RFC 2046 §5.1.5
-        if part.type == "multipart":
-            boundary = H.param_value(params, "boundary")
-            if boundary:
-                part.boundary = boundary.rstrip().encode("utf-8", "surrogateescape")
+        if part.type == "multipart" and part.subtype_raw is not None:
+            # Dovecot takes the boundary from a plain (or continued, not
+            # charset-encoded) parameter only: boundary*= is not a boundary
+            for k, v in params:
+                if k.lower() == b"boundary":
+                    if v:
+                        part.boundary = v.rstrip()
+                    break
         cte = H.first(fields, "content-transfer-encoding")
         if cte is not None:
-            main, _ = H.parse_content_value(cte)
-            if main and b"/" not in main:
+            main = H.dovecot_encoding(cte)
+            if main is not None:
                 part.encoding_raw = main
                 part.encoding = main.decode("latin-1").lower()
-        cd = H.first(fields, "content-disposition")
-        if cd is not None:
-            main, dparams = H.parse_content_value(cd)
-            if main and b"/" not in main:
-                part.disposition = main
-                part.disposition_params = H.merge_rfc2231(dparams)
+        for name, value in fields:
+            if name == "content-disposition" and not part.disposition_params:
+                main, dparams = H.dovecot_disposition(value)
+                if main is not None:
+                    part.disposition = main
+                    part.disposition_params = dparams
         for name, attr in (("content-id", "content_id"), ("content-description", "description"),
                            ("content-md5", "md5"), ("content-location", "location")):
             v = H.first(fields, name)
             if v is not None:
-                setattr(part, attr, H.unfold(v))
+                setattr(part, attr, H.imap_value(v))
         lang = H.first(fields, "content-language")
         if lang is not None:
-            part.language = [x.strip() for x in H.unfold(lang).split(b",") if x.strip()]
+            part.language = H.dovecot_language(H.imap_value(lang))
         if part.type == "text":
             part._charset = H.param_value(params, "charset")
 
