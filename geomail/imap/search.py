@@ -175,8 +175,8 @@ class Compiler:
         if not re.fullmatch(r"[!-9;-~]+", field):
             raise Bad("Invalid header field name")
         pattern = "(?mi)^" + re.escape(field) + ":"
-        if value:
-            pattern += ".*" + re.escape(value)
+        if value:   # the value may sit on a folded continuation line
+            pattern += r"(?:[^\r\n]|\r?\n[ \t])*" + re.escape(value)
         return f"{HEADER_TEXT} REGEXP %s OR {TRACE_TEXT} REGEXP %s", [pattern, pattern]
 
     def _header_or(self, sql, args, field, value):
