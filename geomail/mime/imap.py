@@ -7,6 +7,8 @@ imap-envelope.c): header values unfolded but otherwise as received (no RFC
 multipart without parts gets one empty text/plain part.
 """
 
+import re
+
 from . import headers as H
 
 NIL = b"NIL"
@@ -39,7 +41,8 @@ def _address_list(addrs):
     if not addrs:
         return NIL
     return b"(" + b"".join(
-        b"(" + b" ".join(imap_string(x) for x in addr) + b")" for addr in addrs) + b")"
+        b"(" + b" ".join([imap_string(_for_humans(addr[0]))]
+                         + [imap_string(x) for x in addr[1:]]) + b")" for addr in addrs) + b")"
 
 
 def envelope(fields):
@@ -63,7 +66,7 @@ def envelope(fields):
     from_list = address_list("from")
     items = [
         imap_string(strings.get("date")),
-        imap_string(strings.get("subject")),
+        imap_string(_for_humans(strings.get("subject"))),
         from_list,
         address_list("sender") if addrs.get("sender") else from_list,
         address_list("reply-to") if addrs.get("reply-to") else from_list,
@@ -74,6 +77,14 @@ def envelope(fields):
         imap_string(strings.get("message-id")),
     ]
     return b"(" + b" ".join(items) + b")"
+
+
+def _for_humans(value):
+    """Dovecot writes the Subject and display names for humans: blank runs (TAB, CR, LF too)
+    become one space, none at either end (imap_append_string_for_humans)."""
+    if value is None:
+        return None
+    return re.sub(rb"[ \t\r\n]+", b" ", value).strip(b" ")
 
 
 _STRING_FIELDS = frozenset(("date", "subject", "in-reply-to", "message-id"))

@@ -26,7 +26,7 @@ HEADERS, BODY, PREAMBLE, EPILOGUE = range(4)
 MAX_HEADER_BYTES = 256 * 1024
 MAX_PENDING_LINE = 64 * 1024       # longest base64 line we try to prove canonical
 SAFE_NAME_BYTES = 150
-CONTAINER_TYPES = ("message/rfc822", "message/global")
+CONTAINER_TYPES = ("message/rfc822",)   # as Dovecot 2.3: message/global is a leaf
 
 
 class AttachmentInfo:

@@ -193,6 +193,17 @@ def cases():
          b"--ab\r\nContent-Type: multipart/mixed; boundary=abc\r\n\r\n--abc\r\n\r\ninner\r\n--ab\r\n\r\nouter\r\n--ab--\r\n"),
         ("boundary_whitespace", HEAD + b'Content-Type: multipart/mixed; boundary="w s"\r\n\r\n'
          b"--w s  \r\n\r\ntrailing blanks\r\n--w s\t\r\n\r\ntab\r\n--w s--  \r\nepilogue\r\n"),
+        ("field_edges", HEAD.replace(b"Subject: test", b"Subject:   \r\n\tfolded\tby tab\r\n \tx")
+         + b"Message-ID: <first@id>\r\nMessage-ID: <second@id>\r\nReply-To: <>\r\n"
+         + b"Content-Type: multipart/mixed; boundary=e\r\n\r\n"
+         b"--e\r\nContent-Disposition: inline\r\nContent-Disposition: attachment; a=1\r\n"
+         b"Content-Disposition: x; b=2\r\nContent-Transfer-Encoding: base64 junk\r\n"
+         b"Content-Type: text/plain; x*2=two; y*=a'b'c; z*0=\"q%\"; z*1*=%41\r\n\r\nx\r\n"
+         b"--e\r\nContent-Type: message/global\r\n\r\nSubject: global\r\n\r\nbody\r\n"
+         b"--e\r\nContent-Type: text/plain; charset=\"a\\\"b\"; (c) n (d) = (e) v\r\nContent-ID:\t<tab@id>\r\n"
+         b"Content-Language: en.x, fr\r\n\r\nx\r\n--e--\r\n"),
+        ("display_names", b"From: \"  a\tb   c \" <x@y>, d\t e <f@g>, \"\" <h@i>\r\n"
+         b"To: (  spaced   comment ) j@k, group \t name: l@m;\r\nSubject: \r\n\r\nx\r\n"),
     ]
     for seed in range(12):
         out.append(("fuzz_%02d" % seed, _fuzz(seed)))
