@@ -73,7 +73,9 @@ class Watcher:
             state = states.get(mailbox_id)
             previous = self.known.get(mailbox_id)
             self.known[mailbox_id] = state
-            if previous is not None and state != previous or state is None:
+            # the first poll of a mailbox wakes too: a change may have landed
+            # between the session's SELECT snapshot and this poll
+            if state != previous or state is None:
                 self.changed([mailbox_id])
 
 
