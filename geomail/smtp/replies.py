@@ -50,9 +50,9 @@ REPLIES = {
 }
 
 
-def reply(name, **fields):
-    """The wire bytes of reply `name`; {fields} in its text are filled in."""
-    code, enhanced, text = REPLIES[name]
+def reply(reply_name, **fields):
+    """The wire bytes of reply `reply_name`; {fields} in its text are filled in."""
+    code, enhanced, text = REPLIES[reply_name]
     return format_reply(code, enhanced, text.format(**fields) if fields else text)
 
 
