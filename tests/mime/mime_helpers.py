@@ -120,6 +120,22 @@ def python_part(msg, number):
     return node
 
 
+def expected_payload(msg, number):
+    """What an attachment at IMAP part `number` must decode to (None: a container).
+
+    Python's email package is the reference, with one documented divergence:
+    with a base64 character count of 4n+1, email returns the undecoded text
+    (bpo-27397); a stream cannot take back what it wrote, so we decode the 4n
+    characters and drop one.
+    """
+    pypart = python_part(msg, number)
+    expected = pypart.get_payload(decode=True)
+    if any(isinstance(d, email.errors.InvalidBase64LengthDefect) for d in pypart.defects):
+        chars = re.sub(rb"[^A-Za-z0-9+/]", b"", pypart.get_payload().encode("ascii", "surrogateescape"))
+        expected = binascii.a2b_base64(chars[:len(chars) // 4 * 4])
+    return expected
+
+
 def check_attachments(data, parsed, sink):
     """Every sink object equals what Python's email package decodes for that part."""
     msg = email.message_from_bytes(data, policy=email.policy.compat32)
@@ -128,14 +144,7 @@ def check_attachments(data, parsed, sink):
         assert info.size == len(got)
         ours = parsed.parts.find(info.part)
         assert ours is not None and ours.attachment == info.index
-        pypart = python_part(msg, info.part)
-        expected = pypart.get_payload(decode=True)
-        if any(isinstance(d, email.errors.InvalidBase64LengthDefect) for d in pypart.defects):
-            # The one documented divergence: with a base64 character count of
-            # 4n+1, email returns the undecoded text (bpo-27397); a stream cannot
-            # take back what it wrote, so we decode the 4n characters and drop one.
-            chars = re.sub(rb"[^A-Za-z0-9+/]", b"", pypart.get_payload().encode("ascii", "surrogateescape"))
-            expected = binascii.a2b_base64(chars[:len(chars) // 4 * 4])
+        expected = expected_payload(msg, info.part)
         if expected is None:
             # email parsed a message/* body it treats as a container: identity here
             assert info.storage == "identity"
