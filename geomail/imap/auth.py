@@ -11,7 +11,7 @@ from geomail.imap.errors import Bad, Bye, CommandError
 from geomail.imap.states import AUTHENTICATED
 from geomail import passwords
 from geomail.store.accounts import get_account
-from geomail.store.messages import login_record
+from geomail.store.accounts import login_record
 
 log = logging.getLogger("geomail.imap")
 

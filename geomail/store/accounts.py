@@ -194,15 +194,15 @@ def _delete_in(cur, address):
     references = dict(cur.fetchall())
     cur.execute("DELETE m FROM messages m JOIN mailboxes b ON b.id = m.mailbox_id "
                 "WHERE b.account_id = %s", (account_id,))
-    orphans = _drop_references(cur, references)
-    objects = _orphan_objects(cur, orphans)
+    orphans = drop_references(cur, references)
+    objects = orphan_objects(cur, orphans)
     for chunk in _chunks(orphans):
         cur.execute(f"DELETE FROM message_contents WHERE id IN ({_marks(chunk)})", chunk)
     cur.execute("DELETE FROM accounts WHERE id = %s", (account_id,))  # cascades the rest
     return objects
 
 
-def _drop_references(cur, references):
+def drop_references(cur, references):
     """Decrement refcounts by the deleted messages; returns the content ids left unreferenced."""
     by_count = {}
     for content_id, count in references.items():
@@ -219,7 +219,7 @@ def _drop_references(cur, references):
     return orphans
 
 
-def _orphan_objects(cur, content_ids):
+def orphan_objects(cur, content_ids):
     objects = []
     for chunk in _chunks(content_ids):
         cur.execute("SELECT bucket, object_key FROM attachments "
@@ -235,3 +235,19 @@ def _chunks(items):
 
 def _marks(chunk):
     return ", ".join(["%s"] * len(chunk))
+
+
+def login_record(db, address):
+    """(account id, password hash or None) of an address, or None.
+
+    The login check in two halves: this query runs in the session's greenlet
+    (a pooled connection belongs to the gevent hub's thread), and only the
+    scrypt computation (passwords.verify_password) goes to a threadpool.
+    """
+    try:
+        address = normalize_address(address)
+    except InvalidAddress:
+        return None
+    with db.cursor() as cur:
+        cur.execute("SELECT id, password_hash FROM accounts WHERE address = %s", (address,))
+        return cur.fetchone()

@@ -21,7 +21,7 @@ Sets of messages are passed as UID ranges ``[(low, high), ...]`` (inclusive).
 import dataclasses
 import re
 
-from geomail.store.accounts import _drop_references, _orphan_objects
+from geomail.store.accounts import drop_references, orphan_objects
 from geomail.store.database import is_duplicate_key
 from geomail.store.errors import InvalidMailboxName, MailboxExists, StoreError
 from geomail.store.mailboxes import (DELIMITER, INBOX, allocate_uidvalidity, create_mailbox_in,
@@ -394,8 +394,8 @@ def _remove_in(cur, mailbox_id, uids, modseq):
                 "unseen_count = GREATEST(CAST(unseen_count AS SIGNED) - %s, 0), "
                 "total_size = GREATEST(CAST(total_size AS SIGNED) - %s, 0) WHERE id = %s",
                 (modseq, count, unseen, size, mailbox_id))
-    orphans = _drop_references(cur, references)
-    objects = _orphan_objects(cur, orphans)
+    orphans = drop_references(cur, references)
+    objects = orphan_objects(cur, orphans)
     for i in range(0, len(orphans), _RANGE_CHUNK):
         chunk = orphans[i:i + _RANGE_CHUNK]
         cur.execute(f"DELETE FROM message_contents WHERE id IN ({', '.join(['%s'] * len(chunk))})",
@@ -691,23 +691,3 @@ def unsubscribe(db, account_id, name):
         cur.execute("DELETE FROM subscriptions WHERE account_id = %s AND name = %s",
                     (account_id, name))
         return cur.rowcount > 0
-
-
-# -- login ----------------------------------------------------------------------------
-
-def login_record(db, address):
-    """(account id, password hash or None) of an address, or None.
-
-    IMAP splits verify_login in two: this query runs in the session's
-    greenlet (the pooled connection belongs to the gevent hub's thread) and
-    only the scrypt computation goes to the threadpool.
-    """
-    from geomail.store.accounts import normalize_address
-    from geomail.store.errors import InvalidAddress
-    try:
-        address = normalize_address(address)
-    except InvalidAddress:
-        return None
-    with db.cursor() as cur:
-        cur.execute("SELECT id, password_hash FROM accounts WHERE address = %s", (address,))
-        return cur.fetchone()
