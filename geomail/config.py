@@ -347,7 +347,16 @@ def _show(option):
         return "empty"
     if isinstance(option.default, bool):
         return "true" if option.default else "false"
+    if option.type is size:
+        return _human_size(option.default)
     return str(option.default)
+
+
+def _human_size(value):
+    for suffix, unit in (("G", 1024 * MiB), ("M", MiB), ("K", 1024)):
+        if value % unit == 0:
+            return f"{value // unit}{suffix}"
+    return str(value)
 
 
 def load(argv=None, prog="geomail", admin=False, parser=None):
@@ -430,5 +439,17 @@ def render_sample_config():
     return "\n".join(lines) + "\n"
 
 
+def render_markdown_table():
+    """The README's configuration table, generated like etc/geomail.conf."""
+    lines = ["| flag | environment | default | meaning |", "|---|---|---|---|"]
+    for option in OPTIONS:
+        default = _show(option).replace("|", "\\|")
+        lines.append(f"| `{option.flag}` | `{option.env_name}` | {default} | {option.help} |")
+    return "\n".join(lines) + "\n"
+
+
 if __name__ == "__main__":
-    sys.stdout.write(render_sample_config())
+    if sys.argv[1:] == ["--markdown"]:
+        sys.stdout.write(render_markdown_table())
+    else:
+        sys.stdout.write(render_sample_config())

@@ -136,3 +136,11 @@ def test_secrets_are_masked_in_logs(workdir):
     cfg = load(["--db-url", "mysql://u:hunter2@h/db", "--oss-secret-key", "s3cr3t"])
     text = config.describe(cfg)
     assert "hunter2" not in text and "s3cr3t" not in text
+
+
+def test_readme_table_is_generated_from_the_table():
+    """README's configuration table: python -m geomail.config --markdown."""
+    readme = (ROOT / "README.md").read_text()
+    begin = readme.index("-->\n", readme.index("<!-- options:begin")) + 4
+    end = readme.index("<!-- options:end -->")
+    assert readme[begin:end] == config.render_markdown_table()
