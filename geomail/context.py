@@ -35,6 +35,21 @@ class ServerContext:
         if self.worker is not None:
             self.worker.sessions.discard(session)
 
+    def warm_up(self):
+        """Use MySQL, S3 and the resolver once, so their lazily imported code is loaded.
+
+        Called before a worker gives up root: afterwards it may not be able
+        to read the Python library (a Python installed under /root, say).
+        """
+        import socket
+        socket.getaddrinfo("localhost", 25)
+        try:
+            with self.db.cursor() as cur:
+                cur.execute("SELECT 1")
+            self.blobs.ensure_bucket(create=False)
+        except Exception as exc:  # storage down now: sessions will answer 4xx, not crash
+            log.warning("warm-up of storage clients failed: %s", exc)
+
     def on_mailbox_change(self, callback):
         """callback(mailbox_ids) runs after this worker stores into those mailboxes."""
         self._mailbox_listeners.append(callback)

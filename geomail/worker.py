@@ -27,6 +27,30 @@ def run(config, slot, listeners, heartbeat, master_pid):
     return worker.serve()
 
 
+def import_session_code(preload_codecs=False):
+    """Import every module a session may need, while files are still readable.
+
+    Python finds codecs lazily (a message in iso-2022-jp imports
+    encodings.iso2022_jp on first use); when the worker will drop root,
+    load them all now, since the unprivileged user may not read the library.
+    """
+    if preload_codecs:
+        import encodings
+        import importlib
+        import pkgutil
+        for module in pkgutil.iter_modules(encodings.__path__):
+            try:
+                importlib.import_module("encodings." + module.name)
+            except Exception:  # platform-specific codecs (mbcs, oem) do not import here
+                pass
+    import geomail.delivery  # noqa: F401
+    import geomail.imap.server  # noqa: F401
+    import geomail.janitor  # noqa: F401
+    import geomail.reader  # noqa: F401
+    import geomail.smtp.server  # noqa: F401
+    import geomail.imap.session  # noqa: F401
+
+
 class Worker:
     def __init__(self, config, slot, listeners, heartbeat, master_pid):
         import logging
@@ -48,13 +72,19 @@ class Worker:
         from geomail.context import ServerContext
         from geomail.sockets import drop_privileges
 
-        drop_privileges(self.config.user, self.config.group)
         signal.signal(signal.SIGINT, signal.SIG_IGN)   # Ctrl-C reaches the master, which decides
         gevent.signal_handler(signal.SIGTERM, self.stop, False)
         gevent.signal_handler(signal.SIGQUIT, self.stop, True)
         gevent.signal_handler(signal.SIGUSR1, logs.reopen)
+        # Everything that reads files (code, TLS key, boto3's models) happens
+        # before root is given up: the unprivileged user may not read them.
+        import_session_code(preload_codecs=bool(self.config.user or self.config.group))
         self.context = ServerContext.create(self.config, self)
+        if self.config.user or self.config.group:
+            self.context.warm_up()
         self.start_servers()
+        # No greenlet has run yet: no session ever runs as root.
+        drop_privileges(self.config.user, self.config.group)
         gevent.spawn(self.janitor)
         self.log.info("worker ready (slot %d): %s", self.slot,
                       ", ".join(f"{name} on port {server.server_port}"

@@ -241,3 +241,23 @@ def test_master_imports_no_worker_libraries():
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                             cwd=str(GEOMAIL.parent.parent))
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_workers_drop_to_the_configured_user(start_geomail, maildb):
+    """The master keeps root to bind; workers run as --user and still deliver."""
+    import pwd
+    nobody = pwd.getpwnam("nobody")
+    server = start_geomail(workers=2, extra_args=["--user", "nobody"])
+    def uids(pid):
+        with open(f"/proc/{pid}/status") as handle:
+            return next(line for line in handle if line.startswith("Uid:")).split()[1:]
+
+    for pid in server.wait_workers(2):
+        wait_for(lambda: uids(pid) == [str(nobody.pw_uid)] * 4, message="worker to drop root")
+    assert uids(server.pid) == ["0"] * 4
+    address = f"dropped{time.time_ns()}@example.com"
+    with smtplib.SMTP("127.0.0.1", server.smtp_port, timeout=10) as client:
+        client.sendmail("a@example.net", [address],
+                        "Subject: =?iso-2022-jp?b?GyRCJUYlOSVIGyhC?=\r\n"
+                        "Content-Type: text/plain; charset=iso-2022-jp\r\n\r\n\x1b$B%F%9%H\x1b(B\r\n")
+    assert len(maildb.messages(address)) == 1
