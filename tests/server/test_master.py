@@ -261,3 +261,24 @@ def test_workers_drop_to_the_configured_user(start_geomail, maildb):
                         "Subject: =?iso-2022-jp?b?GyRCJUYlOSVIGyhC?=\r\n"
                         "Content-Type: text/plain; charset=iso-2022-jp\r\n\r\n\x1b$B%F%9%H\x1b(B\r\n")
     assert len(maildb.messages(address)) == 1
+
+
+def test_term_lets_a_data_transfer_in_flight_finish(start_geomail, maildb):
+    """Graceful stop: a message half-sent when TERM arrives is still stored and answered 250."""
+    from tests.fixtures.smtpwire import SMTPWire
+    server = start_geomail(workers=1)
+    address = f"inflight{time.time_ns()}@example.com"
+    with SMTPWire(server.smtp_port) as client:
+        client.cmd("EHLO x.example")
+        client.cmd("MAIL FROM:<a@example.net>")
+        client.cmd(f"RCPT TO:<{address}>")
+        assert client.cmd("DATA").startswith("354")
+        client.send("Subject: in flight\r\n\r\nfirst half\r\n")
+        server.signal(signal.SIGTERM)
+        time.sleep(0.5)
+        client.send("second half\r\n.\r\n")
+        assert client.reply().startswith("250 2.0.0")
+        assert client.reply() == "421 4.3.2 Server shutting down, try again later"
+    assert server.proc.wait(timeout=10) == 0
+    (row,) = maildb.messages(address)
+    assert maildb.message_bytes(row) == b"Subject: in flight\r\n\r\nfirst half\r\nsecond half\r\n"
