@@ -51,6 +51,7 @@ class PipelinedUpload:
         self.budget = budget
         self.size = 0
         self._buffer = bytearray()
+        self._filled = 0               # bytes of _buffer holding data
         self._held = 0                 # bytes reserved from the budget for _buffer
         self._upload_id = None
         self._parts = []
@@ -61,6 +62,11 @@ class PipelinedUpload:
     def multipart(self):
         return self._upload_id is not None
 
+    @property
+    def closed(self):
+        """True once close() has finished the object."""
+        return self._state == "closed"
+
     def write(self, data):
         if self._state != "open":
             raise BlobStoreError(f"write to a {self._state} upload of {self.key}")
@@ -68,15 +74,43 @@ class PipelinedUpload:
             return
         self.budget.acquire(len(data))
         self._held += len(data)
-        self._buffer += data
         self.size += len(data)
-        if self._upload_id is None and len(self._buffer) >= self.store.multipart_threshold:
-            self._create()
+        # Below the threshold the buffer grows with the data.  Once the upload
+        # is multipart, each part is filled in place in a buffer allocated at
+        # the part size and handed over as it is (no slice, no copy, no
+        # realloc), so an upload holds the part in flight and the one being
+        # filled, nothing more.
         part_size = self.store.part_size
-        while self._upload_id is not None and len(self._buffer) >= part_size:
-            part = bytes(self._buffer[:part_size])
-            del self._buffer[:part_size]
-            self._send_in_background(part)
+        view = memoryview(data)
+        while len(view):
+            if self._upload_id is None:
+                room = self.store.multipart_threshold - self._filled
+                self._buffer += view[:room]
+                view = view[room:]
+                self._filled = len(self._buffer)
+                if self._filled < self.store.multipart_threshold:
+                    continue
+                self._create()
+                while self._filled >= part_size:
+                    if self._filled == part_size:
+                        part, self._buffer = self._buffer, bytearray()
+                    else:          # threshold above the part size: cut (once per upload)
+                        part = self._buffer[:part_size]
+                        del self._buffer[:part_size]
+                    self._filled = len(self._buffer)
+                    self._send_in_background(part)
+                continue
+            if len(self._buffer) != part_size:
+                fresh = bytearray(part_size)
+                fresh[:self._filled] = self._buffer[:self._filled]
+                self._buffer = fresh
+            take = min(part_size - self._filled, len(view))
+            self._buffer[self._filled:self._filled + take] = view[:take]
+            self._filled += take
+            view = view[take:]
+            if self._filled == part_size:
+                part, self._buffer, self._filled = self._buffer, bytearray(), 0
+                self._send_in_background(part)
 
     def close(self):
         """Finish the object; on failure nothing is left behind and BlobStoreError is raised."""
@@ -84,13 +118,15 @@ class PipelinedUpload:
             raise BlobStoreError(f"close of a {self._state} upload of {self.key}")
         try:
             if self._upload_id is None:
-                self.store.put(self.key, bytes(self._buffer))
-                self._release(len(self._buffer))
-                self._buffer = bytearray()
+                self.store.put(self.key, self._buffer)
+                self._release(self._filled)
+                self._buffer, self._filled = bytearray(), 0
             else:
-                if self._buffer or (not self._parts and self._inflight is None):
-                    part = bytes(self._buffer)
-                    self._buffer = bytearray()
+                if self._filled or (not self._parts and self._inflight is None):
+                    self._wait_inflight()          # never two parts and a copy at once
+                    part, self._buffer = self._buffer, bytearray()
+                    del part[self._filled:]        # shrinks in place
+                    self._filled = 0
                     self._send_in_background(part)
                 self._wait_inflight()
                 self._complete()
@@ -107,8 +143,8 @@ class PipelinedUpload:
             self._wait_inflight()
         except BlobStoreError:
             pass
-        self._release(len(self._buffer))
-        self._buffer = bytearray()
+        self._release(self._filled)
+        self._buffer, self._filled = bytearray(), 0
         try:
             if state == "closed":
                 self.store.delete([self.key])
