@@ -30,6 +30,20 @@ log = logging.getLogger("geomail.delivery")
 
 HOSTNAME = socket.gethostname()
 
+# Upload keys this process gave up on while their intent row may still exist:
+# key -> time.monotonic() when it was left.  A delivery that could not remove
+# its intent rows (MySQL lost), whose row INSERT may have committed although
+# the client saw an error, or whose COMMIT's outcome is unknown, leaves its
+# keys here; this worker's janitor then removes each object whose row still
+# exists (after a grace period, so a COMMIT still running on the server is
+# over), without waiting for the worker to die.  A committed delivery's rows
+# are gone, so its objects are never touched.
+ABANDONED = {}
+
+# MySQL errors after which a COMMIT may or may not have happened (server shutdown,
+# query interrupted, connection killed, server gone, connection lost).
+_LOST_CONNECTION = (1053, 1317, 1927, 2006, 2013, 2055)
+
 
 class DeliveryFailed(Exception):
     """Storage failed (S3, MySQL): a temporary failure, the sender should retry."""
@@ -82,11 +96,25 @@ class Delivery:
             parsed = self.parser.close()
             attachments = [self._stored(info) for info, _, _ in self.uploads]
             pending = [pending_id for _, _, pending_id in self.uploads]
-            uids = sql.store_message(self.context.db, parsed, attachments, targets, pending)
         except Exception as exc:
             self._fail(exc)
             self.abort()
             raise DeliveryFailed(str(exc)) from None
+        try:
+            uids = sql.store_message(self.context.db, parsed, attachments, targets, pending)
+        except Exception as exc:
+            self._fail(exc)
+            if self.uploads and _outcome_unknown(exc):
+                # The connection died: the transaction may have committed (its
+                # reply was lost).  Deleting the objects could leave a stored
+                # message without its attachments, so leave them to the janitor,
+                # which removes an object only while its intent row exists,
+                # that is, only if the transaction did not commit.
+                self._leave_to_janitor()
+            else:
+                self.abort()
+            raise DeliveryFailed(str(exc)) from None
+        self.uploads = []
         self.context.mailbox_changed([mailbox_id for mailbox_id, _ in uids])
         return uids
 
@@ -96,11 +124,29 @@ class Delivery:
         for _, upload, _ in self.uploads:
             upload.abort()
         pending = [pending_id for _, _, pending_id in self.uploads]
-        self.uploads = []
         try:
             sql.forget_pending(self.context.db, pending)
-        except Exception:  # the janitor will see the rows and find nothing to delete
+        except Exception:  # this worker's janitor removes them (see ABANDONED)
             log.warning("could not clear upload intent rows %s", pending, exc_info=True)
+            self._abandon_keys()
+        self.uploads = []
+
+    def _leave_to_janitor(self):
+        """Stop without deleting finished objects; their intent rows decide their fate.
+
+        (Not parser.abort(): that aborts every writer, and aborting a closed
+        upload deletes its object.  The parser is closed already here.)
+        """
+        for _, upload, _ in self.uploads:
+            if not upload.closed:
+                upload.abort()         # an unfinished upload is referred to by nothing
+        self._abandon_keys()
+        self.uploads = []
+
+    def _abandon_keys(self):
+        now = time.monotonic()
+        for _, upload, _ in self.uploads:
+            ABANDONED[upload.key] = now
 
     def _fail(self, exc):
         if self.error is None:
@@ -127,11 +173,23 @@ class _AttachmentSink:
         delivery = self.delivery
         context = delivery.context
         key = f"{delivery.owner}/{delivery.token}/{info.safe_filename}"
-        pending_id = sql.record_pending(context.db, context.blobs.bucket, key, HOSTNAME,
-                                        os.getpid())
+        try:
+            pending_id = sql.record_pending(context.db, context.blobs.bucket, key, HOSTNAME,
+                                            os.getpid())
+        except BaseException:
+            ABANDONED[key] = time.monotonic()   # the row may exist (its OK was lost)
+            raise
         upload = PipelinedUpload(context.blobs, key, context.upload_budget)
         delivery.uploads.append((info, upload, pending_id))
         return upload
+
+
+def _outcome_unknown(exc):
+    import pymysql.err
+    if isinstance(exc, pymysql.err.InterfaceError):
+        return True
+    return isinstance(exc, pymysql.err.OperationalError) and bool(exc.args) \
+        and exc.args[0] in _LOST_CONNECTION
 
 
 def store_message(context, chunks, owner_account_id, targets):

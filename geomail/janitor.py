@@ -10,6 +10,7 @@ remove it.  Every worker sweeps at start and then every ``INTERVAL``.
 import logging
 import os
 import socket
+import time
 
 from geomail.blobs.s3 import BlobStoreError
 from geomail.store import delivery as sql
@@ -18,6 +19,7 @@ log = logging.getLogger("geomail.janitor")
 
 INTERVAL = 15.0                     # seconds between sweeps
 FOREIGN_AGE = 3600                  # seconds before another host's notes count as abandoned
+GRACE = 5.0                         # seconds before this process's own abandoned keys are swept
 
 
 def live_pids():
@@ -25,8 +27,14 @@ def live_pids():
 
 
 def sweep(context):
-    """One pass; returns how many abandoned objects were removed."""
+    """One pass; returns how many abandoned objects were removed.
+
+    Rows of dead processes are abandoned; so are the rows of keys this
+    process's own deliveries gave up on (``delivery.ABANDONED``) once they
+    have been left for ``GRACE`` seconds.
+    """
     rows = sql.pending_for_cleanup(context.db, socket.gethostname(), live_pids(), FOREIGN_AGE)
+    rows += _own_abandoned(context)
     removed = []
     for row_id, bucket, key in rows:
         try:
@@ -39,6 +47,21 @@ def sweep(context):
     if removed:
         log.info("janitor: removed %d abandoned upload(s)", len(removed))
     return len(removed)
+
+
+def _own_abandoned(context):
+    """Intent rows of keys this process's deliveries left behind (their writer is alive)."""
+    from geomail.delivery import ABANDONED
+    now = time.monotonic()
+    keys = [key for key, since in list(ABANDONED.items()) if now - since >= GRACE][:500]
+    if not keys:
+        return []
+    rows = sql.pending_by_keys(context.db, keys)
+    for key in keys:             # no row: nothing to do (it was removed, or never written)
+        ABANDONED.pop(key, None)
+    for _, _, key in rows:       # a row: keep the key until its object is gone
+        ABANDONED.setdefault(key, now - GRACE)
+    return rows
 
 
 def remove_object(context, bucket, key):
