@@ -30,14 +30,6 @@ _ATTACHMENT_INSERT = (
     " content_type, transfer_encoding, decoded_size, sha256, encoding, bucket, object_key)"
     " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)")
 
-_MESSAGE_INSERT = (
-    "INSERT INTO messages (mailbox_id, uid, modseq, content_id, seen, answered, flagged,"
-    " deleted, draft, keywords, internal_date, rfc822_size, trace_headers, message_id,"
-    " date_sent, from_addr, to_addr, cc_addr, subject, in_reply_to, references_ids)"
-    " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s,"
-    " %s, %s)")
-
-
 @dataclass
 class Target:
     """One copy of the message: which mailbox, with which trace headers and flags."""
@@ -118,30 +110,43 @@ def _insert_content(cur, parsed, refcount):
     return cur.lastrowid
 
 
+_MESSAGE_INSERT_FROM_MAILBOX = (
+    "INSERT INTO messages (mailbox_id, uid, modseq, content_id, seen, answered, flagged,"
+    " deleted, draft, keywords, internal_date, rfc822_size, trace_headers, message_id,"
+    " date_sent, from_addr, to_addr, cc_addr, subject, in_reply_to, references_ids)"
+    " SELECT id, %s, highestmodseq, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s,"
+    " %s, %s, %s, %s FROM mailboxes WHERE id = %s")
+
+
 def _insert_message(cur, content_id, parsed, target):
-    """Allocate the next UID under the mailbox row lock and insert the row."""
-    cur.execute("SELECT uidnext, highestmodseq FROM mailboxes WHERE id = %s FOR UPDATE",
-                (target.mailbox_id,))
-    row = cur.fetchone()
-    if row is None:
-        raise LookupError(f"mailbox {target.mailbox_id} does not exist")
-    uid, modseq = int(row[0]), int(row[1]) + 1
+    """Allocate the next UID under the mailbox row lock and insert the row.
+
+    Two round trips: the UPDATE takes the row lock, moves uidnext and
+    highestmodseq and the counters, and hands the old uidnext back through
+    LAST_INSERT_ID(expr) (the OK packet's insert id, ``cur.lastrowid``); the
+    INSERT ... SELECT copies the new highestmodseq.  The lock is held from
+    the UPDATE to COMMIT, so UIDs are strictly increasing and never reused.
+    """
     flags, keywords = split_flags(target.flags)
     headers = parsed.headers
     size = parsed.size + len(target.trace_headers)
-    cur.execute(_MESSAGE_INSERT, (
-        target.mailbox_id, uid, modseq, content_id,
+    unseen = 0 if "seen" in flags else 1
+    cur.execute("UPDATE mailboxes SET uidnext = LAST_INSERT_ID(uidnext) + 1,"
+                " highestmodseq = highestmodseq + 1, message_count = message_count + 1,"
+                " unseen_count = unseen_count + %s, total_size = total_size + %s WHERE id = %s",
+                (unseen, size, target.mailbox_id))
+    if cur.rowcount != 1:
+        raise LookupError(f"mailbox {target.mailbox_id} does not exist")
+    uid = int(cur.lastrowid)
+    cur.execute(_MESSAGE_INSERT_FROM_MAILBOX, (
+        uid, content_id,
         *(1 if name in flags else 0 for name in FLAG_COLUMNS),
         " ".join(keywords), target.internal_date or _utcnow(), size, target.trace_headers,
         _cut(headers.get("message-id"), 255), _naive_utc(headers.get("date_parsed")),
         _cut(headers.get("from"), 1000), _cut(headers.get("to"), 1000),
         _cut(headers.get("cc"), 1000), _cut(headers.get("subject"), 1000),
-        _cut(headers.get("in-reply-to"), 255), _cut(headers.get("references"), 60000)))
-    unseen = 0 if "seen" in flags else 1
-    cur.execute("UPDATE mailboxes SET uidnext = %s, highestmodseq = %s,"
-                " message_count = message_count + 1, unseen_count = unseen_count + %s,"
-                " total_size = total_size + %s WHERE id = %s",
-                (uid + 1, modseq, unseen, size, target.mailbox_id))
+        _cut(headers.get("in-reply-to"), 255), _cut(headers.get("references"), 60000),
+        target.mailbox_id))
     if keywords:
         _remember_keywords(cur, target.mailbox_id, keywords)
     return uid
@@ -206,6 +211,16 @@ def forget_pending(db, ids):
     if ids:
         with db.transaction() as cur:
             cur.execute(f"DELETE FROM pending_objects WHERE id IN ({_marks(ids)})", tuple(ids))
+
+
+def pending_by_keys(db, keys):
+    """[(id, bucket, key)] of the intent rows of these object keys."""
+    if not keys:
+        return []
+    with db.cursor() as cur:
+        cur.execute("SELECT id, bucket, object_key FROM pending_objects"
+                    f" WHERE object_key IN ({_marks(keys)})", tuple(keys))
+        return [(r[0], r[1], r[2]) for r in cur.fetchall()]
 
 
 def pending_for_cleanup(db, host, live_pids, older_than_seconds):
