@@ -137,10 +137,16 @@ class TestMySQLKilled:
         assert code == 250, text
         accepted += 1
         # rows and objects of the failed deliveries are gone at once, or, where MySQL was
-        # lost, after this worker's next janitor sweep (every 15 s)
-        wait_until(lambda: count_rows(server.db_url, "pending_objects") == 0, timeout=25,
+        # lost, after this worker's next janitor sweep (every 15 s, 5 s grace)
+        wait_until(lambda: count_rows(server.db_url, "pending_objects") == 0, timeout=40,
                    message="intent rows cleared")
-        self.check_whole(server, expected=accepted)
+        # A KILL that lands after the server ran COMMIT but before its OK reached the worker
+        # loses the answer: the client got 451, yet the message is stored (and complete: its
+        # objects must not have been deleted).  The sender's retry makes a duplicate, which is
+        # SMTP's at-least-once; a half-stored message would be a bug.
+        stored = len(stored_messages(server.db_url))
+        assert accepted <= stored <= accepted + answers.count(451)
+        self.check_whole(server, expected=stored)
 
     @staticmethod
     def check_whole(server, expected):
