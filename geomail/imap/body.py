@@ -26,11 +26,13 @@ class Section:
 class Message:
     """One message's bytes; loads its content row on first use."""
 
-    def __init__(self, context, row):
+    def __init__(self, context, row, content=None):
         self.context = context
         self.row = row
         self._stored = None
         self._tree = None
+        if content is not None:      # loaded with its neighbours (messages.load_contents)
+            self._stored = StoredMessage(context, row["trace_headers"], content)
 
     @property
     def stored(self):

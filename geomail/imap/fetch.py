@@ -6,6 +6,10 @@ A non-PEEK body fetch sets \\Seen first and reports the new FLAGS.
 """
 
 import datetime
+import functools
+
+import gevent
+import gevent.lock
 
 from geomail.imap import response as R
 from geomail.imap.body import Message, Section
@@ -19,6 +23,7 @@ MACROS = {
 }
 SIMPLE = ("FLAGS", "INTERNALDATE", "RFC822.SIZE", "ENVELOPE", "BODY", "BODYSTRUCTURE", "UID",
           "RFC822", "RFC822.HEADER", "RFC822.TEXT")
+CONTENT_BATCH = 32       # content rows loaded per query for body sections
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 
 
@@ -157,12 +162,26 @@ def _fetch(session, p, uid_mode):
     if seen_now and "flags" not in fields:
         fields.append("flags")
     out = session.out
-    for row in messages.fetch_rows(db, view.mailbox_id, ranges, fields):
+    rows = messages.fetch_rows(db, view.mailbox_id, ranges, fields)
+    if "content" in fields:
+        prefetcher = Prefetcher() if any(_whole(i) for i in items) else None
+        stream = _with_contents(session.context, rows, prefetcher)
+    else:
+        prefetcher = None
+        stream = ((row, None) for row in rows)
+    try:
+        _write_rows(session, out, items, view, stream, seen_now)
+    finally:
+        if prefetcher is not None:
+            prefetcher.close()
+
+
+def _write_rows(session, out, items, view, stream, seen_now):
+    for row, msg in stream:
         uid = row["uid"]
         seq = view.seq_of(uid)
         if seq is None:
             continue
-        msg = Message(session.context, row) if "content" in fields else None
         out.write(b"* %d FETCH (" % seq)
         first = True
         wrote_flags = False
@@ -176,6 +195,107 @@ def _fetch(session, p, uid_mode):
         if uid in seen_now and not wrote_flags:
             out.write(b" FLAGS " + R.flag_list(_flags(row, view)))
         out.write(b")\r\n")
+
+
+def _whole(item):
+    """Does the item send a whole message (all its attachments)?"""
+    if item.kind == "RFC822":
+        return True
+    return (item.kind == "BODY[]" and item.partial is None and not item.section.part
+            and item.section.text == "")
+
+
+def _with_contents(context, rows, prefetcher):
+    """(row, Message) with contents loaded CONTENT_BATCH at a time, one batch ahead.
+
+    Loading the next batch (and starting its attachment prefetches) before the
+    current one is written keeps S3 and MySQL busy while the socket drains.
+    """
+    db = context.db
+    ahead = None
+    batch = []
+
+    def load(batch):
+        contents = messages.load_contents(db, [row["content_id"] for row in batch])
+        loaded = []
+        for row in batch:
+            content = contents.get(row["content_id"])
+            msg = Message(context, row, content)   # content gone meanwhile: loads (and fails) alone
+            if prefetcher is not None and content is not None:
+                prefetcher.start(msg.stored, row["content_id"])
+            loaded.append((row, msg))
+        return loaded
+
+    for row in rows:
+        batch.append(row)
+        if len(batch) >= CONTENT_BATCH:
+            current, ahead = ahead, load(batch)
+            batch = []
+            if current:
+                yield from current
+    current, ahead = ahead, load(batch) if batch else None
+    if current:
+        yield from current
+    if ahead:
+        yield from ahead
+
+
+class Prefetcher:
+    """Whole attachment objects of the next messages, fetched from S3 in parallel.
+
+    Only objects up to MAX_OBJECT are prefetched, and at most BUDGET bytes are
+    held (fetched or in flight) at any time; anything else streams chunk by
+    chunk as before.  A message's reader takes its object from here.
+    """
+
+    CONCURRENCY = 8
+    MAX_OBJECT = 1024 * 1024
+    BUDGET = 16 * 1024 * 1024
+
+    def __init__(self):
+        self.slots = gevent.lock.BoundedSemaphore(self.CONCURRENCY)
+        self.jobs = {}          # (content_id, index) -> (greenlet, size)
+        self.used = 0
+
+    def start(self, stored, content_id):
+        original = stored.read_attachment
+        for entry in stored.content["attachments"]:
+            size = int(entry["size"])
+            key = (content_id, entry["index"])
+            if size > self.MAX_OBJECT or self.used + size > self.BUDGET or key in self.jobs:
+                continue
+            self.used += size
+            self.jobs[key] = (gevent.spawn(self._get, original, entry["index"], size), size)
+        stored.read_attachment = functools.partial(self._read, original, content_id)
+
+    def _get(self, read, index, size):
+        with self.slots:
+            try:
+                return True, b"".join(read(index, 0, size))
+            except Exception as exc:        # raised to the reader, in its greenlet
+                return False, exc
+
+    def _read(self, original, content_id, index, start, end):
+        job = self.jobs.pop((content_id, index), None)
+        if job is None:
+            return original(index, start, end)
+        greenlet, size = job
+        ok, value = greenlet.get()
+        self.used -= size
+        if not ok:
+            raise value
+        return _chunks(value, start, end)
+
+    def close(self):
+        jobs, self.jobs = self.jobs, {}
+        gevent.killall([greenlet for greenlet, _ in jobs.values()], block=False)
+        self.used = 0
+
+
+def _chunks(data, start, end, size=64 * 1024):
+    view = memoryview(data)
+    for i in range(start, min(end, len(data)), size):
+        yield view[i:min(i + size, end)]
 
 
 def _fields(items):
