@@ -27,6 +27,10 @@ ADDRESS_COLUMNS = {"FROM": "m.from_addr", "TO": "m.to_addr", "CC": "m.cc_addr", 
 DATE_KEYS = ("BEFORE", "ON", "SINCE", "SENTBEFORE", "SENTON", "SENTSINCE")
 HEADER_TEXT = "CONVERT(SUBSTRING(c.raw, 1, c.header_size) USING utf8mb4)"
 TRACE_TEXT = "CONVERT(m.trace_headers USING utf8mb4)"
+# the header block without joining message_contents (alias hc, not c: no join is added)
+HEADER_SUBQUERY = ("(SELECT CONVERT(SUBSTRING(hc.raw, 1, hc.header_size) USING utf8mb4) "
+                   "FROM message_contents hc WHERE hc.id = m.content_id)")
+CUT_LENGTH = 1000      # characters kept in from_addr/to_addr/cc_addr/subject (store.delivery)
 
 
 def like(value):
@@ -140,7 +144,8 @@ class Compiler:
             p.sp()
             value = self.string()
             column = ADDRESS_COLUMNS[word]
-            return self._header_or(f"{column} LIKE %s", [like(value)], word.capitalize(), value)
+            return self._header_or(f"{column} LIKE %s", [like(value)], word.capitalize(), value,
+                                   column)
         if word == "BCC":
             p.sp()
             return self._header("Bcc", self.string())
@@ -170,18 +175,28 @@ class Compiler:
             return f"{column} >= %s AND {column} < %s", [day, next_day]
         return f"{column} >= %s", [day]
 
-    def _header(self, field, value):
+    def _header(self, field, value, text=HEADER_TEXT, trace=True):
         """HEADER field value: a line of the header block (or the trace headers) that matches."""
         if not re.fullmatch(r"[!-9;-~]+", field):
             raise Bad("Invalid header field name")
         pattern = "(?mi)^" + re.escape(field) + ":"
         if value:   # the value may sit on a folded continuation line
             pattern += r"(?:[^\r\n]|\r?\n[ \t])*" + re.escape(value)
-        return f"{HEADER_TEXT} REGEXP %s OR {TRACE_TEXT} REGEXP %s", [pattern, pattern]
+        if not trace:
+            return f"{text} REGEXP %s", [pattern]
+        return f"{text} REGEXP %s OR {TRACE_TEXT} REGEXP %s", [pattern, pattern]
 
-    def _header_or(self, sql, args, field, value):
-        head_sql, head_args = self._header(field, value)
-        return f"({sql}) OR {head_sql}", args + head_args
+    def _header_or(self, sql, args, field, value, column):
+        """The indexed (decoded) column; the stored header block only where the column was cut.
+
+        The columns hold the decoded field cut to CUT_LENGTH characters: only
+        then (or when the field was not indexed) can the header block hold a
+        match the column misses.  The trace headers never carry these fields.
+        A correlated subquery, so that the usual case needs no join.
+        """
+        head_sql, head_args = self._header(field, value, text=HEADER_SUBQUERY, trace=False)
+        return (f"({sql}) OR ((CHAR_LENGTH({column}) >= {CUT_LENGTH} OR {column} IS NULL) "
+                f"AND ({head_sql}))", args + head_args)
 
     def _header_any(self, value):
         return f"{HEADER_TEXT} LIKE %s OR {TRACE_TEXT} LIKE %s", [like(value), like(value)]
