@@ -2,9 +2,12 @@
 
 import base64
 import imaplib
+import socket
 import ssl
 import subprocess
 import time
+
+import pytest
 
 from tests.imap.conftest import PASSWORD, Wire
 from tests.imap.test_capability import POST_AUTH
@@ -103,3 +106,56 @@ def test_require_tls_then_starttls(start_geomail, account, tmp_path):
     client.starttls(context)
     assert client.login(account.address, PASSWORD)[0] == "OK"
     client.logout()
+
+
+def test_implicit_tls_port(start_geomail, account, tls_pair):
+    """--imaps-port (RFC 8314): TLS from the first byte; LOGIN allowed there even with
+    --imap-require-tls, while the plaintext port still advertises LOGINDISABLED."""
+    from tests.fixtures.services import free_port
+    from tests.imap.conftest import message
+
+    cert, key = tls_pair
+    imaps_port = free_port()
+    server = start_geomail(workers=1, extra_args=["--imaps-port", str(imaps_port), "--tls-cert", cert,
+                                                  "--tls-key", key, "--imap-require-tls", "true"])
+    import smtplib
+    data = message("Over TLS", "Sent to be read over implicit TLS.\r\n")
+    with smtplib.SMTP("127.0.0.1", server.smtp_port, timeout=20) as smtp:
+        smtp.sendmail("alice@example.org", [account.address], data)
+
+    context = ssl.create_default_context(cafile=cert)
+    context.check_hostname = False          # the certificate names localhost; we dial 127.0.0.1
+    client = imaplib.IMAP4_SSL("127.0.0.1", imaps_port, ssl_context=context, timeout=10)
+    try:
+        assert client.sock.version() in ("TLSv1.2", "TLSv1.3")
+        assert client.welcome == (b"* OK [CAPABILITY IMAP4rev1 LITERAL+ SASL-IR ID ENABLE IDLE AUTH=PLAIN] "
+                                  b"mx.test.invalid geomail IMAP4rev1 ready")
+        assert "STARTTLS" not in client.capabilities and "LOGINDISABLED" not in client.capabilities
+        with pytest.raises(imaplib.IMAP4.error, match="TLS is already active"):
+            client._simple_command("STARTTLS")
+        assert client.login(account.address, PASSWORD)[0] == "OK"
+        assert client.select("INBOX") == ("OK", [b"1"])
+        typ, parts = client.fetch("1", "(BODY.PEEK[])")
+        assert parts[0][1].endswith(data) and parts[0][1].startswith(b"Return-Path: <alice@example.org>\r\n")
+    finally:
+        client.logout()
+
+    # the plaintext port of the same server refuses LOGIN until STARTTLS
+    w = Wire(server.imap_port)
+    try:
+        assert b"LOGINDISABLED" in w.greeting and b"STARTTLS" in w.greeting
+        assert w.command(f'LOGIN {account.address} "{PASSWORD}"') == [
+            "TAG NO [PRIVACYREQUIRED] Use STARTTLS before LOGIN"]
+    finally:
+        w.close()
+
+    # a plaintext client on the TLS port gets no greeting, the server does not hang
+    with socket.create_connection(("127.0.0.1", imaps_port), timeout=10) as raw:
+        raw.sendall(b"a1 CAPABILITY\r\n")
+        reply = b""
+        try:
+            while chunk := raw.recv(4096):
+                reply += chunk
+        except (ConnectionResetError, socket.timeout):
+            pass
+        assert b"* OK" not in reply and b"CAPABILITY IMAP4rev1" not in reply
