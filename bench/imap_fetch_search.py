@@ -1,0 +1,416 @@
+"""IMAP FETCH and SEARCH over a 10,000-message INBOX: geomail vs Dovecot 2.3, in the same run.
+
+    python bench/imap_fetch_search.py [--messages 10000] [--runs 5] [--profile DIR]
+
+The same generated messages (9 in 10 small text messages, 1 in 10 a
+multipart with a 100 KB base64 attachment) go into geomail's INBOX, over
+SMTP with several sessions in parallel (``bin/geomail --workers 2``, own
+MariaDB database, own SeaweedFS), and into the Maildir of a private Dovecot
+daemon (Debian's ``dovecot-imapd``, own config, passwd-file, a free port).
+Then, with imaplib over loopback, each command is run once to warm up and
+``--runs`` times measured on both servers (alternating):
+
+    FETCH 1:* (UID FLAGS RFC822.SIZE ENVELOPE BODYSTRUCTURE)
+    FETCH 1:1000 BODY.PEEK[]
+    UID SEARCH TEXT <word>          (a word in about 1% of the bodies)
+    UID SEARCH FROM <name>          (one sender in 50)
+
+The median seconds and the ratio geomail/Dovecot are printed.  Both servers
+must return the same number of FETCH responses and the same number of hits.
+With ``--profile DIR`` each geomail command is repeated while py-spy samples
+every worker, and the top frames are printed.
+
+Targets (issue 4): FETCH summary and SEARCH <= 2x Dovecot; full-body FETCH <= 4x.
+"""
+
+import argparse
+import concurrent.futures
+import imaplib
+import os
+import pwd
+import random
+import re
+import shutil
+import signal
+import smtplib
+import subprocess
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from common import Stack, median  # noqa: E402
+
+PASSWORD = "bench pass"
+ADDRESS = "bench@example.com"
+SEARCH_WORD = "quuxinator"
+SENDERS = [f"Sender{n:02d} Person <sender{n:02d}@x{n % 7}.example.org>" for n in range(50)]
+FROM_NAME = "sender07"
+WORDS = ("alpha bravo charlie delta echo foxtrot golf hotel india juliet kilo lima mike "
+         "november oscar papa quebec romeo sierra tango uniform victor whiskey xray yankee "
+         "zulu mail server message meeting report budget quarterly notes draft review").split()
+FETCH_HEAD = re.compile(rb"\d+ \(")          # "n (" starts a FETCH response in imaplib's list
+TARGETS = {"fetch_summary": 2.0, "fetch_bodies": 4.0, "search_text": 2.0, "search_from": 2.0}
+COMMANDS = {
+    "fetch_summary": ("FETCH", "1:*", "(UID FLAGS RFC822.SIZE ENVELOPE BODYSTRUCTURE)"),
+    "fetch_bodies": ("FETCH", "1:1000", "BODY.PEEK[]"),
+    "search_text": ("UID SEARCH", "TEXT", SEARCH_WORD),
+    "search_from": ("UID SEARCH", "FROM", FROM_NAME),
+}
+LABELS = {
+    "fetch_summary": "FETCH 1:* (UID FLAGS RFC822.SIZE ENVELOPE BODYSTRUCTURE)",
+    "fetch_bodies": "FETCH 1:1000 BODY.PEEK[]",
+    "search_text": f"UID SEARCH TEXT {SEARCH_WORD}",
+    "search_from": f"UID SEARCH FROM {FROM_NAME}",
+}
+
+
+# -- the messages ------------------------------------------------------------------
+
+def make_message(i, rng):
+    """Message i as CRLF bytes (deterministic for a given rng state)."""
+    sender = SENDERS[i % len(SENDERS)]
+    words = [rng.choice(WORDS) for _ in range(rng.randint(60, 400))]
+    if i % 97 == 5:
+        words.insert(rng.randint(0, len(words)), SEARCH_WORD)
+    lines, line = [], []
+    for word in words:
+        line.append(word)
+        if len(line) == 12:
+            lines.append(" ".join(line))
+            line = []
+    lines.append(" ".join(line))
+    text = "\r\n".join(lines) + "\r\n"
+    subject = " ".join(rng.choice(WORDS) for _ in range(rng.randint(2, 7)))
+    head = (f"From: {sender}\r\n"
+            f"To: Bench User <{ADDRESS}>\r\n"
+            f"Subject: {subject} #{i}\r\n"
+            f"Date: Mon, 2 Jan 2023 {i // 3600 % 24:02d}:{i // 60 % 60:02d}:{i % 60:02d} +0000\r\n"
+            f"Message-ID: <bench{i}@x.example.org>\r\n"
+            "MIME-Version: 1.0\r\n")
+    if i % 10 != 3:
+        return (head + "Content-Type: text/plain; charset=us-ascii\r\n\r\n" + text).encode()
+    import base64
+    blob = rng.randbytes(100 * 1024)
+    encoded = base64.encodebytes(blob).replace(b"\n", b"\r\n")
+    boundary = f"=_bench_{i}_boundary"
+    return ((head + f'Content-Type: multipart/mixed; boundary="{boundary}"\r\n\r\n'
+             f"This is a multi-part message in MIME format.\r\n\r\n--{boundary}\r\n"
+             "Content-Type: text/plain; charset=us-ascii\r\n\r\n" + text +
+             f"\r\n--{boundary}\r\n"
+             f'Content-Type: application/octet-stream; name="report{i}.bin"\r\n'
+             "Content-Transfer-Encoding: base64\r\n"
+             f'Content-Disposition: attachment; filename="report{i}.bin"\r\n\r\n').encode()
+            + encoded + f"\r\n--{boundary}--\r\n".encode())
+
+
+def all_messages(count, seed=4):
+    rng = random.Random(seed)
+    return [make_message(i, rng) for i in range(count)]
+
+
+# -- filling geomail -------------------------------------------------------------------
+
+def create_account(db_url):
+    from geomail.store.accounts import create_account as create
+    from geomail.store.database import Database
+    db = Database(db_url, 1)
+    try:
+        create(db, ADDRESS, PASSWORD)
+    finally:
+        db.close()
+
+
+def fill_geomail(port, messages, sessions=8):
+    """Deliver messages over SMTP, ``sessions`` connections in parallel; returns seconds.
+
+    Messages keep their order within a session; UIDs interleave across sessions.
+    """
+    def send(part):
+        with smtplib.SMTP("127.0.0.1", port, timeout=120) as smtp:
+            for data in part:
+                smtp.sendmail("sender@x.example.org", [ADDRESS], data)
+        return len(part)
+
+    started = time.monotonic()
+    parts = [messages[k::sessions] for k in range(sessions)]
+    with concurrent.futures.ThreadPoolExecutor(sessions) as pool:
+        sent = sum(pool.map(send, parts))
+    assert sent == len(messages)
+    return time.monotonic() - started
+
+
+# -- a private Dovecot ----------------------------------------------------------------
+
+DOVECOT_CONF = """\
+protocols = imap
+listen = 127.0.0.1
+base_dir = {tmp}/run
+state_dir = {tmp}/state
+log_path = {tmp}/dovecot.log
+ssl = no
+disable_plaintext_auth = no
+auth_mechanisms = plain login
+mail_location = maildir:{tmp}/home/Maildir
+mail_uid = {uid}
+mail_gid = {gid}
+first_valid_uid = 0
+default_internal_user = {internal}
+default_login_user = {login}
+default_process_limit = {process_limit}
+default_client_limit = {client_limit}
+passdb {{
+  driver = passwd-file
+  args = scheme=PLAIN {tmp}/passwd
+}}
+userdb {{
+  driver = static
+  args = uid={uid} gid={gid} home={tmp}/home
+}}
+service imap-login {{
+  inet_listener imap {{
+    port = {port}
+  }}
+  inet_listener imaps {{
+    port = 0
+  }}
+  process_min_avail = {login_processes}
+  service_count = 0
+  client_limit = {client_limit}
+}}
+service imap {{
+  process_limit = {process_limit}
+}}
+service anvil {{
+  client_limit = {anvil_limit}
+}}
+service auth {{
+  client_limit = {anvil_limit}
+}}
+"""
+
+
+class Dovecot:
+    """``dovecot -F -c <own config>``: its own base_dir, Maildir, passwd-file and port."""
+
+    def __init__(self, port=None, process_limit=200, login_processes=2):
+        from tests.fixtures.services import free_port
+        self.tmp = tempfile.mkdtemp(prefix="geomail-bench-dovecot-")
+        os.chmod(self.tmp, 0o755)           # Dovecot's auth and mail processes read in here
+        self.port = port or free_port()
+        self.maildir = os.path.join(self.tmp, "home", "Maildir")
+        for d in ("cur", "new", "tmp"):
+            os.makedirs(os.path.join(self.maildir, d))
+        for d in ("run", "state"):
+            os.makedirs(os.path.join(self.tmp, d))
+        if os.geteuid() == 0:
+            user = pwd.getpwnam("nobody")
+            uid, gid, internal, login = user.pw_uid, user.pw_gid, "dovecot", "dovenull"
+        else:   # unprivileged: everything as the calling user
+            user = pwd.getpwuid(os.getuid())
+            uid, gid, internal, login = user.pw_uid, user.pw_gid, user.pw_name, user.pw_name
+        self.uid, self.gid = uid, gid
+        with open(os.path.join(self.tmp, "passwd"), "w") as f:
+            f.write(f"{ADDRESS}:{{PLAIN}}{PASSWORD}:{uid}:{gid}::{self.tmp}/home\n")
+        os.chmod(os.path.join(self.tmp, "passwd"), 0o644)
+        self.config = os.path.join(self.tmp, "dovecot.conf")
+        with open(self.config, "w") as f:
+            f.write(DOVECOT_CONF.format(tmp=self.tmp, port=self.port, uid=uid, gid=gid,
+                                        internal=internal, login=login,
+                                        process_limit=process_limit,
+                                        client_limit=max(1000, process_limit + 100),
+                                        anvil_limit=max(1000, process_limit * 3),
+                                        login_processes=login_processes))
+        self.process = None
+
+    def fill(self, messages):
+        """Write the messages into the Maildir (cur/, flags none), in order; returns seconds."""
+        started = time.monotonic()
+        base = 1700000000
+        for i, data in enumerate(messages):
+            name = f"{base + i}.M{i}P1.bench,S={len(data)}:2,"
+            with open(os.path.join(self.maildir, "cur", name), "wb") as f:
+                f.write(data)
+        self._chown()
+        return time.monotonic() - started
+
+    def _chown(self):
+        home = os.path.join(self.tmp, "home")
+        for root, dirs, files in os.walk(home):
+            for n in dirs + files + ["."]:
+                os.chown(os.path.join(root, n), self.uid, self.gid)
+
+    def start(self):
+        from tests.fixtures.server import port_open
+        self._chown()
+        self.process = subprocess.Popen(["dovecot", "-F", "-c", self.config],
+                                        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        deadline = time.monotonic() + 20
+        while not port_open(self.port):
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                log = self.log()
+                raise RuntimeError(f"dovecot did not start: {self.process.stderr.read()!r}\n{log}")
+            time.sleep(0.05)
+        return self
+
+    def log(self):
+        try:
+            with open(os.path.join(self.tmp, "dovecot.log"), errors="replace") as f:
+                return f.read()[-3000:]
+        except OSError:
+            return ""
+
+    def pids(self):
+        """The master and every process under it."""
+        from tests.fixtures.server import children_of
+        out, todo = [], [self.process.pid]
+        while todo:
+            pid = todo.pop()
+            out.append(pid)
+            todo.extend(children_of(pid))
+        return out
+
+    def stop(self):
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+# -- measuring ------------------------------------------------------------------------
+
+def connect(port):
+    client = imaplib.IMAP4("127.0.0.1", port)
+    client.login(ADDRESS, PASSWORD)
+    typ, data = client.select("INBOX", readonly=True)
+    assert typ == "OK", data
+    return client, int(data[0])
+
+
+def run_command(client, name):
+    """Time one command; returns (seconds, a count to compare between servers)."""
+    command, *args = COMMANDS[name]
+    started = time.perf_counter()
+    if command == "FETCH":
+        typ, data = client.fetch(*args)
+    else:
+        typ, data = client.uid("SEARCH", *args)
+    elapsed = time.perf_counter() - started
+    assert typ == "OK", (name, typ, data[:3])
+    if command == "FETCH":
+        heads = [item[0] if isinstance(item, tuple) else item for item in data]
+        count = sum(1 for head in heads if isinstance(head, bytes) and FETCH_HEAD.match(head))
+    else:
+        count = len(data[0].split()) if data and data[0] else 0
+    return elapsed, count
+
+
+def measure(servers, runs):
+    """{name: {server: [seconds]}}, {name: {server: count}}; alternating servers per run."""
+    clients = {label: connect(port) for label, port in servers.items()}
+    times = {name: {label: [] for label in servers} for name in COMMANDS}
+    counts = {name: {} for name in COMMANDS}
+    try:
+        for name in COMMANDS:
+            for label, (client, _) in clients.items():      # warm up (Dovecot builds its cache)
+                _, counts[name][label] = run_command(client, name)
+            for _ in range(runs):
+                for label, (client, _) in clients.items():
+                    elapsed, _ = run_command(client, name)
+                    times[name][label].append(elapsed)
+    finally:
+        for client, _ in clients.values():
+            try:
+                client.logout()
+            except Exception:
+                pass
+    return times, counts
+
+
+def profile(stack, directory, repeat=5):
+    """py-spy on every worker while each geomail command repeats; prints the top frames."""
+    from smtp_throughput import summarise
+    if shutil.which("py-spy") is None:
+        print("py-spy is not installed (pip install py-spy): no profile")
+        return
+    os.makedirs(directory, exist_ok=True)
+    for name in COMMANDS:
+        client, _ = connect(stack.geomail.imap_port)
+        spies = {}
+        for pid in stack.worker_pids():
+            out = os.path.join(directory, f"{name}-{pid}.txt")
+            spies[pid] = (out, subprocess.Popen(
+                ["py-spy", "record", "-r", "250", "-p", str(pid), "-o", out,
+                 "--format", "raw", "--nonblocking"],
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        time.sleep(1.0)
+        for _ in range(repeat):
+            run_command(client, name)
+        client.logout()
+        for pid, (out, spy) in spies.items():
+            spy.send_signal(signal.SIGINT)
+            spy.wait(60)
+            if not os.path.exists(out):
+                continue
+            top = summarise(out)
+            if not top["samples"]:
+                continue
+            print(f"-- {name}, worker {pid}: {top['samples']} samples, top self time")
+            for frame, share in top["self"][:15]:
+                print(f"   {share:6.1%}  {frame}")
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--messages", type=int, default=10000)
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--sessions", type=int, default=8, help="parallel SMTP sessions to fill")
+    parser.add_argument("--profile", metavar="DIR", help="py-spy the geomail workers")
+    args = parser.parse_args(argv)
+
+    messages = all_messages(args.messages)
+    total = sum(len(m) for m in messages)
+    print(f"{len(messages)} messages, {total / 2**20:.1f} MiB "
+          f"({sum(1 for i in range(len(messages)) if i % 10 == 3)} with a 100 KB attachment)",
+          flush=True)
+    dovecot = Dovecot()
+    try:
+        with Stack(workers=2) as stack:
+            create_account(stack.db_url)
+            fill_seconds = fill_geomail(stack.geomail.smtp_port, messages, args.sessions)
+            print(f"geomail fill over SMTP ({args.sessions} sessions): {fill_seconds:.1f} s, "
+                  f"{len(messages) / fill_seconds:.0f} msgs/s", flush=True)
+            dovecot_fill = dovecot.fill(messages)
+            dovecot.start()
+            print(f"Dovecot Maildir fill: {dovecot_fill:.1f} s", flush=True)
+            del messages
+            servers = {"geomail": stack.geomail.imap_port, "dovecot": dovecot.port}
+            times, counts = measure(servers, args.runs)
+            if args.profile:
+                profile(stack, args.profile)
+    finally:
+        dovecot.stop()
+
+    result = {"fill_seconds": fill_seconds, "commands": {}, "target_met": True}
+    print(f"\n{'command':58} {'geomail s':>10} {'Dovecot s':>10} {'ratio':>7} {'target':>7}")
+    for name in COMMANDS:
+        g, d = median(times[name]["geomail"]), median(times[name]["dovecot"])
+        ratio = g / d if d else float("inf")
+        same = counts[name]["geomail"] == counts[name]["dovecot"]
+        met = ratio <= TARGETS[name] and same
+        result["commands"][name] = {"geomail": g, "dovecot": d, "ratio": ratio, "met": met,
+                                    "counts": counts[name]}
+        result["target_met"] &= met
+        note = "" if same else f"  COUNTS DIFFER {counts[name]}"
+        print(f"{LABELS[name]:58} {g:10.3f} {d:10.3f} {ratio:6.2f}x {TARGETS[name]:5.0f}x "
+              f"{'met' if met else 'MISSED'}{note}")
+    return result
+
+
+if __name__ == "__main__":
+    sys.exit(0 if main()["target_met"] else 1)
