@@ -33,6 +33,7 @@ import base64
 import hashlib
 import os
 import resource
+import signal
 import smtplib
 import subprocess
 import sys
@@ -275,7 +276,8 @@ def main(argv=None):
         result = asyncio.run(measure(stack.geomail.imap_port, args.connections, pids, deliver,
                                      args.deliveries, "geomail"))
         for spy in spies:
-            spy.terminate()
+            spy.send_signal(signal.SIGINT)        # py-spy writes its file on SIGINT
+            spy.wait(60)
     dovecot_result = None
     if args.dovecot:
         dovecot = Dovecot(process_limit=args.dovecot + 100)

@@ -23,7 +23,7 @@ def idle(session, p, tag):
         while True:
             session.wakeup.clear()
             if session.view is not None:
-                session.view.catch_up(session, allow_expunge=True)
+                session.view.catch_up(session, allow_expunge=True, shared=True)
                 session.out.flush()
             remaining = deadline - time.monotonic()
             if remaining <= 0:

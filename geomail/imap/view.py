@@ -92,10 +92,20 @@ class View:
         if modseq == self.modseq + 1:
             self.modseq = modseq
 
-    def catch_up(self, session, allow_expunge):
-        """Send what changed since the last catch-up (RFC 3501 §7.3.1, §7.4.1, §7.4.2)."""
-        changes = messages.changes_since(session.context.db, self.mailbox_id, self.modseq,
-                                         self.last_uid, claim_recent=not self.readonly)
+    def catch_up(self, session, allow_expunge, shared=False):
+        """Send what changed since the last catch-up (RFC 3501 §7.3.1, §7.4.1, §7.4.2).
+
+        ``shared`` (IDLE): the worker's watcher asks the database once for all
+        the idlers it woke that catch up from the same point.
+        """
+        if shared:
+            from geomail.imap.watcher import watcher_for
+            changes = watcher_for(session.context).changes_since(
+                session.context.db, self.mailbox_id, self.modseq, self.last_uid,
+                claim_recent=not self.readonly)
+        else:
+            changes = messages.changes_since(session.context.db, self.mailbox_id, self.modseq,
+                                             self.last_uid, claim_recent=not self.readonly)
         if changes is None:
             raise Bye("Selected mailbox was deleted, have to disconnect")
         for uid in changes.expunged:
