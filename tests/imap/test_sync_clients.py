@@ -20,6 +20,7 @@ import re
 import shutil
 import socket
 import subprocess
+import threading
 import time
 from pathlib import Path
 
@@ -351,6 +352,7 @@ def round_trip(server, account, delivered, maildir, sync, tag, local_form, keeps
         mids = [message_id(data) for data in delivered]
         seen, flagged, deleted = set(mids[0:40:2]), set(mids[1:40:3]), set(mids[100:120])
         answered = set(mids[200:210])          # changed on the server
+        expunged = set(mids[250:256])          # expunged on the server
         for mid in seen | flagged:
             flags = ({"S"} if mid in seen else set()) | ({"F"} if mid in flagged else set())
             local[mid] = set_maildir_flags(local[mid], flags)
@@ -366,16 +368,28 @@ def round_trip(server, account, delivered, maildir, sync, tag, local_form, keeps
         imap.client.select("INBOX")
         uids = ",".join(str(served[mid][0]) for mid in answered)
         assert imap.client.uid("STORE", uids, "+FLAGS.SILENT", "(\\Answered)")[0] == "OK"
+        uids = ",".join(str(served[mid][0]) for mid in expunged)
+        assert imap.client.uid("STORE", uids, "+FLAGS.SILENT", "(\\Deleted)")[0] == "OK"
+        assert imap.client.expunge()[0] == "OK"
         later = make_messages(5, seed=7)
         later = [data.replace(b"Message-ID: <sync.", b"Message-ID: <later.") for data in later]
         deliver_pipelined(server.smtp_port, account.address, later)
 
-        # -- 3: sync both ways
-        sync("sync2.log")
+        # -- 3: sync both ways, while more mail arrives
+        during = [data.replace(b"Message-ID: <sync.", b"Message-ID: <during.")
+                  for data in make_messages(6, seed=11)]
+        arriving = threading.Thread(target=deliver_pipelined,
+                                    args=(server.smtp_port, account.address, during))
+        arriving.start()
+        try:
+            sync("sync2.log")
+        finally:
+            arriving.join()
+        during_mids = {message_id(data) for data in during}
         assert set(created) <= set(imap.folders())
         after = imap.by_message_id("INBOX")
-        assert set(after) == (set(mids) - deleted) | {message_id(data) for data in later}
-        for mid in set(mids) - deleted:
+        assert set(after) == (set(mids) - deleted - expunged) | {message_id(data) for data in later} | during_mids
+        for mid in set(mids) - deleted - expunged:
             uid, flags, body = after[mid]
             want = ({"\\Seen"} if mid in seen else set()) | ({"\\Flagged"} if mid in flagged else set()) \
                 | ({"\\Answered"} if mid in answered else set())
@@ -392,17 +406,22 @@ def round_trip(server, account, delivered, maildir, sync, tag, local_form, keeps
         # the Maildir got the new mail and the server's flag change
         files = {message_id(client_clean(data)): (path, client_clean(data))
                  for path, data in maildir_files(maildir / "INBOX").items()}
-        assert set(files) == set(after)
+        assert set(files) - during_mids == set(after) - during_mids
         for mid, (path, data) in files.items():
             assert data == to_local(after[mid][2]), f"{path.name} differs from the server's copy"
             want = ({"S"} if mid in seen else set()) | ({"F"} if mid in flagged else set()) \
                 | ({"R"} if mid in answered else set())
             assert maildir_flags(path) == want, f"{path.name}: flags, want {want}"
 
-        # -- 4: a third run changes nothing on either side
+        # -- 4: a third run brings what arrived during the second; then both sides agree
         sync("sync3.log")
-        assert len(maildir_files(maildir / "INBOX")) == len(after)
-        assert imap.by_message_id("INBOX").keys() == after.keys()
+        final = imap.by_message_id("INBOX")
+        assert final.keys() == after.keys()
+        files = {message_id(client_clean(data)): client_clean(data)
+                 for data in maildir_files(maildir / "INBOX").values()}
+        assert files.keys() == final.keys()
+        for mid, (uid, flags, body) in final.items():
+            assert files[mid] == to_local(body), f"UID {uid} differs in the Maildir"
         for folder, messages in created.items():
             assert len(maildir_files(maildir / folder)) == len(messages)
             assert len(imap.messages(folder)) == len(messages)
@@ -421,7 +440,6 @@ User {address}
 Pass "{PASSWORD}"
 SSLType None
 AuthMechs LOGIN
-PipelineDepth 50
 
 IMAPStore geomail-far
 Account geomail
