@@ -165,7 +165,8 @@ def _fetch(session, p, uid_mode):
     rows = messages.fetch_rows(db, view.mailbox_id, ranges, fields)
     if "content" in fields:
         prefetcher = Prefetcher() if any(_whole(i) for i in items) else None
-        stream = _with_contents(session.context, rows, prefetcher)
+        parts = any(i.kind == "BODY[]" and i.section.part for i in items)
+        stream = _with_contents(session.context, rows, prefetcher, parts)
     else:
         prefetcher = None
         stream = ((row, None) for row in rows)
@@ -205,7 +206,7 @@ def _whole(item):
             and item.section.text == "")
 
 
-def _with_contents(context, rows, prefetcher):
+def _with_contents(context, rows, prefetcher, parts):
     """(row, Message) with contents loaded CONTENT_BATCH at a time, one batch ahead.
 
     Loading the next batch (and starting its attachment prefetches) before the
@@ -216,7 +217,7 @@ def _with_contents(context, rows, prefetcher):
     batch = []
 
     def load(batch):
-        contents = messages.load_contents(db, [row["content_id"] for row in batch])
+        contents = messages.load_contents(db, [row["content_id"] for row in batch], parts)
         loaded = []
         for row in batch:
             content = contents.get(row["content_id"])

@@ -303,11 +303,13 @@ def load_attachments(db, content_id):
 
 
 
-def load_contents(db, content_ids):
+def load_contents(db, content_ids, parts=True):
     """{content_id: content} for several contents in two queries (FETCH of body sections).
 
     Each content has the shape of ``store.delivery.load_content`` without the
     cached IMAP forms: raw, segments, parts, size, header_size, attachments.
+    ``parts=False``: without the part tree (not read nor parsed; None), for
+    fetches of whole messages, headers and texts, which do not need it.
     """
     import json
     ids = sorted(set(content_ids))
@@ -316,8 +318,8 @@ def load_contents(db, content_ids):
     marks = ", ".join(["%s"] * len(ids))
     out = {}
     with db.cursor() as cur:
-        cur.execute(f"SELECT id, raw, segments, parts, size, header_size FROM message_contents "
-                    f"WHERE id IN ({marks})", ids)
+        cur.execute(f"SELECT id, raw, segments, {'parts' if parts else 'NULL'}, size, header_size "
+                    f"FROM message_contents WHERE id IN ({marks})", ids)
         for cid, raw, segments, parts, size, header_size in cur.fetchall():
             out[cid] = {"raw": bytes(raw), "segments": json.loads(segments),
                         "parts": json.loads(parts) if parts else None, "size": int(size),
