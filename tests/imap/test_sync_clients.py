@@ -302,7 +302,8 @@ def mailbox(server, account):
 
 # --------------------------------------------------------------------------- the round trip
 
-def round_trip(server, account, delivered, maildir, sync, tag, local_form, keeps_dates, local_name):
+def round_trip(server, account, delivered, maildir, sync, tag, local_form, keeps_dates, local_name,
+               keyword_letter=None):
     """Sync down, check, change both sides, sync again, check both sides, sync a third time.
 
     sync(log name) runs the client.  local_form is (to_local, client_clean): to_local(IMAP
@@ -311,6 +312,7 @@ def round_trip(server, account, delivered, maildir, sync, tag, local_form, keeps
     both directions).  keeps_dates: the client copies INTERNALDATE to the file's time
     and back (mbsync's CopyArrivalDate).
     local_name(IMAP mailbox name, modified UTF-7) -> the client's Maildir folder name.
+    keyword_letter: the Maildir letter the client maps the keyword $Important to, if any.
     """
     to_local, client_clean = local_form
     imap = Server(server.imap_port, account.address)
@@ -353,6 +355,7 @@ def round_trip(server, account, delivered, maildir, sync, tag, local_form, keeps
         seen, flagged, deleted = set(mids[0:40:2]), set(mids[1:40:3]), set(mids[100:120])
         answered = set(mids[200:210])          # changed on the server
         expunged = set(mids[250:256])          # expunged on the server
+        important = set(mids[210:215])         # keyword set on the server
         for mid in seen | flagged:
             flags = ({"S"} if mid in seen else set()) | ({"F"} if mid in flagged else set())
             local[mid] = set_maildir_flags(local[mid], flags)
@@ -368,6 +371,8 @@ def round_trip(server, account, delivered, maildir, sync, tag, local_form, keeps
         imap.client.select("INBOX")
         uids = ",".join(str(served[mid][0]) for mid in answered)
         assert imap.client.uid("STORE", uids, "+FLAGS.SILENT", "(\\Answered)")[0] == "OK"
+        uids = ",".join(str(served[mid][0]) for mid in important)
+        assert imap.client.uid("STORE", uids, "+FLAGS.SILENT", "($Important)")[0] == "OK"
         uids = ",".join(str(served[mid][0]) for mid in expunged)
         assert imap.client.uid("STORE", uids, "+FLAGS.SILENT", "(\\Deleted)")[0] == "OK"
         assert imap.client.expunge()[0] == "OK"
@@ -392,7 +397,7 @@ def round_trip(server, account, delivered, maildir, sync, tag, local_form, keeps
         for mid in set(mids) - deleted - expunged:
             uid, flags, body = after[mid]
             want = ({"\\Seen"} if mid in seen else set()) | ({"\\Flagged"} if mid in flagged else set()) \
-                | ({"\\Answered"} if mid in answered else set())
+                | ({"\\Answered"} if mid in answered else set()) | ({"$Important"} if mid in important else set())
             assert flags == want, f"{mid}: flags {flags} on the server, want {want}"
             assert body == served[mid][2]
         for folder, messages in created.items():
@@ -410,7 +415,8 @@ def round_trip(server, account, delivered, maildir, sync, tag, local_form, keeps
         for mid, (path, data) in files.items():
             assert data == to_local(after[mid][2]), f"{path.name} differs from the server's copy"
             want = ({"S"} if mid in seen else set()) | ({"F"} if mid in flagged else set()) \
-                | ({"R"} if mid in answered else set())
+                | ({"R"} if mid in answered else set()) \
+                | ({keyword_letter} if keyword_letter and mid in important else set())
             assert maildir_flags(path) == want, f"{path.name}: flags, want {want}"
 
         # -- 4: a third run brings what arrived during the second; then both sides agree
@@ -495,6 +501,7 @@ remoterepository = remote
 type = Maildir
 localfolders = {maildir}
 sep = /
+customflag_a = $Important
 
 [Repository remote]
 type = IMAP
@@ -521,4 +528,5 @@ def test_offlineimap_round_trip(server, mailbox, tmp_path):
 
     # offlineimap writes LF line endings and adds nothing (geomail has UIDPLUS)
     round_trip(server, account, delivered, maildir, sync, "offlineimap", (to_lf, lambda data: data),
-               keeps_dates=False, local_name=mutf7.decode)   # utf8foldernames = yes
+               keeps_dates=False, local_name=mutf7.decode,   # utf8foldernames = yes
+               keyword_letter="a")                           # customflag_a = $Important
