@@ -239,7 +239,9 @@ def _claim_recent(db, mailbox_id, upto):
 # -- reading messages ------------------------------------------------------------
 
 FETCH_COLUMNS = {
-    "flags": "m.seen, m.answered, m.flagged, m.deleted, m.draft, m.keywords",
+    # the five flag columns as one number (bit i: SYSTEM_FLAGS[i]): fewer columns to parse
+    "flags": "m.seen | m.answered << 1 | m.flagged << 2 | m.deleted << 3 | m.draft << 4, "
+             "m.keywords",
     "internal_date": "m.internal_date",
     "size": "m.rfc822_size",
     "modseq": "m.modseq",
@@ -248,7 +250,9 @@ FETCH_COLUMNS = {
     "body": "c.body",
     "content": "m.content_id, m.trace_headers, c.size, c.header_size",
 }
-_FETCH_WIDTH = {"flags": 6, "content": 4}
+_FETCH_WIDTH = {"flags": 2, "content": 4}
+_FLAGS_BY_BITS = [tuple(flag for i, flag in enumerate(SYSTEM_FLAGS) if bits >> i & 1)
+                  for bits in range(32)]
 FETCH_PAGE = 1000
 
 
@@ -275,7 +279,10 @@ def fetch_rows(db, mailbox_id, ranges, fields):
                 values = row[i:i + width]
                 i += width
                 if f == "flags":
-                    out["flags"] = flags_of(values[:5], values[5])
+                    flags = list(_FLAGS_BY_BITS[int(values[0])])
+                    if values[1]:
+                        flags.extend(values[1].split(" "))
+                    out["flags"] = flags
                 elif f == "content":
                     out["content_id"], out["trace_headers"], out["content_size"], \
                         out["header_size"] = values
