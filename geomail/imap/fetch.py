@@ -178,10 +178,20 @@ def _fetch(session, p, uid_mode):
 
 
 def _write_rows(session, out, items, view, stream, seen_now):
+    # metadata only (the usual summary fetch): each response is built in one piece
+    simple = all(i.kind in _METADATA for i in items)
+    has_flags = any(i.kind == "FLAGS" for i in items)
+    kinds = [i.kind for i in items]
     for row, msg in stream:
         uid = row["uid"]
         seq = view.seq_of(uid)
         if seq is None:
+            continue
+        if simple:
+            parts = [_metadata(kind, row, view) for kind in kinds]
+            if uid in seen_now and not has_flags:
+                parts.append(b"FLAGS " + R.flag_list(_flags(row, view)))
+            out.write(b"* %d FETCH (%b)\r\n" % (seq, b" ".join(parts)))
             continue
         out.write(b"* %d FETCH (" % seq)
         first = True
@@ -323,22 +333,31 @@ def _cached(value):
     return value.encode("latin-1") if isinstance(value, str) else bytes(value)
 
 
+_METADATA = frozenset(("UID", "FLAGS", "INTERNALDATE", "RFC822.SIZE", "ENVELOPE", "BODYSTRUCTURE",
+                       "BODY"))
+
+
+def _metadata(kind, row, view):
+    """The response bytes of an item answered from the row alone."""
+    if kind == "UID":
+        return b"UID %d" % row["uid"]
+    if kind == "FLAGS":
+        return b"FLAGS " + R.flag_list(_flags(row, view))
+    if kind == "INTERNALDATE":
+        return b"INTERNALDATE " + internal_date(row["internal_date"]).encode()
+    if kind == "RFC822.SIZE":
+        return b"RFC822.SIZE %d" % row["size"]
+    if kind == "ENVELOPE":
+        return b"ENVELOPE " + _cached(row["envelope"])
+    if kind == "BODYSTRUCTURE":
+        return b"BODYSTRUCTURE " + _cached(row["bodystructure"])
+    return b"BODY " + _cached(row["body"])
+
+
 def _write_item(session, out, item, row, msg, view):
     kind = item.kind
-    if kind == "UID":
-        out.write(b"UID %d" % row["uid"])
-    elif kind == "FLAGS":
-        out.write(b"FLAGS " + R.flag_list(_flags(row, view)))
-    elif kind == "INTERNALDATE":
-        out.write(b"INTERNALDATE " + internal_date(row["internal_date"]).encode())
-    elif kind == "RFC822.SIZE":
-        out.write(b"RFC822.SIZE %d" % row["size"])
-    elif kind == "ENVELOPE":
-        out.write(b"ENVELOPE " + _cached(row["envelope"]))
-    elif kind == "BODYSTRUCTURE":
-        out.write(b"BODYSTRUCTURE " + _cached(row["bodystructure"]))
-    elif kind == "BODY":
-        out.write(b"BODY " + _cached(row["body"]))
+    if kind in _METADATA:
+        out.write(_metadata(kind, row, view))
     else:
         if kind == "BODY[]":
             section, partial = item.section, item.partial
