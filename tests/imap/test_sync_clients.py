@@ -530,3 +530,30 @@ def test_offlineimap_round_trip(server, mailbox, tmp_path):
     round_trip(server, account, delivered, maildir, sync, "offlineimap", (to_lf, lambda data: data),
                keeps_dates=False, local_name=mutf7.decode,   # utf8foldernames = yes
                keyword_letter="a")                           # customflag_a = $Important
+
+
+# --------------------------------------------------------------------------- mbsync over implicit TLS
+
+def test_mbsync_over_imaps(start_geomail, account, tls_pair, tmp_path):
+    """mbsync with SSLType IMAPS against --imaps-port: attachments streamed through TLS arrive intact."""
+    mbsync = require("mbsync", "isync")
+    from tests.fixtures.services import free_port
+
+    cert, key = tls_pair
+    imaps_port = free_port()
+    server = start_geomail(workers=1, extra_args=["--imaps-port", str(imaps_port), "--tls-cert", cert,
+                                                  "--tls-key", key, "--imap-require-tls", "true"])
+    delivered = make_messages(40, seed=5)
+    deliver_pipelined(server.smtp_port, account.address, delivered)
+    maildir = tmp_path / "tls-mail"
+    maildir.mkdir()
+    rc = tmp_path / "mbsyncrc"
+    write_mbsyncrc(rc, imaps_port, account.address, maildir)
+    text = rc.read_text().replace("Host 127.0.0.1", "Host localhost")
+    rc.write_text(text.replace("SSLType None\nAuthMechs LOGIN\n",
+                               f"SSLType IMAPS\nCertificateFile {cert}\nAuthMechs LOGIN\n"))
+    run_client([mbsync, "-c", str(rc), "-a"], tmp_path / "sync-tls.log")
+    files = [without_tuid(data) for data in maildir_files(maildir / "INBOX").values()]
+    assert sorted(to_lf(data) for data in delivered) == sorted(strip_trace(data.replace(b"\n", b"\r\n"))[1]
+                                                               .replace(b"\r\n", b"\n") for data in files)
+    assert b"Password is being sent in the clear" not in (tmp_path / "sync-tls.log").read_bytes()
