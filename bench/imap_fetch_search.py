@@ -179,6 +179,9 @@ service imap-login {{
   service_count = 0
   client_limit = {client_limit}
 }}
+protocol imap {{
+  mail_max_userip_connections = {process_limit}
+}}
 service imap {{
   process_limit = {process_limit}
 }}

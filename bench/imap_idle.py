@@ -22,7 +22,10 @@ The bench account's password is stored with cheap scrypt parameters
 (ln=4; they travel with the hash), so that thousands of LOGINs measure the
 server, not scrypt.  With ``--dovecot N`` (0: off) a private Dovecot 2.3
 (one imap process per connection) is measured the same way with N idlers,
-delivering by writing into the Maildir's new/.
+delivering by writing into the Maildir's new/.  Dovecot notices new mail
+through inotify; past ``fs.inotify.max_user_instances`` (128 by default) its
+imap processes fall back to polling every ``mailbox_idle_check_interval``
+(30 s), which then dominates its latency.
 
 Targets (issue 4): < 40 KiB PSS per idle connection; p99 < 1 s.
 """
