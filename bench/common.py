@@ -86,14 +86,8 @@ class Stack:
         return self.geomail.workers()
 
     def query(self, sql, args=()):
-        from tests.fixtures.faults import db_connection
-        conn = db_connection(self.db_url)
-        try:
-            with conn.cursor() as cur:
-                cur.execute(sql, args)
-                return cur.fetchall()
-        finally:
-            conn.close()
+        from tests.fixtures.faults import db_query
+        return db_query(self.db_url, sql, args)
 
 
 class SmtpSink:

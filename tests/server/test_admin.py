@@ -1,9 +1,8 @@
 """geomail-admin against a real database and a real S3 server."""
 
-import pymysql
 import pytest
 
-from geomail.store.database import connect_kwargs
+from tests.fixtures.faults import db_query
 from tests.fixtures.server import run_admin
 
 
@@ -20,15 +19,7 @@ def admin(fresh_db_url, s3_endpoint, s3_bucket):
 
 
 def query(url, sql, *params):
-    conn = pymysql.connect(**connect_kwargs(url))
-    try:
-        with conn.cursor() as cur:
-            cur.execute(sql, params)
-            rows = cur.fetchall()
-        conn.commit()
-        return rows
-    finally:
-        conn.close()
+    return db_query(url, sql, params)
 
 
 def test_migrate_twice_is_a_no_op(fresh_db_url, s3_endpoint, s3_bucket):

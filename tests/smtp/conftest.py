@@ -28,6 +28,7 @@ import time
 
 import pytest
 
+from tests.fixtures.faults import db_connection as db_connect, db_query  # noqa: F401
 from tests.fixtures.faults import private_s3  # noqa: F401  (fixture for the fault tests)
 from tests.fixtures.server import GeomailProcess
 from tests.fixtures.services import _boto_client, _empty_and_delete_bucket
@@ -37,22 +38,6 @@ MiB = 1024 * 1024
 
 # -- the database ---------------------------------------------------------------
 
-def db_connect(db_url):
-    import pymysql
-    from geomail.store.database import connect_kwargs
-    kwargs = connect_kwargs(db_url)
-    kwargs["autocommit"] = True
-    return pymysql.connect(**kwargs)
-
-
-def db_query(db_url, sql, args=()):
-    conn = db_connect(db_url)
-    try:
-        with conn.cursor() as cur:
-            cur.execute(sql, args)
-            return cur.fetchall()
-    finally:
-        conn.close()
 
 
 def count_rows(db_url, table):
