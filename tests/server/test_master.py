@@ -282,3 +282,17 @@ def test_term_lets_a_data_transfer_in_flight_finish(start_geomail, maildb):
     assert server.proc.wait(timeout=10) == 0
     (row,) = maildb.messages(address)
     assert maildb.message_bytes(row) == b"Subject: in flight\r\n\r\nfirst half\r\nsecond half\r\n"
+
+
+def test_term_says_bye_to_imap_sessions(start_geomail):
+    """Graceful stop: IMAP sessions get * BYE, then the master exits 0."""
+    server = start_geomail(workers=1)
+    sock = socket.create_connection(("127.0.0.1", server.imap_port), timeout=10)
+    file = sock.makefile("rb")
+    assert file.readline().startswith(b"* OK")
+    server.signal(signal.SIGTERM)
+    assert file.readline() == b"* BYE Server shutting down\r\n"
+    assert file.readline() == b""
+    file.close()
+    sock.close()
+    assert server.proc.wait(timeout=10) == 0
