@@ -94,7 +94,7 @@ class Delivery:
             raise DeliveryFailed(str(self.error))
         try:
             parsed = self.parser.close()
-            attachments = [self._stored(info) for info, _, _ in self.uploads]
+            attachments = [self._stored(info, upload) for info, upload, _ in self.uploads]
             pending = [pending_id for _, _, pending_id in self.uploads]
         except Exception as exc:
             self._fail(exc)
@@ -153,8 +153,8 @@ class Delivery:
             self.error = exc
             log.warning("delivery %s failed: %s", self.token, exc)
 
-    def _stored(self, info):
-        upload = next(u for i, u, _ in self.uploads if i is info)
+    @staticmethod
+    def _stored(info, upload):
         return StoredAttachment(
             index=info.index, part_number=info.part, filename=info.filename,
             safe_filename=info.safe_filename, content_type=info.content_type,

@@ -15,6 +15,7 @@ from geomail.imap import response as R
 from geomail.imap.body import Message, Section
 from geomail.imap.parser import ParseError
 from geomail.store import messages
+from geomail.store.delivery import load_contents
 
 MACROS = {
     "ALL": ["FLAGS", "INTERNALDATE", "RFC822.SIZE", "ENVELOPE"],
@@ -227,7 +228,7 @@ def _with_contents(context, rows, prefetcher, parts):
     batch = []
 
     def load(batch):
-        contents = messages.load_contents(db, [row["content_id"] for row in batch], parts)
+        contents = load_contents(db, [row["content_id"] for row in batch], parts)
         loaded = []
         for row in batch:
             content = contents.get(row["content_id"])

@@ -251,20 +251,18 @@ class Parser:
 
     def literal(self, limit=MAX_SMALL_LITERAL):
         """A literal read whole (small ones only); returns bytes."""
-        header = self._literal_header()
-        if header is None:
-            raise ParseError(f"expected literal {self._where()}")
-        size, sync = header
-        if size > limit:
-            raise LiteralTooBig(size, limit, sync)
-        if sync:
-            self.continuation()
+        size = self._start_literal(limit)
         data = self.conn.read_exact(size)
         self._readline()
         return data
 
     def literal_stream(self, limit):
         """(size, chunks) of a literal that is streamed (APPEND); chunks must be consumed."""
+        size = self._start_literal(limit)
+        return size, self._chunks(size)
+
+    def _start_literal(self, limit):
+        """Consume a literal marker, check its size, send "+" if it synchronises; its size."""
         header = self._literal_header()
         if header is None:
             raise ParseError(f"expected literal {self._where()}")
@@ -273,7 +271,7 @@ class Parser:
             raise LiteralTooBig(size, limit, sync)
         if sync:
             self.continuation()
-        return size, self._chunks(size)
+        return size
 
     def _chunks(self, size):
         remaining = size

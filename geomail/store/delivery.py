@@ -177,24 +177,43 @@ def split_flags(flags):
 # -- reading a content back ---------------------------------------------------
 
 def load_content(db, content_id):
-    """The content row as a dict; raw bytes, parsed JSON, IMAP forms as bytes."""
+    """One content row as a dict, with its cached IMAP forms; None if it does not exist."""
+    return load_contents(db, [content_id], imap_forms=True).get(content_id)
+
+
+def load_contents(db, content_ids, parts=True, imap_forms=False):
+    """{content_id: content} for several contents in two queries (FETCH of body sections).
+
+    A content is a dict: raw (bytes), segments and parts (parsed JSON; parts is
+    None with ``parts=False``, for fetches that do not need the part tree),
+    size, header_size, attachments (index, bucket, key, size), and with
+    ``imap_forms`` the cached envelope, bodystructure and body as bytes.
+    """
+    ids = sorted(set(content_ids))
+    if not ids:
+        return {}
+    columns = "id, raw, segments, " + ("parts" if parts else "NULL") + ", size, header_size"
+    if imap_forms:
+        columns += ", envelope, bodystructure, body"
+    out = {}
     with db.cursor() as cur:
-        cur.execute("SELECT raw, segments, parts, size, header_size, envelope, bodystructure,"
-                    " body FROM message_contents WHERE id = %s", (content_id,))
-        row = cur.fetchone()
-        if row is None:
-            return None
-        cur.execute("SELECT idx, bucket, object_key, decoded_size FROM attachments"
-                    " WHERE content_id = %s ORDER BY idx", (content_id,))
-        objects = [{"index": r[0], "bucket": r[1], "key": r[2], "size": r[3]}
-                   for r in cur.fetchall()]
-    return {
-        "raw": bytes(row[0]), "segments": json.loads(row[1]),
-        "parts": json.loads(row[2]) if row[2] else None, "size": int(row[3]),
-        "header_size": int(row[4]), "envelope": row[5].encode("latin-1"),
-        "bodystructure": row[6].encode("latin-1"), "body": row[7].encode("latin-1"),
-        "attachments": objects,
-    }
+        cur.execute(f"SELECT {columns} FROM message_contents WHERE id IN ({_marks(ids)})", ids)
+        for row in cur.fetchall():
+            content = {"raw": bytes(row[1]), "segments": json.loads(row[2]),
+                       "parts": json.loads(row[3]) if row[3] else None, "size": int(row[4]),
+                       "header_size": int(row[5]), "attachments": []}
+            if imap_forms:
+                content.update(envelope=row[6].encode("latin-1"),
+                               bodystructure=row[7].encode("latin-1"),
+                               body=row[8].encode("latin-1"))
+            out[row[0]] = content
+        cur.execute("SELECT content_id, idx, bucket, object_key, decoded_size FROM attachments"
+                    f" WHERE content_id IN ({_marks(ids)}) ORDER BY content_id, idx", ids)
+        for content_id, index, bucket, key, size in cur.fetchall():
+            if content_id in out:
+                out[content_id]["attachments"].append(
+                    {"index": index, "bucket": bucket, "key": key, "size": size})
+    return out
 
 
 # -- the upload intent log (see migrations/0002_delivery.sql) -------------------

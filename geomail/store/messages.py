@@ -309,36 +309,6 @@ def load_attachments(db, content_id):
         return cur.fetchall()
 
 
-
-def load_contents(db, content_ids, parts=True):
-    """{content_id: content} for several contents in two queries (FETCH of body sections).
-
-    Each content has the shape of ``store.delivery.load_content`` without the
-    cached IMAP forms: raw, segments, parts, size, header_size, attachments.
-    ``parts=False``: without the part tree (not read nor parsed; None), for
-    fetches of whole messages, headers and texts, which do not need it.
-    """
-    import json
-    ids = sorted(set(content_ids))
-    if not ids:
-        return {}
-    marks = ", ".join(["%s"] * len(ids))
-    out = {}
-    with db.cursor() as cur:
-        cur.execute(f"SELECT id, raw, segments, {'parts' if parts else 'NULL'}, size, header_size "
-                    f"FROM message_contents WHERE id IN ({marks})", ids)
-        for cid, raw, segments, parts, size, header_size in cur.fetchall():
-            out[cid] = {"raw": bytes(raw), "segments": json.loads(segments),
-                        "parts": json.loads(parts) if parts else None, "size": int(size),
-                        "header_size": int(header_size), "attachments": []}
-        cur.execute(f"SELECT content_id, idx, bucket, object_key, decoded_size FROM attachments "
-                    f"WHERE content_id IN ({marks}) ORDER BY content_id, idx", ids)
-        for cid, idx, bucket, key, size in cur.fetchall():
-            if cid in out:
-                out[cid]["attachments"].append({"index": idx, "bucket": bucket, "key": key,
-                                                "size": size})
-    return out
-
 def mark_seen(db, mailbox_id, uids):
     """Set \\Seen on messages a BODY[] fetch read (RFC 3501 §6.4.5); returns changed UIDs."""
     return store_flags(db, mailbox_id, compress(sorted(uids)), "+", ["\\Seen"])[1]

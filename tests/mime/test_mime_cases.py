@@ -1,6 +1,5 @@
 """Hard cases: nesting, many attachments, hostile names, broken base64, huge bodies, garbage."""
 
-import base64
 import hashlib
 import os
 import quopri
@@ -11,31 +10,8 @@ import tracemalloc
 import pytest
 
 from geomail.mime import MessageParser, safe_filename
+from tests.mime.dovecot.cases import HEAD, att, b64, multipart
 from mime_helpers import MemorySink, check_attachments, check_roundtrip, parse, random_chunks
-
-HEAD = b"From: a@example.org\r\nTo: b@example.org\r\nSubject: test\r\nMIME-Version: 1.0\r\n"
-
-
-def b64(data, line=76):
-    enc = base64.b64encode(data)
-    return b"".join(enc[i:i + line] + b"\r\n" for i in range(0, len(enc), line))
-
-
-def att(name, data, ctype=b"application/octet-stream", line=76):
-    return (b"Content-Type: " + ctype + b'; name="' + name + b'"\r\n'
-            b"Content-Transfer-Encoding: base64\r\n"
-            b'Content-Disposition: attachment; filename="' + name + b'"\r\n\r\n' + b64(data, line))
-
-
-def multipart(parts, boundary=b"BOUNDARY", subtype=b"mixed", close=True, head=HEAD):
-    out = head + b"Content-Type: multipart/" + subtype + b'; boundary="' + boundary + b'"\r\n\r\n'
-    out += b"This is a multi-part message in MIME format.\r\n"
-    for p in parts:
-        out += b"--" + boundary + b"\r\n" + p + b"\r\n"
-    if close:
-        out += b"--" + boundary + b"--\r\n"
-    return out
-
 
 def check_all(data, seeds=(1, 2, 3), **kw):
     """Round trip + oracle, whole and in random chunkings; returns the whole-feed result."""
