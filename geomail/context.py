@@ -16,6 +16,7 @@ class ServerContext:
         self.tls_context = server_tls_context(config)
         self.upload_budget = _budget(config)
         self._mailbox_listeners = []
+        self._other_buckets = {}
 
     @classmethod
     def create(cls, config, worker=None):
@@ -34,6 +35,15 @@ class ServerContext:
     def unregister(self, session):
         if self.worker is not None:
             self.worker.sessions.discard(session)
+
+    def blobs_for(self, bucket):
+        """The S3 client of a bucket: the configured one, or (objects stored before a
+        change of --oss-bucket) one made once per other bucket and kept."""
+        if bucket == self.blobs.bucket:
+            return self.blobs
+        if bucket not in self._other_buckets:
+            self._other_buckets[bucket] = blob_store(self.config, bucket)
+        return self._other_buckets[bucket]
 
     def warm_up(self):
         """Use MySQL, S3 and the resolver once, so their lazily imported code is loaded.

@@ -66,8 +66,7 @@ def _own_abandoned(context):
 
 def remove_object(context, bucket, key):
     """Abort multipart uploads of key and delete the object, if either exists."""
-    from geomail.context import blob_store
-    store = context.blobs if bucket == context.blobs.bucket else blob_store(context.config, bucket)
+    store = context.blobs_for(bucket)
     for upload_key, upload_id in store.list_multipart_uploads(prefix=key):
         if upload_key == key:
             store.client.abort_multipart_upload(Bucket=bucket, Key=key, UploadId=upload_id)

@@ -45,11 +45,7 @@ class StoredMessage:
         if start >= end:
             return iter(())
         entry = self.content["attachments"][index]
-        blobs = self.context.blobs
-        if entry["bucket"] != blobs.bucket:
-            from geomail.context import blob_store
-            blobs = blob_store(self.context.config, entry["bucket"])
-        return blobs.get_range(entry["key"], start, end)
+        return self.context.blobs_for(entry["bucket"]).get_range(entry["key"], start, end)
 
     def bytes(self, start=0, end=None):
         """The range as one bytes object (for small ranges and tests)."""

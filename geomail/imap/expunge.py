@@ -40,13 +40,13 @@ def delete_objects(session, objects):
     """Delete S3 objects of contents that nothing refers to any more (after COMMIT)."""
     if not objects:
         return
-    blobs = session.context.blobs
-    keys = [key for bucket, key in objects if bucket == blobs.bucket]
-    foreign = [(bucket, key) for bucket, key in objects if bucket != blobs.bucket]
-    if foreign:
-        log.warning("not deleting %d objects in other buckets: %s", len(foreign), foreign[:5])
-    try:
-        blobs.delete(keys)
-    except Exception:
-        # an object nothing refers to is garbage, never a dangling reference
-        log.warning("deleting %d expunged attachment objects failed", len(keys), exc_info=True)
+    by_bucket = {}
+    for bucket, key in objects:
+        by_bucket.setdefault(bucket, []).append(key)
+    for bucket, keys in by_bucket.items():
+        try:
+            session.context.blobs_for(bucket).delete(keys)
+        except Exception:
+            # an object nothing refers to is garbage, never a dangling reference
+            log.warning("deleting %d expunged attachment objects failed", len(keys),
+                        exc_info=True)
