@@ -24,7 +24,6 @@ setup(
         "dbutils>=3.0,<4",
         "boto3>=1.28,<2",
         "configargparse>=1.7,<2",
-        "urllib3>=1.26,<3",          # S3 reads (geomail/blobs/s3.py); botocore brings it too
     ],
     extras_require={
         "test": [
