@@ -12,6 +12,7 @@ class ServerContext:
         self.config = config
         self.db = db
         self.blobs = blobs
+        self.object_cache = blobs.cache
         self.worker = worker
         self.tls_context = server_tls_context(config)
         self.upload_budget = _budget(config)
@@ -21,8 +22,10 @@ class ServerContext:
     @classmethod
     def create(cls, config, worker=None):
         from geomail.store.database import Database
+        from geomail.blobs.cache import ObjectCache
         db = Database(config.db_url, config.db_pool_size)
-        return cls(config, db, blob_store(config), worker)
+        cache = ObjectCache(getattr(config, "attachment_cache_size", 0))
+        return cls(config, db, blob_store(config, cache=cache if cache.budget else None), worker)
 
     @property
     def hostname(self):
@@ -42,7 +45,7 @@ class ServerContext:
         if bucket == self.blobs.bucket:
             return self.blobs
         if bucket not in self._other_buckets:
-            self._other_buckets[bucket] = blob_store(self.config, bucket)
+            self._other_buckets[bucket] = blob_store(self.config, bucket, self.object_cache)
         return self._other_buckets[bucket]
 
     def warm_up(self):
@@ -83,7 +86,7 @@ class ServerContext:
             log.debug("closing the database pool failed", exc_info=True)
 
 
-def blob_store(config, bucket=None):
+def blob_store(config, bucket=None, cache=None):
     """The S3 client for this process, built from the oss_* settings."""
     from geomail.blobs.s3 import BlobStore
     extra = {}
@@ -93,7 +96,7 @@ def blob_store(config, bucket=None):
     return BlobStore(endpoint=config.oss_endpoint or None, bucket=bucket or config.oss_bucket,
                      access_key=config.oss_access_key or None,
                      secret_key=config.oss_secret_key or None, region=config.oss_region,
-                     **extra)
+                     cache=cache, **extra)
 
 
 def _budget(config):
