@@ -294,21 +294,6 @@ def fetch_rows(db, mailbox_id, ranges, fields):
         after = rows[-1][0]
 
 
-def load_content(db, content_id):
-    """(raw, segments JSON text) of one content row."""
-    with db.cursor() as cur:
-        cur.execute("SELECT raw, segments FROM message_contents WHERE id = %s", (content_id,))
-        return cur.fetchone()
-
-
-def load_attachments(db, content_id):
-    """[(idx, bucket, object_key)] of a content, by index."""
-    with db.cursor() as cur:
-        cur.execute("SELECT idx, bucket, object_key FROM attachments WHERE content_id = %s "
-                    "ORDER BY idx", (content_id,))
-        return cur.fetchall()
-
-
 def mark_seen(db, mailbox_id, uids):
     """Set \\Seen on messages a BODY[] fetch read (RFC 3501 §6.4.5); returns changed UIDs."""
     return store_flags(db, mailbox_id, compress(sorted(uids)), "+", ["\\Seen"])[1]

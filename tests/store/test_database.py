@@ -35,7 +35,19 @@ def test_commit_and_rollback(db):
 def test_session_settings(db):
     with db.cursor() as cur:
         cur.execute("SELECT @@session.time_zone, @@session.tx_isolation, @@session.autocommit")
-        assert cur.fetchone() == ("+00:00", "READ-COMMITTED", 0)
+        assert cur.fetchone() == ("+00:00", "READ-COMMITTED", 1)
+
+
+def test_a_transaction_is_invisible_until_commit(db):
+    """Sessions are autocommit; transaction() still makes its statements one atomic unit."""
+    with db.transaction() as cur:
+        cur.execute("INSERT INTO t VALUES (7, 'x')")
+        with db.cursor() as other:
+            other.execute("SELECT COUNT(*) FROM t WHERE id = 7")
+            assert other.fetchone()[0] == 0
+    with db.cursor() as other:
+        other.execute("SELECT COUNT(*) FROM t WHERE id = 7")
+        assert other.fetchone()[0] == 1
 
 
 def test_strict_mode_refuses_oversized_values(db):
