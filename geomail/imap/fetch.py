@@ -10,6 +10,7 @@ import functools
 
 import gevent
 import gevent.lock
+import gevent.queue
 
 from geomail.imap import response as R
 from geomail.imap.body import Message, Section
@@ -25,6 +26,7 @@ MACROS = {
 SIMPLE = ("FLAGS", "INTERNALDATE", "RFC822.SIZE", "ENVELOPE", "BODY", "BODYSTRUCTURE", "UID",
           "RFC822", "RFC822.HEADER", "RFC822.TEXT")
 CONTENT_BATCH = 32       # content rows loaded per query for body sections
+AHEAD = 2                # batches loaded ahead of the one being written
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 
 
@@ -218,14 +220,14 @@ def _whole(item):
 
 
 def _with_contents(context, rows, prefetcher, parts):
-    """(row, Message) with contents loaded CONTENT_BATCH at a time, one batch ahead.
+    """(row, Message) with contents loaded CONTENT_BATCH at a time by a loader greenlet.
 
-    Loading the next batch (and starting its attachment prefetches) before the
-    current one is written keeps S3 and MySQL busy while the socket drains.
+    The loader keeps up to AHEAD batches ready (and their attachment
+    prefetches started) while this greenlet writes the current one, so the
+    MySQL and S3 round trips overlap with the socket draining.
     """
     db = context.db
-    ahead = None
-    batch = []
+    ready = gevent.queue.Queue(maxsize=AHEAD)
 
     def load(batch):
         contents = load_contents(db, [row["content_id"] for row in batch], parts)
@@ -238,18 +240,31 @@ def _with_contents(context, rows, prefetcher, parts):
             loaded.append((row, msg))
         return loaded
 
-    for row in rows:
-        batch.append(row)
-        if len(batch) >= CONTENT_BATCH:
-            current, ahead = ahead, load(batch)
+    def loader():
+        try:
             batch = []
-            if current:
-                yield from current
-    current, ahead = ahead, load(batch) if batch else None
-    if current:
-        yield from current
-    if ahead:
-        yield from ahead
+            for row in rows:
+                batch.append(row)
+                if len(batch) >= CONTENT_BATCH:
+                    ready.put((True, load(batch)))
+                    batch = []
+            if batch:
+                ready.put((True, load(batch)))
+            ready.put((True, None))
+        except Exception as exc:             # raised again in the writing greenlet
+            ready.put((False, exc))
+
+    worker = gevent.spawn(loader)
+    try:
+        while True:
+            ok, loaded = ready.get()
+            if not ok:
+                raise loaded
+            if loaded is None:
+                return
+            yield from loaded
+    finally:
+        worker.kill(block=False)
 
 
 class Prefetcher:
@@ -271,11 +286,14 @@ class Prefetcher:
 
     def start(self, stored, content_id):
         original = stored.read_attachment
+        cache = stored.context.object_cache
         for entry in stored.content["attachments"]:
             size = int(entry["size"])
             key = (content_id, entry["index"])
             if size > self.MAX_OBJECT or self.used + size > self.BUDGET or key in self.jobs:
                 continue
+            if cache is not None and (entry["bucket"], entry["key"]) in cache:
+                continue          # read from the worker's cache without a round trip
             self.used += size
             self.jobs[key] = (gevent.spawn(self._get, original, entry["index"], size), size)
         stored.read_attachment = functools.partial(self._read, original, content_id)
