@@ -57,6 +57,10 @@ def main():
         print(f"  IMAP {imap_fetch_search.LABELS[name]}: {figures['geomail']:.3f} s, "
               f"{figures['ratio']:.2f}x Dovecot ({figures['dovecot']:.3f} s): "
               f"{'met' if figures['met'] else 'MISSED'}")
+    first = fetch_search["fetch_bodies_first_run"]
+    print(f"  IMAP FETCH 1:1000 BODY.PEEK[], first run (attachment cache empty): "
+          f"{first['geomail']:.3f} s, {first['geomail'] / first['dovecot']:.2f}x Dovecot's first "
+          f"({first['dovecot']:.3f} s)")
     print(f"  IMAP idle: {idle['kib_per_connection']:.1f} KiB PSS per connection, new mail "
           f"p50 {idle['p50']:.3f} s, p99 {idle['p99']:.3f} s "
           f"({idle['connections']} connections): {'met' if idle['target_met'] else 'MISSED'}")

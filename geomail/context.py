@@ -12,7 +12,7 @@ class ServerContext:
         self.config = config
         self.db = db
         self.blobs = blobs
-        self.object_cache = blobs.cache
+        self.attachment_cache = _attachment_cache(config)
         self.worker = worker
         self.tls_context = server_tls_context(config)
         self.upload_budget = _budget(config)
@@ -22,10 +22,8 @@ class ServerContext:
     @classmethod
     def create(cls, config, worker=None):
         from geomail.store.database import Database
-        from geomail.blobs.cache import ObjectCache
         db = Database(config.db_url, config.db_pool_size)
-        cache = ObjectCache(getattr(config, "attachment_cache_size", 0))
-        return cls(config, db, blob_store(config, cache=cache if cache.budget else None), worker)
+        return cls(config, db, blob_store(config), worker)
 
     @property
     def hostname(self):
@@ -45,7 +43,7 @@ class ServerContext:
         if bucket == self.blobs.bucket:
             return self.blobs
         if bucket not in self._other_buckets:
-            self._other_buckets[bucket] = blob_store(self.config, bucket, self.object_cache)
+            self._other_buckets[bucket] = blob_store(self.config, bucket)
         return self._other_buckets[bucket]
 
     def warm_up(self):
@@ -86,7 +84,7 @@ class ServerContext:
             log.debug("closing the database pool failed", exc_info=True)
 
 
-def blob_store(config, bucket=None, cache=None):
+def blob_store(config, bucket=None):
     """The S3 client for this process, built from the oss_* settings."""
     from geomail.blobs.s3 import BlobStore
     extra = {}
@@ -96,7 +94,14 @@ def blob_store(config, bucket=None, cache=None):
     return BlobStore(endpoint=config.oss_endpoint or None, bucket=bucket or config.oss_bucket,
                      access_key=config.oss_access_key or None,
                      secret_key=config.oss_secret_key or None, region=config.oss_region,
-                     cache=cache, **extra)
+                     **extra)
+
+
+def _attachment_cache(config):
+    """The worker's AttachmentCache, or None when --attachment-cache-size is 0."""
+    from geomail.blobs.cache import AttachmentCache
+    cache = AttachmentCache(getattr(config, "attachment_cache_size", 0))
+    return cache if cache.budget else None
 
 
 def _budget(config):

@@ -7,7 +7,8 @@ streams any byte range, fetching only the attachment ranges it needs, chunk
 by chunk; the whole message is never in memory.
 """
 
-from geomail.mime import rebuild
+from geomail.mime.rebuild import rebuild, render_segment
+from geomail.mime.segments import RAW, segments_from_json
 from geomail.store.delivery import load_content
 
 
@@ -19,6 +20,8 @@ class StoredMessage:
         self.trace = bytes(trace_headers or b"")
         self.content = content
         self.size = len(self.trace) + content["size"]
+        self.cache = getattr(context, "attachment_cache", None)
+        self._segments = None
 
     @classmethod
     def load(cls, context, content_id, trace_headers=b""):
@@ -36,9 +39,38 @@ class StoredMessage:
         if start < trace_len:
             yield self.trace[start:min(end, trace_len)]
         if end > trace_len:
-            yield from rebuild(self.content["segments"], self.content["raw"],
-                               self.read_attachment, max(0, start - trace_len),
-                               end - trace_len)
+            yield from rebuild(self.segments, self.content["raw"], self.read_attachment,
+                               max(0, start - trace_len), end - trace_len,
+                               self.segment_bytes if self.cache is not None else None)
+
+    @property
+    def segments(self):
+        if self._segments is None:
+            self._segments = segments_from_json(self.content["segments"])
+        return self._segments
+
+    def _cache_key(self, seg):
+        entry = self.content["attachments"][seg.index]
+        return (entry["bucket"], entry["key"], seg.kind, seg.dstart, seg.dend, seg.line, seg.eol)
+
+    def segment_bytes(self, seg):
+        """A whole attachment segment from the worker's cache (filled here on a miss),
+        or None when it is too large to be cached."""
+        if not self.cache.wants(seg.length):
+            return None
+        key = self._cache_key(seg)
+        data = self.cache.get(key)
+        if data is None:
+            data = render_segment(seg, self.read_attachment)
+            self.cache.put(key, data)
+        return data
+
+    def cached(self, index):
+        """Is every segment of attachment ``index`` in the cache already?"""
+        if self.cache is None:
+            return False
+        return all(self._cache_key(seg) in self.cache for seg in self.segments
+                   if seg.kind != RAW and seg.index == index)
 
     def read_attachment(self, index, start, end):
         """Decoded bytes [start, end) of attachment index, streamed from S3."""

@@ -56,24 +56,6 @@ def _xml_code(body):
     return match.group(1) if match else ""
 
 
-def _whole_object_size(response, start):
-    """The object's size when the response holds all of it, else None."""
-    if response.status == 200:
-        length = response.headers.get("content-length")
-        return int(length) if length and length.isdigit() else None
-    match = re.fullmatch(r"bytes (\d+)-(\d+)/(\d+)", response.headers.get("content-range", ""))
-    if match and start == 0 and int(match.group(1)) == 0 and int(match.group(2)) + 1 == int(match.group(3)):
-        return int(match.group(3))
-    return None
-
-
-def _pieces(data, start, end):
-    """Chunks of ``data[start:end]`` as get_range yields them."""
-    end = len(data) if end is None else min(end, len(data))
-    view = memoryview(data)
-    return (view[i:min(i + CHUNK_SIZE, end)] for i in range(start, end, CHUNK_SIZE))
-
-
 def _cut(stream, skip, length):
     """The chunks of ``stream`` after its first ``skip`` bytes, ``length`` bytes at most."""
     for chunk in stream:
@@ -99,7 +81,7 @@ class BlobStore:
 
     def __init__(self, endpoint, bucket, access_key=None, secret_key=None, region="us-east-1",
                  multipart_threshold=8 * MiB, part_size=8 * MiB, connect_timeout=3,
-                 read_timeout=30, max_attempts=3, max_pool_connections=50, cache=None):
+                 read_timeout=30, max_attempts=3, max_pool_connections=50):
         if part_size < MIN_PART_SIZE:
             raise ValueError(f"part_size must be at least {MIN_PART_SIZE} bytes (S3's minimum part)")
         if multipart_threshold < 1:
@@ -109,7 +91,6 @@ class BlobStore:
         self.region = region or "us-east-1"
         self.multipart_threshold = multipart_threshold
         self.part_size = part_size
-        self.cache = cache          # ObjectCache shared by the worker's stores, or None
         config = botocore.config.Config(
             region_name=self.region,
             signature_version="s3v4",
@@ -199,17 +180,11 @@ class BlobStore:
 
         ``end=None`` reads to the end of the object. The request is made now,
         so a missing object raises BlobNotFound here, not at the first chunk.
-        A read of a whole small object fills the worker's cache (cache.py);
-        later reads of any range of it are served from there.
         """
         if start < 0 or (end is not None and end < start):
             raise ValueError(f"bad range {start}-{end}")
         if end is not None and end == start:
             return iter(())
-        if self.cache is not None:
-            cached = self.cache.get(self.bucket, key)
-            if cached is not None:
-                return _pieces(cached, start, end)
         # HTTP byte ranges are inclusive (RFC 9110 14.1.2)
         extra = {}
         if start or end is not None:
@@ -230,16 +205,9 @@ class BlobStore:
             cls = BlobNotFound if response.status == 404 else BlobStoreError
             code = _xml_code(body) or str(response.status)
             raise cls(f"S3 get_object failed at {self._where(key)}: {code}")
-        skip = start if response.status == 200 else 0      # a server that ignored Range
-        whole = _whole_object_size(response, start)
-        if self.cache is not None and whole is not None and self.cache.wants(whole):
-            data = b"".join(self._stream(response, key))
-            if len(data) == whole:
-                self.cache.put(self.bucket, key, data)
-            return _pieces(data, start, end)
         stream = self._stream(response, key)
-        if skip or (response.status == 200 and end is not None):
-            stream = _cut(stream, skip, None if end is None else end - start)
+        if response.status == 200 and extra:        # a server that ignored Range
+            stream = _cut(stream, start, None if end is None else end - start)
         return stream
 
     def _stream(self, response, key):
@@ -260,8 +228,6 @@ class BlobStore:
                     Delete={"Objects": [{"Key": k} for k in batch], "Quiet": True})
             except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError, OSError) as exc:
                 raise self._fail("delete_objects", exc) from None
-            if self.cache is not None:
-                self.cache.discard(self.bucket, batch)
             errors = [e for e in response.get("Errors", []) if e.get("Code") != "NoSuchKey"]
             if errors:
                 first = errors[0]

@@ -286,13 +286,12 @@ class Prefetcher:
 
     def start(self, stored, content_id):
         original = stored.read_attachment
-        cache = stored.context.object_cache
         for entry in stored.content["attachments"]:
             size = int(entry["size"])
             key = (content_id, entry["index"])
             if size > self.MAX_OBJECT or self.used + size > self.BUDGET or key in self.jobs:
                 continue
-            if cache is not None and (entry["bucket"], entry["key"]) in cache:
+            if stored.cached(entry["index"]):
                 continue          # read from the worker's cache without a round trip
             self.used += size
             self.jobs[key] = (gevent.spawn(self._get, original, entry["index"], size), size)

@@ -25,8 +25,12 @@ def total_size(parsed_like):
     return sum(seg.length for seg in _segments_of(parsed_like))
 
 
-def rebuild(parsed_like, raw, read_attachment, start=0, end=None):
-    """Yield the bytes of the message, or of its byte range [start, end)."""
+def rebuild(parsed_like, raw, read_attachment, start=0, end=None, segment_bytes=None):
+    """Yield the bytes of the message, or of its byte range [start, end).
+
+    ``segment_bytes(seg)``, if given, may return a whole attachment segment's
+    bytes (from a cache); the range is then cut from those.
+    """
     segments = _segments_of(parsed_like)
     raw = memoryview(raw)
     pos = 0
@@ -48,6 +52,10 @@ def rebuild(parsed_like, raw, read_attachment, start=0, end=None):
         if seg.kind == RAW:
             for i in range(seg.raw_offset + a, seg.raw_offset + b, _CHUNK):
                 yield bytes(raw[i:min(i + _CHUNK, seg.raw_offset + b)])
+            continue
+        whole = segment_bytes(seg) if segment_bytes is not None else None
+        if whole is not None:
+            yield whole[a:b]
         elif seg.kind == IDENTITY:
             for chunk in read_attachment(seg.index, seg.dstart + a, seg.dstart + b):
                 if chunk:
@@ -56,6 +64,15 @@ def rebuild(parsed_like, raw, read_attachment, start=0, end=None):
             yield from _base64_range(seg, a, b, read_attachment)
         else:
             raise ValueError("unknown segment kind %r" % (seg.kind,))
+
+
+def render_segment(seg, read_attachment):
+    """A whole attachment segment as it appears in the message (base64 re-encoded)."""
+    if seg.kind == IDENTITY:
+        return b"".join(bytes(c) for c in read_attachment(seg.index, seg.dstart, seg.dend))
+    if seg.kind == BASE64:
+        return b"".join(_base64_range(seg, 0, seg.length, read_attachment))
+    raise ValueError("not an attachment segment: %r" % (seg,))
 
 
 def _encode_lines(data, line):

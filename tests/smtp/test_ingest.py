@@ -20,6 +20,7 @@ import uuid
 import pytest
 
 from geomail.mime import MessageParser
+from geomail.reader import StoredMessage
 from tests.fixtures.smtpwire import SMTPWire
 from tests.mime.dovecot.cases import cases as hard_cases
 from tests.mime.mime_helpers import CORPUS, MemorySink, crlf, expected_payload
@@ -94,13 +95,18 @@ def check_stored(maildb, row, name, data):
     assert maildb.message_bytes(row) == data, name
     stored = maildb.stored(row)
     assert stored.size == row["rfc822_size"] == len(row["trace"]) + len(data)
-    # byte ranges straddling trace headers, segments and attachments
+    # byte ranges straddling trace headers, segments and attachments; the same
+    # through a worker's attachment cache, read twice (filled, then served)
     rng = random.Random(name)
     full = row["trace"] + data
+    cached = StoredMessage(maildb.with_cache(), row["trace"], stored.content)
     for _ in range(5):
         start = rng.randrange(0, len(full) + 1)
         end = rng.randrange(start, len(full) + 1)
         assert stored.bytes(start, end) == full[start:end], (name, start, end)
+        for _ in range(2):
+            assert cached.bytes(start, end) == full[start:end], (name, start, end, "cached")
+    assert cached.bytes() == full, name
     parsed = parse_locally(data)
     content = stored.content
     assert content["envelope"] == parsed.envelope
