@@ -25,7 +25,7 @@ MACROS = {
 }
 SIMPLE = ("FLAGS", "INTERNALDATE", "RFC822.SIZE", "ENVELOPE", "BODY", "BODYSTRUCTURE", "UID",
           "RFC822", "RFC822.HEADER", "RFC822.TEXT")
-CONTENT_BATCH = 32       # content rows loaded per query for body sections
+CONTENT_BATCH = 128      # content rows loaded per query for body sections
 AHEAD = 2                # batches loaded ahead of the one being written
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 
