@@ -21,7 +21,7 @@ from geomail import config as configuration
 from geomail import logs
 from geomail.daemon import Pidfile, daemonize
 from geomail.heartbeat import Heartbeat
-from geomail.sockets import BindError, bind_listener
+from geomail.sockets import BindError, bind_listener, check_port_free
 
 log = logging.getLogger("geomail.master")
 
@@ -108,6 +108,11 @@ class Arbiter:
     def start(self):
         """Bind, check storage, daemonize, write the pidfile, install signals."""
         log.info("geomail master starting: %s", configuration.describe(self.config))
+        try:
+            for _, port in self._ports(self.config):
+                check_port_free(self.config.host, port)
+        except BindError as exc:
+            raise HaltServer(str(exc))
         for slot in range(self.num_workers):
             self.slots[slot] = Slot(self.bind_slot(self.config))
         self.preflight()

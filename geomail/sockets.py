@@ -20,6 +20,23 @@ class BindError(Exception):
     """A listener could not be bound; the message is meant for the operator."""
 
 
+def check_port_free(host, port):
+    """Fail unless nobody listens on host:port, a geomail included.
+
+    SO_REUSEPORT would let a second geomail started by the same user share
+    the port silently (the kernel spreading connections over both); a
+    probe bound without SO_REUSEPORT fails against any listener, so the
+    master calls this once at start, before binding its own sockets.
+    """
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)   # TIME_WAIT is no obstacle
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            raise BindError(_explain(host, port, exc)) from None
+
+
 def bind_listener(host, port):
     """A listening TCP socket on host:port with SO_REUSEPORT set."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
@@ -38,7 +55,7 @@ def bind_listener(host, port):
 
 def _explain(host, port, exc):
     if exc.errno == errno.EADDRINUSE:
-        reason = "the address is already in use by another program"
+        reason = "the address is already in use by another program (another geomail?)"
     elif exc.errno == errno.EACCES:
         reason = "permission denied (ports below 1024 need root)"
     elif exc.errno == errno.EADDRNOTAVAIL:

@@ -199,6 +199,18 @@ class TestStartupErrors:
         assert f"cannot listen on 127.0.0.1:{port}: the address is already in use" in result.stderr
         assert "Traceback" not in result.stderr
 
+    def test_a_second_geomail_on_the_same_port_refuses_to_start(self, geomail_server, mysql_url,
+                                                                s3_endpoint):
+        """SO_REUSEPORT would let it share the port silently; the start-up probe stops it."""
+        port = geomail_server.smtp_port
+        result = self.run("--host", "127.0.0.1", "--smtp-port", str(port), "--imap-port",
+                          str(free_port()), "--db-url", mysql_url, "--oss-endpoint", s3_endpoint)
+        assert result.returncode != 0
+        assert f"cannot listen on 127.0.0.1:{port}: the address is already in use" in result.stderr
+        assert "another geomail?" in result.stderr
+        with smtplib.SMTP("127.0.0.1", port, timeout=10) as client:   # the first one still serves
+            assert client.noop()[0] == 250
+
     def test_unbindable_address_is_one_clear_error(self, mysql_url, s3_endpoint):
         """As root any port binds, so use an address this host lacks; as a user, port 25."""
         if os.geteuid() == 0:
