@@ -109,7 +109,11 @@ class Connection:
 
     def write(self, data):
         try:
-            self.sock.sendall(data)
+            # Replies are small: one send() usually takes all of it, without
+            # gevent's sendall bookkeeping (a getsockopt and a clock read per call).
+            sent = self.sock.send(data)
+            if sent < len(data):
+                self.sock.sendall(memoryview(data)[sent:])
         except (ConnectionError, OSError):
             raise ConnectionClosed() from None
 
