@@ -166,9 +166,14 @@ class Compiler:
         raise ParseError(f"unknown search key {word}")
 
     def _date(self, word, day):
+        """BEFORE/ON/SINCE: the internal date (a UTC moment) by UTC day.  SENT*: the
+        Date: header's own calendar date, "disregarding time and timezone" (§6.4.4)."""
+        if word.startswith("SENT"):
+            op = {"SENTBEFORE": "<", "SENTON": "=", "SENTSINCE": ">="}[word]
+            return f"m.sent_date {op} %s", [day]
         next_day = day + datetime.timedelta(days=1)
-        column = "m.internal_date" if not word.startswith("SENT") else "m.date_sent"
-        kind = word[4:] if word.startswith("SENT") else word
+        column = "m.internal_date"
+        kind = word
         if kind == "BEFORE":
             return f"{column} < %s", [day]
         if kind == "ON":

@@ -113,9 +113,9 @@ def _insert_content(cur, parsed, refcount):
 _MESSAGE_INSERT_FROM_MAILBOX = (
     "INSERT INTO messages (mailbox_id, uid, modseq, content_id, seen, answered, flagged,"
     " deleted, draft, keywords, internal_date, rfc822_size, trace_headers, message_id,"
-    " date_sent, from_addr, to_addr, cc_addr, subject, in_reply_to, references_ids)"
+    " date_sent, sent_date, from_addr, to_addr, cc_addr, subject, in_reply_to, references_ids)"
     " SELECT id, %s, highestmodseq, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s,"
-    " %s, %s, %s, %s FROM mailboxes WHERE id = %s")
+    " %s, %s, %s, %s, %s FROM mailboxes WHERE id = %s")
 
 
 def _insert_message(cur, content_id, parsed, target):
@@ -143,6 +143,7 @@ def _insert_message(cur, content_id, parsed, target):
         *(1 if name in flags else 0 for name in FLAG_COLUMNS),
         " ".join(keywords), target.internal_date or _utcnow(), size, target.trace_headers,
         _cut(headers.get("message-id"), 255), _naive_utc(headers.get("date_parsed")),
+        _local_date(headers.get("date_parsed")),
         _cut(headers.get("from"), 1000), _cut(headers.get("to"), 1000),
         _cut(headers.get("cc"), 1000), _cut(headers.get("subject"), 1000),
         _cut(headers.get("in-reply-to"), 255), _cut(headers.get("references"), 60000),
@@ -275,6 +276,13 @@ def _cut(value, limit):
 def _utcnow():
     import datetime
     return datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None)
+
+
+def _local_date(value):
+    """The calendar date of a Date: header in its own timezone (SEARCH SENTON)."""
+    if value is None or not 1000 <= value.year <= 9999:
+        return None
+    return value.date()
 
 
 def _naive_utc(value):

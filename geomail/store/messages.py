@@ -414,8 +414,9 @@ def expunge(db, mailbox_id, ranges=None):
 
 
 _COPIED = ("content_id, seen, answered, flagged, deleted, draft, keywords, internal_date, "
-           "rfc822_size, trace_headers, message_id, date_sent, from_addr, to_addr, cc_addr, "
-           "subject, in_reply_to, references_ids, sort_subject, sort_from, sort_to, sort_cc")
+           "rfc822_size, trace_headers, message_id, date_sent, sent_date, from_addr, to_addr, "
+           "cc_addr, subject, in_reply_to, references_ids, sort_subject, sort_from, sort_to, "
+           "sort_cc")
 
 
 def _copy_in(cur, source_id, ranges, dest_id, dest_lock):

@@ -32,7 +32,9 @@ CASES = [
     ("HEADER X-Priority 1", "2"), ('HEADER X-Priority ""', "2"), ("HEADER Received geomail", "1 2 3"),
     ("BCC x", ""),
     ("LARGER 1000", "3"), ("SMALLER 1000", "1 2"),
-    ("SENTBEFORE 9-Feb-1994", "1 2 3"), ("SENTBEFORE 7-Feb-1994", ""), ("SENTON 8-Feb-1994", "1 2 3"), ("SENTSINCE 9-Feb-1994", ""),
+    # Date: Mon, 7 Feb 1994 21:52:25 -0800 is 8 Feb in UTC; SENT* use the header's own date
+    ("SENTBEFORE 8-Feb-1994", "1 2 3"), ("SENTBEFORE 7-Feb-1994", ""), ("SENTON 7-Feb-1994", "1 2 3"),
+    ("SENTON 8-Feb-1994", ""), ("SENTSINCE 7-Feb-1994", "1 2 3"), ("SENTSINCE 8-Feb-1994", ""),
     ("BEFORE 1-Jan-2000", ""), ("SINCE 1-Jan-2000", "1 2 3"),
     ("NOT SEEN", "1 3"), ("OR SEEN DELETED", "2 3"), ("(FROM boss UNDELETED)", "1"),
     ("NOT (OR SEEN DELETED)", "1"), ("2:*", "2 3"), ("1,3", "1 3"), ("UID 2:3 SEEN", "2"),
