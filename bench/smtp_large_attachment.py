@@ -176,7 +176,7 @@ def rebuilt_equals(stack, content_id, trace, message):
     db = Database(stack.db_url, 2)
     try:
         blobs = BlobStore(stack.s3.endpoint, stack.bucket, "geomail-test", "geomail-test")
-        context = SimpleNamespace(db=db, blobs=blobs, config=None)
+        context = SimpleNamespace(db=db, blobs=blobs, blobs_for=lambda bucket: blobs, config=None)
         stored = StoredMessage.load(context, content_id, trace)
         digest, total = hashlib.sha256(), 0
         for chunk in stored.read():

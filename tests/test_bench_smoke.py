@@ -1,0 +1,36 @@
+"""The benchmarks still run: each SMTP one, at a tiny size, end to end.
+
+Their figures are not checked here (a loaded CI machine says nothing about
+speed); that they start a stack, drive it and print their report is.
+"""
+
+import os
+import subprocess
+import sys
+
+BENCH = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "bench")
+
+
+def run(script, *args):
+    result = subprocess.run([sys.executable, os.path.join(BENCH, script), *args],
+                            capture_output=True, text=True, timeout=300)
+    assert "Traceback" not in result.stderr + result.stdout, result.stderr[-3000:]
+    return result
+
+
+def test_large_attachment_bench():
+    result = run("smtp_large_attachment.py", "--size-mib", "9")
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    assert "rebuilt message byte-exact: True" in result.stdout
+
+
+def test_throughput_bench():
+    result = run("smtp_throughput.py", "--messages", "200", "--runs", "1")
+    assert result.returncode in (0, 1), result.stderr[-2000:]
+    assert "errors: geomail 0, smtp-sink 0" in result.stdout, result.stdout[-2000:]
+
+
+def test_idle_bench():
+    result = run("imap_idle.py", "--connections", "50", "--deliveries", "1")
+    assert result.returncode in (0, 1), result.stderr[-2000:]
+    assert "PSS per idle connection" in result.stdout, result.stdout[-2000:]
