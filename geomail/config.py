@@ -237,9 +237,9 @@ OPTIONS = [
            metavar="BYTES"),
     Option("oss_part_size", "Part size of multipart uploads (S3 minimum: 5 MiB).", 8 * MiB,
            size, section="storage", metavar="BYTES"),
-    Option("attachment_cache_size", "Bytes of recently read attachments (up to 1 MiB each) each "
-           "worker keeps in memory, so clients reading a message again do not wait for S3; "
-           "0 turns the cache off.", 64 * MiB, size, section="storage", admin=False,
+    Option("attachment_cache_size", "Bytes of recently read attachments (up to 1 MiB of data "
+           "each, kept as they appear in the message) each worker holds in memory, so clients "
+           "reading a message again do not wait for S3; 0 turns the cache off.", 64 * MiB, size, section="storage", admin=False,
            metavar="BYTES"),
     # process
     Option("pidfile", "Write the master's pid to this file.", "", section="process",
