@@ -8,6 +8,7 @@ kernel queues the rest (back-pressure).  The MySQL pool and the S3 client
 are created here, after patching, because DBUtils uses threading.Condition.
 """
 
+import gc
 import os
 import signal
 import time
@@ -83,6 +84,11 @@ class Worker:
         if self.config.user or self.config.group:
             self.context.warm_up()
         self.start_servers()
+        # Everything loaded so far (code, boto3's service models, ...) lives as long as the
+        # worker: take it out of the garbage collector's view, so the full collections that
+        # a big FETCH or SEARCH triggers do not walk it again and again.
+        gc.collect()
+        gc.freeze()
         # No greenlet has run yet: no session ever runs as root.
         drop_privileges(self.config.user, self.config.group)
         gevent.spawn(self.janitor)
