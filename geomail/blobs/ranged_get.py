@@ -9,6 +9,7 @@ chunks.  Connections are plain sockets (cooperative under gevent's
 monkey-patching), TLS for https endpoints.
 """
 
+import os
 import socket
 import ssl
 import urllib.parse
@@ -153,7 +154,10 @@ class Pool:
         self.read_timeout = read_timeout
         self.max_idle = max_idle
         self._idle = []
-        self._tls_context = ssl.create_default_context() if self.tls else None
+        # Certificates as botocore checks them for the writes: the system's roots, or
+        # the bundle named by AWS_CA_BUNDLE (a private CA in front of an on-site S3).
+        self._tls_context = (ssl.create_default_context(cafile=os.environ.get("AWS_CA_BUNDLE")
+                                                        or None) if self.tls else None)
 
     def path(self, bucket, key):
         """The canonical, quoted path of an object (path-style addressing)."""

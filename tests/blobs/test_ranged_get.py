@@ -8,6 +8,7 @@ import datetime
 import os
 import secrets
 import socket
+import subprocess
 import threading
 
 import botocore.auth
@@ -79,6 +80,37 @@ class TestAgainstAnEnforcingServer:
             store(locked_s3.endpoint, secret="not-the-secret").get_range("secret/k", 0)
         assert "SignatureDoesNotMatch" in str(info.value) or "AccessDenied" in str(info.value)
         assert not isinstance(info.value, BlobNotFound)
+
+
+@pytest.fixture(scope="module")
+def tls_s3(tmp_path_factory):
+    """A SeaweedFS serving S3 over https only, with a certificate of our own CA bundle."""
+    directory = tmp_path_factory.mktemp("s3tls")
+    cert, key = directory / "cert.pem", directory / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+                    "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost",
+                    "-keyout", str(key), "-out", str(cert)], check=True, capture_output=True)
+    saved = os.environ.get("AWS_CA_BUNDLE")
+    os.environ["AWS_CA_BUNDLE"] = str(cert)        # botocore and ranged_get both read it
+    try:
+        server = PrivateS3(tls=(str(cert), str(key))).start()
+        yield server
+        server.close()
+    finally:
+        if saved is None:
+            os.environ.pop("AWS_CA_BUNDLE", None)
+        else:
+            os.environ["AWS_CA_BUNDLE"] = saved
+
+
+def test_reads_over_https(tls_s3):
+    blobs = store(tls_s3.endpoint, bucket="tls")
+    blobs.ensure_bucket()
+    data = os.urandom(300 * 1024)
+    blobs.put("t/over-tls.bin", data)
+    assert b"".join(blobs.get_range("t/over-tls.bin", 0)) == data
+    assert b"".join(blobs.get_range("t/over-tls.bin", 100, 70_000)) == data[100:70_000]
+    assert blobs._reads.tls and len(blobs._reads._idle) == 1      # kept alive, TLS and all
 
 
 class TestConnections:
