@@ -3,7 +3,6 @@
 import os
 import subprocess
 import sys
-import time
 
 from tests.fixtures.server import GEOMAIL, ROOT, children_of, clean_env, port_open, wait_for
 from tests.fixtures.services import free_port

@@ -13,7 +13,7 @@ import time
 import pytest
 
 from tests.fixtures.services import free_port
-from tests.fixtures.server import GEOMAIL, clean_env, port_open, socket_owner, wait_for
+from tests.fixtures.server import GEOMAIL, clean_env, socket_owner, wait_for
 
 
 def greet(port, timeout=5):
