@@ -69,7 +69,7 @@ def rebuild(parsed_like, raw, read_attachment, start=0, end=None, segment_bytes=
 def render_segment(seg, read_attachment):
     """A whole attachment segment as it appears in the message (base64 re-encoded)."""
     if seg.kind == IDENTITY:
-        return b"".join(bytes(c) for c in read_attachment(seg.index, seg.dstart, seg.dend))
+        return b"".join(read_attachment(seg.index, seg.dstart, seg.dend))
     if seg.kind == BASE64:
         return b"".join(_base64_range(seg, 0, seg.length, read_attachment))
     raise ValueError("not an attachment segment: %r" % (seg,))
