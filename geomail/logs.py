@@ -35,3 +35,28 @@ def reopen():
                 handler.stream = handler._open()
             finally:
                 handler.release()
+
+
+
+CLIP_LIMIT = 200
+
+
+def clip(text, limit=CLIP_LIMIT):
+    """Client-supplied text made safe for one log line: escaped, and cut to ``limit``.
+
+    Bytes are decoded leniently (only the first ``limit`` * 4 are looked at,
+    whatever their length); control and non-printable characters and
+    backslashes are escaped, so a line cannot be forged or broken; what is
+    past ``limit`` characters is replaced by a count of what was left out.
+    """
+    if text is None:
+        return "-"
+    total = len(text)
+    if not isinstance(text, str):
+        text = bytes(text[:limit * 4]).decode("utf-8", "replace")
+    cut = text[:limit]
+    if not cut.isprintable() or "\\" in cut:
+        cut = "".join(c if c.isprintable() and c != "\\" else c.encode("unicode_escape").decode()
+                      for c in cut)
+    left_out = max(0, total - limit)     # characters, or bytes for bytes
+    return cut + (f"...(+{left_out})" if left_out > 0 else "")
