@@ -8,15 +8,27 @@ kernel queues the rest (back-pressure).  The MySQL pool and the S3 client
 are created here, after patching, because DBUtils uses threading.Condition.
 """
 
+import functools
 import gc
 import os
 import signal
 import time
 
+# Greenlets beyond --max-connections that only answer "too many" and hang up.
+# Each refusal is bounded by REFUSAL_TIMEOUT (the reply fits the socket's send
+# buffer; on a TLS port the handshake comes first), so a flood of refused
+# connections cannot keep these slots, or the pool, full for long.
 REFUSAL_SLOTS = 64
+REFUSAL_TIMEOUT = 2.0
+# How long the TLS handshake of an implicit-TLS port (RFC 8314) may take.
+HANDSHAKE_TIMEOUT = 30.0
 REFUSALS = {
     "smtp": b"421 4.7.0 Too many connections, try again later\r\n",
     "imap": b"* BYE [UNAVAILABLE] Too many connections, try again later\r\n",
+}
+SOURCE_REFUSALS = {
+    "smtp": b"421 4.7.0 Too many connections from your address, try again later\r\n",
+    "imap": b"* BYE [UNAVAILABLE] Too many connections from your address, try again later\r\n",
 }
 
 
@@ -64,6 +76,7 @@ class Worker:
         self.servers = []
         self.sessions = set()
         self.active = {}
+        self.per_source = None         # connlimit.Counter, made in start_servers
         self.alive = True
         self.fast_exit = False
 
@@ -111,12 +124,15 @@ class Worker:
         from gevent.pool import Pool
         from gevent.server import StreamServer
         from gevent import socket as gsocket
-        from geomail.imap.server import handle_imap
-        from geomail.smtp.server import handle_smtp
+        from geomail import connlimit
 
-        handlers = {"smtp": handle_smtp, "smtps": handle_smtp,
-                    "imap": handle_imap, "imaps": handle_imap}
         limit = self.config.max_connections
+        # One count per source address for the whole host (see geomail.connlimit).
+        self.per_source = connlimit.Counter(self.config.max_connections_per_ip,
+                                            connlimit.shared_table())
+        if not self.per_source.shared:
+            self.log.warning("no shared connection table: --max-connections-per-ip "
+                             "holds per worker")
         for name, sock in self.listeners.items():
             listener = gsocket.socket(sock.family, sock.type, fileno=sock.detach())
             # A few greenlets beyond the limit answer "too many connections" and
@@ -124,30 +140,59 @@ class Worker:
             pool = Pool(limit + REFUSAL_SLOTS)
             protocol = name.rstrip("s")
             self.active[protocol] = 0
-
-            def handle(client, address, handler=handlers[name], protocol=protocol,
-                       implicit_tls=name.endswith("s")):
-                if self.active[protocol] >= limit:
-                    self.refuse(client, protocol)
-                    return
-                self.active[protocol] += 1
-                try:
-                    handler(self.context, client, address, implicit_tls=implicit_tls)
-                finally:
-                    self.active[protocol] -= 1
-
-            extra = {"ssl_context": self.context.tls_context} if name.endswith("s") else {}
-            server = StreamServer(listener, handle, spawn=pool, **extra)
+            handle = functools.partial(self.handle, protocol=protocol,
+                                       implicit_tls=name.endswith("s"))
+            # No ssl_context here: gevent would run the handshake, without a
+            # timeout, before the limits are checked; self.handle does it.
+            server = StreamServer(listener, handle, spawn=pool)
             # Several processes share the port: take few connections per wake-up
             # so the kernel's spreading is not undone (gevent's baseserver notes).
             server.max_accept = 10
             server.start()
             self.servers.append(server)
 
-    @staticmethod
-    def refuse(client, protocol):
+    def handle(self, client, address, protocol, implicit_tls):
+        """Check the limits, then serve one connection (in its own greenlet)."""
+        from geomail.imap.server import handle_imap
+        from geomail.smtp.server import handle_smtp
+
+        if self.active[protocol] >= self.config.max_connections:
+            self.refuse(client, protocol, REFUSALS, implicit_tls)
+            return
+        token = self.per_source.acquire(protocol, address)
+        if token is None:
+            self.refuse(client, protocol, SOURCE_REFUSALS, implicit_tls)
+            return
+        self.active[protocol] += 1
         try:
-            client.sendall(REFUSALS[protocol])
+            if implicit_tls:
+                client = self.start_tls(client, HANDSHAKE_TIMEOUT)
+                if client is None:
+                    return
+            handler = handle_smtp if protocol == "smtp" else handle_imap
+            handler(self.context, client, address, implicit_tls=implicit_tls)
+        finally:
+            self.active[protocol] -= 1
+            self.per_source.release(token)
+
+    def start_tls(self, client, timeout):
+        """The server side of an implicit-TLS handshake, bounded in time; None on failure."""
+        client.settimeout(timeout)
+        try:
+            tls = self.context.tls_context.wrap_socket(client, server_side=True)
+        except (OSError, ValueError):
+            client.close()
+            return None
+        return tls
+
+    def refuse(self, client, protocol, texts, implicit_tls=False):
+        client.settimeout(REFUSAL_TIMEOUT)
+        if implicit_tls:
+            client = self.start_tls(client, REFUSAL_TIMEOUT)
+            if client is None:
+                return
+        try:
+            client.sendall(texts[protocol])
         except OSError:
             pass
         client.close()
