@@ -82,15 +82,25 @@ class SharedTable:
         self.cells = memoryview(self.map).cast("I")
 
     def claim_row(self):
-        """Lock a row no living worker holds and zero it; its number, or None."""
+        """Lock a row no living worker holds, for good; its number, or None.
+
+        Every row nobody holds is zeroed on the way, the claimed one and the
+        others: a row without a living owner can only hold counts of a dead
+        worker.  (Between a worker's death and its successor's start, those
+        counts still stand: the limit errs on the side of refusing.)
+        """
+        claimed = None
         for row in range(self.rows):
             try:
                 fcntl.lockf(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB, ROW, row * ROW, os.SEEK_SET)
             except OSError:
-                continue
+                continue               # a living worker's row
             self.map[row * ROW:(row + 1) * ROW] = bytes(ROW)
-            return row
-        return None
+            if claimed is None:
+                claimed = row
+            else:
+                fcntl.lockf(self.fd, fcntl.LOCK_UN, ROW, row * ROW, os.SEEK_SET)
+        return claimed
 
     def bucket(self, protocol, key):
         digest = hashlib.blake2b(key, key=self.key, digest_size=4).digest()

@@ -19,7 +19,7 @@ import pytest
 
 from geomail.store.accounts import create_account
 from geomail.store.database import Database
-from tests.fixtures.server import socket_owner
+from tests.fixtures.server import socket_owner, wait_for
 
 ATTACKER = "127.0.0.1"
 VICTIM = "127.0.0.2"
@@ -264,13 +264,17 @@ class TestIdleFlood:
         kept = [s for s in held
                 if socket_owner(server.smtp_port, s.getsockname()[1], pids) != victim]
         os.kill(victim, signal.SIGKILL)
-        server.wait_workers(2, exclude=[victim])
+        successor = next(pid for pid in server.wait_workers(2, exclude=[victim])
+                         if pid not in pids)
+        wait_for(lambda: f"[{successor}] INFO geomail.worker: worker ready" in server.output(),
+                 message="the new worker to serve")
         more = open_flood(server.smtp_port, 12)
         lines = list(first_lines(more).values())
         served = sum(line.startswith(b"220 ") for line in lines)
         close_all(held + more)
         # The survivors' connections still count; the dead worker's do not.
         assert served == 10 - len(kept), (served, len(kept), lines)
+        assert len(kept) < 10
 
 
 class TestPreloginLiterals:
@@ -360,6 +364,7 @@ class TestSlowClients:
     def test_slow_and_silent_clients_are_cut_off(self, start_geomail, account):
         server = start_geomail(workers=2, extra_args=self.ARGS)
         address = account(server)
+        warm_up(server, address, rounds=4)
         results = {}
 
         def smtp_trickle():
@@ -428,12 +433,12 @@ class TestSlowClients:
                 print(f"slow clients: {name} cut after {value[0]:.1f}s: {value[1][-60:]!r}")
 
         elapsed, data = results["smtp line"]
-        assert b"421 4.4.2" in data and 1.5 <= elapsed <= 5, (elapsed, data)
+        assert b"421 4.4.2" in data and 1.5 <= elapsed <= 8, (elapsed, data)
         elapsed, data = results["smtp commands"]
-        assert data.count(b"250 ") >= 3 and b"421 4.4.2" in data and 3.5 <= elapsed <= 8, \
+        assert data.count(b"250 ") >= 3 and b"421 4.4.2" in data and 3.5 <= elapsed <= 10, \
             (elapsed, data)
         elapsed, data = results["imap command"]
-        assert b"* BYE" in data and 1.5 <= elapsed <= 5, (elapsed, data)
+        assert b"* BYE" in data and 1.5 <= elapsed <= 8, (elapsed, data)
         elapsed, data = results["imap silent"]
-        assert data.startswith(b"* BYE") and 2.5 <= elapsed <= 6, (elapsed, data)
+        assert data.startswith(b"* BYE") and 2.5 <= elapsed <= 9, (elapsed, data)
         assert results["imap after login"].startswith(b"b OK")
