@@ -15,15 +15,17 @@ import signal
 import time
 
 # Greenlets beyond --max-connections that only answer "too many" and hang up.
-# Each refusal is bounded by REFUSAL_TIMEOUT (the reply fits the socket's send
-# buffer; on a TLS port the handshake comes first), so a flood of refused
-# connections cannot keep these slots, or the pool, full for long.
+# A refusal is one send of a line that fits the new socket's send buffer,
+# bounded anyway by REFUSAL_TIMEOUT, and no TLS handshake (see refuse), so a
+# flood of refused connections cannot keep these slots, or the pool, full.
 REFUSAL_SLOTS = 64
 REFUSAL_TIMEOUT = 2.0
 # How long the TLS handshake of an implicit-TLS port (RFC 8314) may take.
 HANDSHAKE_TIMEOUT = 30.0
-# Sessions closed since the last malloc_trim that make it worth another.
+# Sessions closed since the last malloc_trim that make it worth another, and the
+# least seconds between two (a trim walks the heap: 10-45 ms measured for 200 MB).
 TRIM_AFTER_CLOSES = 100
+TRIM_INTERVAL = 5.0
 REFUSALS = {
     "smtp": b"421 4.7.0 Too many connections, try again later\r\n",
     "imap": b"* BYE [UNAVAILABLE] Too many connections, try again later\r\n",
@@ -92,6 +94,7 @@ class Worker:
         self.active = {}
         self.per_source = None         # connlimit.Counter, made in start_servers
         self.closed_since_trim = 0
+        self.last_trim = 0.0
         self.alive = True
         self.fast_exit = False
 
@@ -202,31 +205,39 @@ class Worker:
             return None
         return tls
 
-    def refuse(self, client, protocol, texts, implicit_tls=False):
-        client.settimeout(REFUSAL_TIMEOUT)
-        if implicit_tls:
-            client = self.start_tls(client, REFUSAL_TIMEOUT)
-            if client is None:
-                return
-        try:
-            client.sendall(texts[protocol])
-        except OSError:
-            pass
+    @staticmethod
+    def refuse(client, protocol, texts, implicit_tls=False):
+        """Answer "too many" and hang up, at once.
+
+        On an implicit-TLS port the connection is just closed: the answer
+        would need a handshake first, and a handshake can be made to last
+        (REFUSAL_TIMEOUT each), which would let refused connections fill the pool.
+        """
+        if not implicit_tls:
+            client.settimeout(REFUSAL_TIMEOUT)
+            try:
+                client.sendall(texts[protocol])
+            except OSError:
+                pass
         client.close()
 
     def trim_after_burst(self):
         """Give freed memory back to the system after many connections closed.
 
-        glibc keeps freed heap memory for reuse; after a flood of sessions closes,
-        what they used stays resident.  malloc_trim(0) returns the free pages
-        (measured in tests/server/test_floods.py).  Only after a burst, and at
-        most once per heartbeat interval: it walks the heap.
+        glibc keeps freed heap memory for reuse, so after a flood of sessions
+        closes, what they used stays resident; malloc_trim(0) returns the free
+        pages.  Measured (tests/server/test_floods.py, 2,000 sessions held on
+        2 workers, peak +9.7 MB per worker): RSS after close +6.0/+5.6 MB over
+        the baseline without it, +2.3/+2.4 MB with it.
         """
-        if self.closed_since_trim < TRIM_AFTER_CLOSES:
+        if self.closed_since_trim < TRIM_AFTER_CLOSES or _malloc_trim is None:
+            return
+        now = time.monotonic()
+        if now - self.last_trim < TRIM_INTERVAL:
             return
         self.closed_since_trim = 0
-        if _malloc_trim is not None:
-            _malloc_trim(0)
+        self.last_trim = now
+        _malloc_trim(0)
 
     def janitor(self):
         """Sweep abandoned uploads at start and then periodically (see geomail.janitor)."""

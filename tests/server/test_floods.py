@@ -174,6 +174,13 @@ def victim_latency(server, address):
     return smtp, imap
 
 
+def wait_serving(server, pids):
+    """The listeners accept as soon as the master binds them: wait for the workers."""
+    for pid in pids:
+        wait_for(lambda: f"[{pid}] INFO geomail.worker: worker ready" in server.output(),
+                 message=f"worker {pid} to serve")
+
+
 def warm_up(server, address, rounds=8):
     """Sessions on both workers first, so that lazy start-up costs are not in the baseline."""
     for _ in range(rounds):
@@ -266,8 +273,7 @@ class TestIdleFlood:
         os.kill(victim, signal.SIGKILL)
         successor = next(pid for pid in server.wait_workers(2, exclude=[victim])
                          if pid not in pids)
-        wait_for(lambda: f"[{successor}] INFO geomail.worker: worker ready" in server.output(),
-                 message="the new worker to serve")
+        wait_serving(server, [successor])
         more = open_flood(server.smtp_port, 12)
         lines = list(first_lines(more).values())
         served = sum(line.startswith(b"220 ") for line in lines)
@@ -442,3 +448,40 @@ class TestSlowClients:
         elapsed, data = results["imap silent"]
         assert data.startswith(b"* BYE") and 2.5 <= elapsed <= 9, (elapsed, data)
         assert results["imap after login"].startswith(b"b OK")
+
+
+class TestImplicitTLS:
+    def test_handshakes_are_counted_and_refusals_immediate(self, start_geomail, tls_pair):
+        """Connections that never start TLS count against their address; the one over
+        the limit is closed at once, and another address still gets TLS and a greeting."""
+        import ssl
+        from tests.fixtures.services import free_port
+
+        cert, key = tls_pair
+        imaps_port = free_port()
+        server = start_geomail(workers=2, extra_args=[
+            "--imaps-port", str(imaps_port), "--tls-cert", cert, "--tls-key", key,
+            "--max-connections-per-ip", "3"])
+        wait_serving(server, server.wait_workers(2))
+        silent = [connect(imaps_port) for _ in range(3)]    # no ClientHello, ever
+        time.sleep(0.5)
+        started = time.monotonic()
+        with connect(imaps_port) as over:
+            over.settimeout(5)
+            try:
+                data = over.recv(4096)
+            except ConnectionResetError:
+                data = b""
+            refused_after = time.monotonic() - started
+        assert data == b"" and refused_after < 1.0, (data, refused_after)
+
+        context = ssl.create_default_context(cafile=cert)
+        context.check_hostname = False
+        started = time.monotonic()
+        with context.wrap_socket(connect(imaps_port, VICTIM)) as tls:
+            greeting, _ = read_line(tls)
+        victim = time.monotonic() - started
+        close_all(silent)
+        print(f"\nimplicit TLS: over-limit connection closed after {refused_after * 1000:.0f} ms, "
+              f"127.0.0.2 TLS greeting after {victim * 1000:.0f} ms")
+        assert greeting.startswith(b"* OK") and victim < 1.0
