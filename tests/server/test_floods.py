@@ -9,8 +9,8 @@ attackers are gone.  The figures are printed (run with -s to see them).
 
 import os
 import resource
-import signal
 import selectors
+import signal
 import socket
 import threading
 import time
@@ -399,6 +399,26 @@ class TestSlowClients:
                         break
                 results["smtp commands"] = (time.monotonic() - started, replies)
 
+        def smtp_delivering():
+            # The command deadline is per transaction: a client that delivers goes on.
+            with connect(server.smtp_port) as sock:
+                started = time.monotonic()
+                read_line(sock)
+                sock.sendall(b"EHLO client.example\r\n")
+                replies = b""
+                for number in range(3):
+                    time.sleep(1.8)
+                    sock.sendall(b"MAIL FROM:<a@example.org>\r\nRCPT TO:<%s>\r\nDATA\r\n"
+                                 % address.encode())
+                    time.sleep(0.2)
+                    sock.sendall(b"Subject: %d\r\n\r\nhello\r\n.\r\n" % number)
+                    time.sleep(0.5)
+                sock.sendall(b"QUIT\r\n")
+                sock.settimeout(5)
+                while chunk := sock.recv(4096):
+                    replies += chunk
+                results["smtp delivering"] = (time.monotonic() - started, replies)
+
         def imap_trickle():
             with connect(server.imap_port) as sock:
                 read_line(sock)
@@ -428,7 +448,7 @@ class TestSlowClients:
                 results["imap after login"] = read_until_tagged(sock, b"b")[-1]
 
         threads = [threading.Thread(target=f) for f in
-                   (smtp_trickle, smtp_chatter, imap_trickle, imap_silent, imap_logged_in_idle)]
+                   (smtp_trickle, smtp_chatter, smtp_delivering, imap_trickle, imap_silent, imap_logged_in_idle)]
         for thread in threads:
             thread.start()
         for thread in threads:
@@ -436,13 +456,16 @@ class TestSlowClients:
         print()
         for name, value in results.items():
             if isinstance(value, tuple):
-                print(f"slow clients: {name} cut after {value[0]:.1f}s: {value[1][-60:]!r}")
+                print(f"slow clients: {name} ended after {value[0]:.1f}s: {value[1][-60:]!r}")
 
         elapsed, data = results["smtp line"]
         assert b"421 4.4.2" in data and 1.5 <= elapsed <= 8, (elapsed, data)
         elapsed, data = results["smtp commands"]
         assert data.count(b"250 ") >= 3 and b"421 4.4.2" in data and 3.5 <= elapsed <= 10, \
             (elapsed, data)
+        elapsed, data = results["smtp delivering"]
+        assert elapsed > 6 and data.count(b"250 2.0.0") >= 3 and b"221 " in data, (elapsed, data)
+        assert b"421" not in data, data
         elapsed, data = results["imap command"]
         assert b"* BYE" in data and 1.5 <= elapsed <= 8, (elapsed, data)
         elapsed, data = results["imap silent"]
