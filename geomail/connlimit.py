@@ -33,6 +33,7 @@ BUCKETS = 4096
 PROTOCOLS = ("smtp", "imap")
 CELL = 4                      # bytes per counter (native unsigned int)
 ROW = BUCKETS * len(PROTOCOLS) * CELL
+MIN_ROWS = 64
 
 _shared = None                # the master's table, inherited by the workers it forks
 
@@ -40,13 +41,14 @@ _shared = None                # the master's table, inherited by the workers it 
 def create_shared(workers):
     """In the master, before forking: the table every worker will count in.
 
-    Rows for twice the workers plus some spare: during a reload (HUP) or
-    after TTIN, old and new workers overlap.  A worker finding no free row
-    counts on its own (see ``Counter``).
+    Rows for at least 64 workers, and twice the workers plus some spare:
+    during a reload (HUP) old and new workers overlap, and TTIN adds some.
+    A row is 32 KiB of which only the touched pages are resident.  A worker
+    finding no free row counts on its own (see ``Counter``).
     """
     global _shared
     if _shared is None:
-        _shared = SharedTable(rows=2 * workers + 8)
+        _shared = SharedTable(rows=max(MIN_ROWS, 2 * workers + 8))
     return _shared
 
 
