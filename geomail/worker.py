@@ -93,6 +93,7 @@ class Worker:
         self.sessions = set()
         self.active = {}
         self.per_source = None         # connlimit.Counter, made in start_servers
+        self.handlers = {}             # protocol -> session entry point
         self.closed_since_trim = 0
         self.last_trim = 0.0
         self.alive = True
@@ -144,7 +145,10 @@ class Worker:
         from gevent.server import StreamServer
         from gevent import socket as gsocket
         from geomail import connlimit
+        from geomail.imap.server import handle_imap
+        from geomail.smtp.server import handle_smtp
 
+        self.handlers = {"smtp": handle_smtp, "imap": handle_imap}
         limit = self.config.max_connections
         # One count per source address for the whole host (see geomail.connlimit).
         self.per_source = connlimit.Counter(self.config.max_connections_per_ip,
@@ -172,9 +176,6 @@ class Worker:
 
     def handle(self, client, address, protocol, implicit_tls):
         """Check the limits, then serve one connection (in its own greenlet)."""
-        from geomail.imap.server import handle_imap
-        from geomail.smtp.server import handle_smtp
-
         if self.active[protocol] >= self.config.max_connections:
             self.refuse(client, protocol, REFUSALS, implicit_tls)
             return
@@ -188,8 +189,7 @@ class Worker:
                 client = self.start_tls(client, HANDSHAKE_TIMEOUT)
                 if client is None:
                     return
-            handler = handle_smtp if protocol == "smtp" else handle_imap
-            handler(self.context, client, address, implicit_tls=implicit_tls)
+            self.handlers[protocol](self.context, client, address, implicit_tls=implicit_tls)
         finally:
             self.active[protocol] -= 1
             self.per_source.release(token)
