@@ -8,7 +8,7 @@ How, simply and safely: the master creates one small table in shared
 memory before it forks (``create_shared``; the mapping is inherited).  The
 table has a *row* per worker and, in each row, a counter per hash bucket
 of source addresses (per protocol).  A worker claims a free row with an
-``fcntl`` lock on that row's bytes, zeroes it, and from then on is the only
+``fcntl`` lock on that row's byte range (of a lock file), zeroes it, and from then on is the only
 writer of its row, so no cross-process atomic operation is needed; a count
 is the sum of one bucket over all rows.  The kernel drops the lock when a
 worker dies, even by SIGKILL, so its row is free (and is zeroed) for the
@@ -33,7 +33,7 @@ BUCKETS = 4096
 PROTOCOLS = ("smtp", "imap")
 CELL = 4                      # bytes per counter (native unsigned int)
 ROW = BUCKETS * len(PROTOCOLS) * CELL
-MIN_ROWS = 64
+MIN_ROWS = 16
 
 _shared = None                # the master's table, inherited by the workers it forks
 
@@ -41,10 +41,10 @@ _shared = None                # the master's table, inherited by the workers it 
 def create_shared(workers):
     """In the master, before forking: the table every worker will count in.
 
-    Rows for at least 64 workers, and twice the workers plus some spare:
+    Rows for at least 16 workers, and twice the workers plus some spare:
     during a reload (HUP) old and new workers overlap, and TTIN adds some.
-    A row is 32 KiB of which only the touched pages are resident.  A worker
-    finding no free row counts on its own (see ``Counter``).
+    A row is 32 KiB.  A worker finding no free row counts on its own (see
+    ``Counter``) and says so in the log.
     """
     global _shared
     if _shared is None:
@@ -71,16 +71,20 @@ def source_key(address):
 
 
 class SharedTable:
-    """The file-backed shared mapping (an unlinked temporary file, like the heartbeat)."""
+    """The counters in anonymous shared memory, and an empty file to lock rows on.
+
+    The mapping is MAP_SHARED and anonymous: inherited by the workers, never
+    written to disk.  fcntl locks may cover bytes past the end of a file, so
+    the lock file (unlinked at once, like the heartbeat's) stays empty.
+    """
 
     def __init__(self, rows):
         self.rows = rows
         self.key = secrets.token_bytes(16)
         fd, name = tempfile.mkstemp(prefix="geomail-conns-")
         os.unlink(name)
-        os.ftruncate(fd, rows * ROW)
         self.fd = fd
-        self.map = mmap.mmap(fd, rows * ROW, mmap.MAP_SHARED)
+        self.map = mmap.mmap(-1, rows * ROW, flags=mmap.MAP_SHARED)
         self.cells = memoryview(self.map).cast("I")
 
     def claim_row(self):
