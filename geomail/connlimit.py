@@ -8,11 +8,12 @@ How, simply and safely: the master creates one small table in shared
 memory before it forks (``create_shared``; the mapping is inherited).  The
 table has a *row* per worker and, in each row, a counter per hash bucket
 of source addresses (per protocol).  A worker claims a free row with an
-``fcntl`` lock on that row's byte range (of a lock file), zeroes it, and from then on is the only
-writer of its row, so no cross-process atomic operation is needed; a count
-is the sum of one bucket over all rows.  The kernel drops the lock when a
-worker dies, even by SIGKILL, so its row is free (and is zeroed) for the
-next worker: a crash never leaves connections counted for ever.
+``fcntl`` lock on that row's byte range of a lock file, zeroes it, and
+from then on is the only writer of its row, so no cross-process atomic
+operation is needed; a count is the sum of one bucket over all rows.  The
+kernel drops the lock when a worker dies, even by SIGKILL, so its row is
+free and is zeroed by the next worker to start: a crash never leaves
+connections counted for ever.
 
 Sources are hashed with a secret key into ``BUCKETS`` buckets: two
 addresses may share a bucket (and so a limit) by chance, but nobody outside
