@@ -18,6 +18,7 @@ import time
 from dataclasses import dataclass, field
 
 from geomail import config as configuration
+from geomail import connlimit
 from geomail import logs
 from geomail.daemon import Pidfile, daemonize
 from geomail.heartbeat import Heartbeat
@@ -115,6 +116,7 @@ class Arbiter:
             raise HaltServer(str(exc))
         for slot in range(self.num_workers):
             self.slots[slot] = Slot(self.bind_slot(self.config))
+        connlimit.create_shared(self.num_workers)   # before any fork: workers inherit it
         self.preflight()
         if self.config.daemon:
             daemonize()

@@ -179,6 +179,11 @@ OPTIONS = [
     Option("max_connections", "Connections served at once per worker and protocol; "
            "beyond it the worker stops accepting (the kernel queues the rest).",
            1000, positive_int, admin=False),
+    Option("max_connections_per_ip", "Connections one source address (IPv6: one /64) may hold "
+           "at once per protocol, counted over all workers; beyond it 421 4.7.0 or "
+           "BYE [UNAVAILABLE] at once. 50 covers a sending MTA's parallel deliveries "
+           "(Postfix: 20 per destination) and several IMAP clients behind one NAT, and an "
+           "attacker needs 20 addresses per 1000 slots.", 50, positive_int, admin=False),
     Option("smtps_port", "Implicit-TLS SMTP port (RFC 8314); 0: off.", 0, optional_port,
            admin=False),
     Option("imaps_port", "Implicit-TLS IMAP port (RFC 8314); 0: off.", 0, optional_port,
@@ -201,6 +206,14 @@ OPTIONS = [
            10, positive_int, section="smtp", admin=False),
     Option("smtp_timeout", "Seconds an SMTP client may stay silent (RFC 5321 4.5.3.2.7: 5 minutes).",
            300.0, positive_float, section="smtp", admin=False, metavar="SECONDS"),
+    Option("smtp_command_deadline", "Seconds a session may spend in commands (outside message "
+           "data) before it completes a message: counted from the connection or the last "
+           "DATA/BDAT LAST, so a client that never sends mail cannot hold a connection "
+           "by talking slowly; beyond it 421 4.4.2.", 300.0, positive_float, section="smtp",
+           admin=False, metavar="SECONDS"),
+    Option("smtp_line_deadline", "Seconds one command line may take from its first byte to "
+           "its end (a client trickling bytes gets 421 4.4.2).", 60.0, positive_float,
+           section="smtp", admin=False, metavar="SECONDS"),
     Option("upload_buffer_budget", "Bytes of attachment data a worker may hold for S3 uploads "
            "at once; a connection beyond it waits (TCP back-pressure).", 256 * MiB, size,
            section="smtp", admin=False, metavar="BYTES"),
@@ -210,6 +223,12 @@ OPTIONS = [
     Option("imap_idle_timeout", "Seconds an IMAP client may stay silent, IDLE included "
            "(RFC 3501 5.4: at least 30 minutes).", 1800.0, positive_float, section="imap",
            admin=False, metavar="SECONDS"),
+    Option("imap_login_timeout", "Seconds an IMAP client may stay silent before it has "
+           "logged in (RFC 9051 5.4 allows a shorter timeout before authentication).", 60.0,
+           positive_float, section="imap", admin=False, metavar="SECONDS"),
+    Option("imap_command_deadline", "Seconds one command before login may take, from its "
+           "first byte to the end of its last literal (a client trickling bytes gets BYE).",
+           60.0, positive_float, section="imap", admin=False, metavar="SECONDS"),
     Option("max_literal_size", "Largest IMAP literal accepted (APPENDLIMIT).", 50 * MiB, size,
            section="imap", admin=False, metavar="BYTES"),
     Option("max_login_failures", "Failed logins on one connection before BYE (each failure "

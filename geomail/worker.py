@@ -8,16 +8,44 @@ kernel queues the rest (back-pressure).  The MySQL pool and the S3 client
 are created here, after patching, because DBUtils uses threading.Condition.
 """
 
+import functools
 import gc
 import os
 import signal
 import time
 
+# Greenlets beyond --max-connections that only answer "too many" and hang up.
+# A refusal is one send of a line that fits the new socket's send buffer,
+# bounded anyway by REFUSAL_TIMEOUT, and no TLS handshake (see refuse), so a
+# flood of refused connections cannot keep these slots, or the pool, full.
 REFUSAL_SLOTS = 64
+REFUSAL_TIMEOUT = 2.0
+# How long the TLS handshake of an implicit-TLS port (RFC 8314) may take.
+HANDSHAKE_TIMEOUT = 30.0
+# Sessions closed since the last malloc_trim that make it worth another, and the
+# least seconds between two (a trim walks the heap: 10-45 ms measured for 200 MB).
+TRIM_AFTER_CLOSES = 100
+TRIM_INTERVAL = 5.0
 REFUSALS = {
     "smtp": b"421 4.7.0 Too many connections, try again later\r\n",
     "imap": b"* BYE [UNAVAILABLE] Too many connections, try again later\r\n",
 }
+SOURCE_REFUSALS = {
+    "smtp": b"421 4.7.0 Too many connections from your address, try again later\r\n",
+    "imap": b"* BYE [UNAVAILABLE] Too many connections from your address, try again later\r\n",
+}
+
+
+def _load_malloc_trim():
+    """glibc's malloc_trim, or None (another libc)."""
+    import ctypes
+    try:
+        return ctypes.CDLL("libc.so.6").malloc_trim
+    except (OSError, AttributeError):
+        return None
+
+
+_malloc_trim = _load_malloc_trim()
 
 
 def run(config, slot, listeners, heartbeat, master_pid):
@@ -64,6 +92,10 @@ class Worker:
         self.servers = []
         self.sessions = set()
         self.active = {}
+        self.per_source = None         # connlimit.Counter, made in start_servers
+        self.handlers = {}             # protocol -> session entry point
+        self.closed_since_trim = 0
+        self.last_trim = 0.0
         self.alive = True
         self.fast_exit = False
 
@@ -98,6 +130,7 @@ class Worker:
         interval = max(0.1, min(1.0, self.config.worker_timeout / 4))
         while self.alive:
             self.heartbeat.notify()
+            self.trim_after_burst()
             if os.getppid() != self.master_pid:
                 self.log.warning("master went away; stopping")
                 break
@@ -111,12 +144,18 @@ class Worker:
         from gevent.pool import Pool
         from gevent.server import StreamServer
         from gevent import socket as gsocket
+        from geomail import connlimit
         from geomail.imap.server import handle_imap
         from geomail.smtp.server import handle_smtp
 
-        handlers = {"smtp": handle_smtp, "smtps": handle_smtp,
-                    "imap": handle_imap, "imaps": handle_imap}
+        self.handlers = {"smtp": handle_smtp, "imap": handle_imap}
         limit = self.config.max_connections
+        # One count per source address for the whole host (see geomail.connlimit).
+        self.per_source = connlimit.Counter(self.config.max_connections_per_ip,
+                                            connlimit.shared_table())
+        if not self.per_source.shared:
+            self.log.warning("no shared connection table: --max-connections-per-ip "
+                             "holds per worker")
         for name, sock in self.listeners.items():
             listener = gsocket.socket(sock.family, sock.type, fileno=sock.detach())
             # A few greenlets beyond the limit answer "too many connections" and
@@ -124,33 +163,81 @@ class Worker:
             pool = Pool(limit + REFUSAL_SLOTS)
             protocol = name.rstrip("s")
             self.active[protocol] = 0
-
-            def handle(client, address, handler=handlers[name], protocol=protocol,
-                       implicit_tls=name.endswith("s")):
-                if self.active[protocol] >= limit:
-                    self.refuse(client, protocol)
-                    return
-                self.active[protocol] += 1
-                try:
-                    handler(self.context, client, address, implicit_tls=implicit_tls)
-                finally:
-                    self.active[protocol] -= 1
-
-            extra = {"ssl_context": self.context.tls_context} if name.endswith("s") else {}
-            server = StreamServer(listener, handle, spawn=pool, **extra)
+            handle = functools.partial(self.handle, protocol=protocol,
+                                       implicit_tls=name.endswith("s"))
+            # No ssl_context here: gevent would run the handshake, without a
+            # timeout, before the limits are checked; self.handle does it.
+            server = StreamServer(listener, handle, spawn=pool)
             # Several processes share the port: take few connections per wake-up
             # so the kernel's spreading is not undone (gevent's baseserver notes).
             server.max_accept = 10
             server.start()
             self.servers.append(server)
 
-    @staticmethod
-    def refuse(client, protocol):
+    def handle(self, client, address, protocol, implicit_tls):
+        """Check the limits, then serve one connection (in its own greenlet)."""
+        if self.active[protocol] >= self.config.max_connections:
+            self.refuse(client, protocol, REFUSALS, implicit_tls)
+            return
+        token = self.per_source.acquire(protocol, address)
+        if token is None:
+            self.refuse(client, protocol, SOURCE_REFUSALS, implicit_tls)
+            return
+        self.active[protocol] += 1
         try:
-            client.sendall(REFUSALS[protocol])
-        except OSError:
-            pass
+            if implicit_tls:
+                client = self.start_tls(client, HANDSHAKE_TIMEOUT)
+                if client is None:
+                    return
+            self.handlers[protocol](self.context, client, address, implicit_tls=implicit_tls)
+        finally:
+            self.active[protocol] -= 1
+            self.per_source.release(token)
+            self.closed_since_trim += 1
+
+    def start_tls(self, client, timeout):
+        """The server side of an implicit-TLS handshake, bounded in time; None on failure."""
+        client.settimeout(timeout)
+        try:
+            tls = self.context.tls_context.wrap_socket(client, server_side=True)
+        except (OSError, ValueError):
+            client.close()
+            return None
+        return tls
+
+    @staticmethod
+    def refuse(client, protocol, texts, implicit_tls=False):
+        """Answer "too many" and hang up, at once.
+
+        On an implicit-TLS port the connection is just closed: the answer
+        would need a handshake first, and a handshake can be made to last
+        (REFUSAL_TIMEOUT each), which would let refused connections fill the pool.
+        """
+        if not implicit_tls:
+            client.settimeout(REFUSAL_TIMEOUT)
+            try:
+                client.sendall(texts[protocol])
+            except OSError:
+                pass
         client.close()
+
+    def trim_after_burst(self):
+        """Give freed memory back to the system after many connections closed.
+
+        glibc keeps freed heap memory for reuse, so after a flood of sessions
+        closes, what they used stays resident; malloc_trim(0) returns the free
+        pages.  Measured (tests/server/test_floods.py, 2,000 sessions held on
+        2 workers, peak +9.7 MB per worker): RSS after close +6.0/+5.6 MB over
+        the baseline without it, +2.3/+2.4 MB with it.
+        """
+        if self.closed_since_trim < TRIM_AFTER_CLOSES or _malloc_trim is None:
+            return
+        now = time.monotonic()
+        if now - self.last_trim < TRIM_INTERVAL:
+            return
+        self.closed_since_trim = 0
+        self.last_trim = now
+        _malloc_trim(0)
 
     def janitor(self):
         """Sweep abandoned uploads at start and then periodically (see geomail.janitor)."""

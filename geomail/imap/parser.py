@@ -267,8 +267,15 @@ class Parser:
         if header is None:
             raise ParseError(f"expected literal {self._where()}")
         size, sync = header
+        # literal_budget: bytes the literals of this command may still take in all
+        # (set by the session before login; None: only the per-literal limit).
+        budget = getattr(self, "literal_budget", None)
+        if budget is not None and budget < limit:
+            limit = budget
         if size > limit:
             raise LiteralTooBig(size, limit, sync)
+        if budget is not None:
+            self.literal_budget = budget - size
         if sync:
             self.continuation()
         return size

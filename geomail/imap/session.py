@@ -19,12 +19,16 @@ from geomail.imap.commands import COMMANDS
 from geomail.imap.errors import Bad, Bye, CommandError
 from geomail.imap.parser import LiteralTooBig, ParseError, Parser
 from geomail.imap.watcher import watcher_for
-from geomail.netio import Connection, ConnectionClosed, LineTooLong, Timeout
+from geomail.netio import Connection, ConnectionClosed, DeadlineExceeded, LineTooLong, Timeout
 
 log = logging.getLogger("geomail.imap")
 
 from geomail.imap.states import NOT_AUTHENTICATED, SELECTED  # noqa: E402
 
+# Literals before login carry a user name or a password: a few KiB at most.  A
+# bigger one gets NO [TOOBIG], so 100 unauthenticated connections cannot make a
+# worker hold their megabytes (after login --max-literal-size and MAX_SMALL_LITERAL hold).
+PREAUTH_LITERAL_BUDGET = 8 * 1024
 MAX_BAD_COMMANDS = 50          # syntax errors in a row before we hang up
 LOGIN_FAILURE_DELAY = 1.0      # seconds, doubled per failure
 
@@ -37,7 +41,11 @@ class Session:
         self.config = context.config
         self.address = address
         self.idle_timeout = float(getattr(self.config, "imap_idle_timeout", 1800.0))
-        self.conn = Connection(sock, timeout=self.idle_timeout)
+        # RFC 9051 5.4: before login a much shorter autologout timer is allowed, and
+        # one command (line + literals) must arrive within a deadline (slowloris).
+        self.login_timeout = float(getattr(self.config, "imap_login_timeout", 60.0))
+        self.command_deadline = float(getattr(self.config, "imap_command_deadline", 60.0))
+        self.conn = Connection(sock, timeout=self.login_timeout)
         self.out = R.Writer(self.conn)
         self.max_literal = int(getattr(self.config, "max_literal_size", 50 * 1024 * 1024))
         self.parser = Parser(self.conn, self._continuation, self.max_literal)
@@ -136,11 +144,23 @@ class Session:
 
     def one_command(self):
         p = self.parser
+        if self.state == NOT_AUTHENTICATED:
+            # Before login: the short timeout, a deadline for the whole command and
+            # literals of user names and passwords only (PREAUTH_LITERAL_BUDGET).
+            self.conn.set_timeout(self.login_timeout)
+            self.conn.deadline_from_next_byte(self.command_deadline)
+            p.literal_budget = PREAUTH_LITERAL_BUDGET
+        else:
+            self.conn.set_timeout(self.idle_timeout)
+            self.conn.set_deadline(None)
+            p.literal_budget = None
         try:
             p.next_line()
         except LineTooLong:
             self.untagged("BAD Command line too long")
             return self._count_bad()
+        except DeadlineExceeded:
+            raise Bye("Command not received in time") from None
         except Timeout:
             raise Bye("Autologout; idle for too long") from None
         if not p.line.strip():
@@ -181,6 +201,12 @@ class Session:
             if exc.status == "BAD":
                 self._count_bad()
             self.tagged(tag, exc.status, exc.text, exc.code, exc.code_args)
+        except DeadlineExceeded:
+            raise Bye("Command not received in time") from None
+        except Timeout:        # silent in the middle of a command (a literal)
+            raise Bye("Autologout; idle for too long") from None
+        finally:
+            self.conn.set_deadline(None)
 
     def _count_bad(self):
         self.bad_in_a_row += 1

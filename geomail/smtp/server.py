@@ -11,9 +11,10 @@ after the MySQL transaction has committed.
 import datetime
 import email.utils
 import logging
+import time
 
 from geomail.delivery import Delivery, DeliveryFailed, Target
-from geomail.netio import Connection, ConnectionClosed, LineTooLong, Timeout
+from geomail.netio import Connection, ConnectionClosed, DeadlineExceeded, LineTooLong, Timeout
 from geomail.smtp.addresses import AddressError, parse_mailbox, parse_path
 from geomail.smtp.dotstream import DotUnstuffer, LineEndFixer
 from geomail.smtp.recipients import RecipientDirectory
@@ -59,6 +60,11 @@ class SMTPSession:
         self.context = context
         self.config = context.config
         self.conn = Connection(sock, timeout=self.config.smtp_timeout)
+        # Slowloris: --smtp-timeout bounds each silence, these bound a client that
+        # trickles bytes: one command line, and all commands until a message is in.
+        self.line_deadline = float(getattr(self.config, "smtp_line_deadline", 60.0))
+        self.command_deadline = float(getattr(self.config, "smtp_command_deadline", 300.0))
+        self.phase_started = time.monotonic()
         self.peer = address[0] if isinstance(address, tuple) else str(address)
         self.tls = implicit_tls
         self.helo = None
@@ -83,16 +89,20 @@ class SMTPSession:
                     self.send(reply("shutting_down"))
                     break
                 try:
-                    line = self.conn.readline(MAX_COMMAND_LINE)
+                    line = self.read_command()
                 except LineTooLong:
                     self.count_error(reply("line_too_long"))
                     continue
+                except DeadlineExceeded:
+                    log.info("SMTP session with %s: command deadline passed", self.peer)
+                    self.send(reply("timeout"))
+                    break
                 except Timeout:
                     self.send(reply("timeout"))
                     break
                 self.busy = True
                 try:
-                    self.dispatch(line.rstrip(b"\r\n"))
+                    self.dispatch_timed(line.rstrip(b"\r\n"))
                 finally:
                     self.busy = False
             self.flush()
@@ -104,6 +114,28 @@ class SMTPSession:
             self.reset_transaction()
             self.context.unregister(self)
             self.conn.close()
+
+    def read_command(self):
+        """The next command line, within the line and the command-phase deadlines."""
+        self.conn.set_deadline(self.phase_started + self.command_deadline)
+        try:
+            return self.conn.readline(MAX_COMMAND_LINE, deadline=self.line_deadline)
+        finally:
+            self.conn.set_deadline(None)   # message data has only the idle timeout
+
+    def dispatch_timed(self, line):
+        """Dispatch; time in DATA/BDAT is not command time, and a message received
+        starts a new command phase (--smtp-command-deadline is per transaction)."""
+        if line[:4].upper() not in (b"DATA", b"BDAT"):
+            self.dispatch(line)
+            return
+        transaction, started = self.transaction, time.monotonic()
+        self.dispatch(line)
+        now = time.monotonic()
+        if transaction is not None and transaction.recipients and self.transaction is not transaction:
+            self.phase_started = now
+        else:
+            self.phase_started += now - started
 
     def dispatch(self, line):
         try:
