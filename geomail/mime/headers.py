@@ -79,7 +79,7 @@ def decode_words(value):
                 if charset is None:
                     text = part.decode("latin-1")
                 else:
-                    text = part.decode(_charset(charset), "replace")
+                    text = part.decode(codec_for(charset), "replace")
                 encoded = charset is not None
             else:
                 text, encoded = part, False
@@ -93,12 +93,22 @@ def decode_words(value):
         return value
 
 
-def _charset(name):
+def codec_for(name):
+    """The Python codec for a MIME charset name, UTF-8 if unknown.
+
+    Only text encodings: Python also knows "hex", "rot13", "zlib"... whose
+    bytes.decode raises LookupError.  A codec that can decode to lone
+    surrogates (utf-7, unicode_escape) is allowed: the store cleans what
+    goes to the database (geomail.store.delivery).
+    """
     import codecs
     try:
-        return codecs.lookup(name).name
-    except LookupError:
+        info = codecs.lookup(name)
+    except (LookupError, ValueError, TypeError):
         return "utf-8"
+    if not getattr(info, "_is_text_encoding", True):
+        return "utf-8"
+    return info.name
 
 
 # --- MIME parameters (RFC 2045 §5.1, RFC 2231) -------------------------------
@@ -266,10 +276,10 @@ def param_value(params, name):
             if len(parts) == 3:
                 charset, _lang, enc = parts
                 raw = urllib.parse.unquote_to_bytes(enc)
-                cs = _charset(charset.decode("latin-1")) if charset else "utf-8"
+                cs = codec_for(charset.decode("latin-1")) if charset else "utf-8"
                 try:
                     return raw.decode(cs)
-                except UnicodeDecodeError:
+                except (UnicodeDecodeError, ValueError):
                     return raw.decode(cs, "replace")
             return to_text(urllib.parse.unquote_to_bytes(val))
     return None

@@ -125,6 +125,8 @@ def body(part, extended=True):
 
 
 def _body_inner(part, extended):
+    if part.opaque:
+        return _opaque_inner(part, extended)
     if part.boundary is not None or (part.type == "multipart" and part.subtype_raw is not None):
         if part.children:
             kids = b"".join(body(c, extended) for c in part.children)
@@ -150,6 +152,19 @@ def _body_inner(part, extended):
         out += b" " + envelope(nested.fields) + b" " + body(nested, extended) + b" %d" % part.lines
     elif part.type_raw is None or part.type_raw.lower() == b"text":
         out += b" %d" % part.lines
+    if extended:
+        out += b" " + _extension(part, True)
+    return out
+
+
+def _opaque_inner(part, extended):
+    """A container past the parser's MAX_DEPTH, written as one application/octet-stream
+    leaf: a message/rfc822 body-type-msg needs the ENVELOPE and BODY of a message we
+    did not parse, and "multipart" as a one-part type confuses client parsers
+    (Dovecot, imap-bodystructure.c, does the same for parts it did not parse)."""
+    out = b'"application" "octet-stream" ' + _params(part.params, False)
+    out += b" %s %s %s %d" % (imap_string(part.content_id), imap_string(part.description),
+                              imap_string(part.encoding_raw or b"7bit"), part.body_length)
     if extended:
         out += b" " + _extension(part, True)
     return out

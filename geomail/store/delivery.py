@@ -14,6 +14,7 @@ byte to one character and back, so 8-bit header bytes survive unchanged.
 import json
 from dataclasses import dataclass, field
 
+from geomail.errors import PermanentFailure
 from geomail.store.mailboxes import INBOX
 
 FLAG_COLUMNS = ("seen", "answered", "flagged", "deleted", "draft")
@@ -81,10 +82,8 @@ def store_message(db, parsed, attachments, targets, pending_ids=()):
     def work(cur):
         content_id = _insert_content(cur, parsed, len(targets))
         if attachments:
-            cur.executemany(_ATTACHMENT_INSERT, [
-                (content_id, a.index, a.part_number, a.filename, a.safe_filename,
-                 a.content_type, a.transfer_encoding, a.decoded_size, a.sha256,
-                 json.dumps(a.encoding), a.bucket, a.object_key) for a in attachments])
+            cur.executemany(_ATTACHMENT_INSERT, [_attachment_row(content_id, a)
+                                                 for a in attachments])
         uids = {}
         for target in sorted(targets, key=lambda t: t.mailbox_id):
             uids[id(target)] = (target.mailbox_id,
@@ -104,10 +103,20 @@ def _insert_content(cur, parsed, refcount):
         json.dumps(parsed.parts.to_json(), separators=(",", ":")),
         parsed.size,
         parsed.parts.header_length,
-        _text(parsed.envelope), _text(parsed.bodystructure), _text(parsed.body),
-        parsed.text_plain or None, parsed.text_html or None,
+        _imap_form(parsed.envelope, "ENVELOPE"), _imap_form(parsed.bodystructure, "BODYSTRUCTURE"),
+        _imap_form(parsed.body, "BODY"),
+        _clean(parsed.text_plain) or None, _clean(parsed.text_html) or None,
         refcount))
     return cur.lastrowid
+
+
+def _attachment_row(content_id, a):
+    if len(a.part_number) > PART_NUMBER_CHARS:      # cannot happen below the parser's MAX_DEPTH
+        raise PermanentFailure(f"MIME part number of {len(a.part_number)} characters")
+    return (content_id, a.index, a.part_number, _cut(a.filename, FILENAME_CHARS),
+            _cut(a.safe_filename, SAFE_FILENAME_CHARS), _cut(a.content_type, CONTENT_TYPE_CHARS),
+            _ascii(a.transfer_encoding, TRANSFER_ENCODING_CHARS), a.decoded_size, a.sha256,
+            json.dumps(a.encoding), a.bucket, a.object_key)
 
 
 _MESSAGE_INSERT_FROM_MAILBOX = (
@@ -142,11 +151,11 @@ def _insert_message(cur, content_id, parsed, target):
         uid, content_id,
         *(1 if name in flags else 0 for name in FLAG_COLUMNS),
         " ".join(keywords), target.internal_date or _utcnow(), size, target.trace_headers,
-        _cut(headers.get("message-id"), 255), _naive_utc(headers.get("date_parsed")),
+        _cut(headers.get("message-id"), MESSAGE_ID_CHARS), _naive_utc(headers.get("date_parsed")),
         _local_date(headers.get("date_parsed")),
-        _cut(headers.get("from"), 1000), _cut(headers.get("to"), 1000),
-        _cut(headers.get("cc"), 1000), _cut(headers.get("subject"), 1000),
-        _cut(headers.get("in-reply-to"), 255), _cut(headers.get("references"), 60000),
+        _cut(headers.get("from"), ADDRESS_CHARS), _cut(headers.get("to"), ADDRESS_CHARS),
+        _cut(headers.get("cc"), ADDRESS_CHARS), _cut(headers.get("subject"), SUBJECT_CHARS),
+        _cut(headers.get("in-reply-to"), MESSAGE_ID_CHARS), _references(headers.get("references")),
         target.mailbox_id))
     if keywords:
         _remember_keywords(cur, target.mailbox_id, keywords)
@@ -266,11 +275,85 @@ def _text(value):
     return value.decode("latin-1") if isinstance(value, (bytes, bytearray)) else value
 
 
+# -- fitting values to their columns -------------------------------------------
+#
+# Every value below comes from the message's header, which stays whole in the
+# stored bytes (raw + segments: BODY[] is byte-exact whatever is cut here).
+# The columns only index or list it, so each value is fitted to its column
+# (lengths as in migrations/0001_initial.sql and 0004): MySQL must never
+# refuse the row (1406 Data too long, 1366 Incorrect string value), as the
+# same message would then fail on every retry.  utf8mb4 VARCHAR(n) counts
+# characters, TEXT columns count bytes.
+
+MESSAGE_ID_CHARS = 255         # message_id, in_reply_to: a 255-character prefix still
+                               # identifies a message-id (THREAD, duplicate detection)
+ADDRESS_CHARS = 1000           # from_addr, to_addr, cc_addr: for display and SEARCH; SEARCH
+SUBJECT_CHARS = 1000           # falls back to the header block for longer values
+REFERENCES_BYTES = 65535       # references_ids TEXT: see _references
+FILENAME_CHARS = 1000          # attachments.filename: for listings; the full name is in
+                               # BODYSTRUCTURE, read from the stored header
+SAFE_FILENAME_CHARS = 255      # the parser keeps it to 150 bytes already
+CONTENT_TYPE_CHARS = 255       # type "/" subtype: RFC 6838 4.2 allows 127 characters each,
+                               # so anything longer is no registered type anyway
+TRANSFER_ENCODING_CHARS = 32   # an ASCII token (RFC 2045 6.1); rebuilding uses segments,
+                               # not this column, so a cut or '?' for 8-bit loses nothing
+PART_NUMBER_CHARS = 1024       # never cut (it names the part): widened in 0004 to hold
+                               # parser.MAX_DEPTH components of up to 6 characters
+IMAP_FORM_BYTES = 16 * 1024 * 1024 - 1   # envelope, bodystructure, body: MEDIUMTEXT
+
+
+def _clean(text):
+    """text without lone surrogates (utf-7 and unicode_escape decode to them; MySQL
+    refuses them with 1366 and pymysql cannot even encode them): U+FFFD instead."""
+    if not text:
+        return text
+    try:
+        text.encode("utf-8")
+        return text
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "surrogatepass").decode("utf-8", "replace")
+
+
 def _cut(value, limit):
-    """A header value fit for a VARCHAR(limit) utf8mb4 column (no lone surrogates)."""
+    """A value fit for a VARCHAR(limit) utf8mb4 column: at most limit characters, clean."""
     if value is None:
         return None
-    return value[:limit].encode("utf-8", "replace").decode("utf-8")
+    return _clean(value[:limit])
+
+
+def _ascii(value, limit):
+    """A value fit for a VARCHAR(limit) ascii column: 8-bit characters become '?'."""
+    return value.encode("ascii", "replace").decode("ascii")[:limit]
+
+
+def _references(value):
+    """References for a TEXT column: the last message-ids that fit in 64 KiB.
+
+    The end of the list is what threading needs (the parent is the last id,
+    RFC 5256 REFERENCES), so a longer list loses its oldest ids, cut before
+    a whole id.  Not a wider column: that would rebuild the messages table.
+    """
+    if value is None:
+        return None
+    value = _clean(value)
+    data = value.encode("utf-8")
+    if len(data) <= REFERENCES_BYTES:
+        return value
+    tail = data[len(data) - REFERENCES_BYTES:]
+    start = tail.find(b"<")
+    return tail[max(start, 0):].decode("utf-8", "ignore")
+
+
+def _imap_form(value, name):
+    """A cached ENVELOPE/BODYSTRUCTURE/BODY as the latin-1 text its MEDIUMTEXT column holds.
+
+    Each byte over 0x7f takes two bytes of UTF-8 there.  One too long for the
+    column cannot be stored however often the sender retries: PermanentFailure.
+    """
+    text = _text(value)
+    if len(text) > IMAP_FORM_BYTES // 2 and len(text.encode("utf-8")) > IMAP_FORM_BYTES:
+        raise PermanentFailure(f"{name} of the message is over {IMAP_FORM_BYTES} bytes")
+    return text
 
 
 def _utcnow():
