@@ -7,13 +7,17 @@ delivery is aborted (uploads removed, no rows written).
 """
 
 import datetime
+import logging
 
 from geomail.delivery import DeliveryFailed, Target, store_message
+from geomail.errors import PERMANENT, TEMPORARY
 from geomail.imap import response as R
 from geomail.imap.errors import CommandError
 from geomail.imap.names import mailbox_arg
 from geomail.imap.store import check_flags
 from geomail.store import messages
+
+log = logging.getLogger("geomail.imap")
 
 
 def append(session, p, tag):
@@ -44,11 +48,25 @@ def append(session, p, tag):
         raise CommandError("Cannot append an empty message", R.CANNOT)
     try:
         stored = store_message(session.context, chunks, session.account.id, [target])
-    except DeliveryFailed:
+    except DeliveryFailed as failed:
         for _ in chunks:        # whatever the failure, the literal is read to its end
             pass
         p.end()
-        raise CommandError("Could not store the message, try again", R.UNAVAILABLE) from None
+        raise storage_failure(failed) from None
     p.end()
     uid = stored[0][1]
     return f"{R.APPENDUID} {mailbox.uidvalidity} {uid}", "APPEND completed"
+
+
+def storage_failure(failed):
+    """The NO for a DeliveryFailed, by geomail.errors kind (RFC 5530 response codes):
+    [UNAVAILABLE] try again later; [CANNOT] or [TOOBIG] (RFC 7889) this message can
+    never be stored, do not retry; [SERVERBUG] (logged with its traceback)."""
+    if failed.kind == TEMPORARY:
+        return CommandError("Could not store the message, try again", R.UNAVAILABLE)
+    if failed.kind == PERMANENT:
+        if failed.too_big:
+            return CommandError("Message too big for the store", R.TOOBIG)
+        return CommandError("This message cannot be stored", R.CANNOT)
+    log.error("APPEND failed", exc_info=failed.cause)
+    return CommandError("Could not store the message", R.SERVERBUG)

@@ -65,10 +65,21 @@ def to_text(value):
         return value.decode("latin-1")
 
 
+# RFC 2047 decoding reads at most this much of a value: every caller keeps at
+# most 1,000 characters of the result (the index columns, file names), and
+# email.header.decode_header is quadratic in the number of encoded words
+# (256 KiB of "=?utf-8?q?a?= " took 2 s of CPU, holding the worker's loop).
+MAX_DECODED_CHARS = 16 * 1024
+
+
 def decode_words(value):
-    """RFC 2047 decoding of an unfolded header value (bytes or str) to str."""
+    """RFC 2047 decoding of an unfolded header value (bytes or str) to str.
+
+    Only the first MAX_DECODED_CHARS characters are decoded and returned.
+    """
     if isinstance(value, bytes):
-        value = to_text(value)
+        value = to_text(value[:4 * MAX_DECODED_CHARS])
+    value = value[:MAX_DECODED_CHARS]
     if "=?" not in value:
         return value
     try:

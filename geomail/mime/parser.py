@@ -810,7 +810,7 @@ class MessageParser:
         if part.boundary is not None:
             part._delim = b"--" + part.boundary
             self._state = PREAMBLE
-        elif part.content_type in CONTAINER_TYPES:
+        elif part.content_type in CONTAINER_TYPES and not part.opaque:
             nested = Part(part.number, here, part)
             self._part_count += 1
             part.message = nested
@@ -938,9 +938,13 @@ def _decode_text(data, charset):
 
 def _top_headers(fields):
     out = {}
-    for name in ("message-id", "date", "from", "to", "cc", "subject", "in-reply-to", "references"):
+    for name in ("message-id", "date", "from", "to", "cc", "subject", "in-reply-to"):
         v = H.first(fields, name)
         out[name] = None if v is None else H.decode_words(H.unfold(v)).strip()
+    # message-ids hold no encoded words (RFC 2047 §5), and References may be long:
+    # whole, for the store to keep its last ids
+    v = H.first(fields, "references")
+    out["references"] = None if v is None else H.to_text(H.unfold(v)).strip()
     out["date_parsed"] = None
     if out["date"]:
         try:

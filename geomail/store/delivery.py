@@ -97,7 +97,7 @@ def store_message(db, parsed, attachments, targets, pending_ids=()):
 
 
 def _insert_content(cur, parsed, refcount):
-    cur.execute(_CONTENT_INSERT, (
+    statement = cur.mogrify(_CONTENT_INSERT, (
         parsed.raw,
         json.dumps(parsed.segments_json(), separators=(",", ":")),
         json.dumps(parsed.parts.to_json(), separators=(",", ":")),
@@ -107,7 +107,38 @@ def _insert_content(cur, parsed, refcount):
         _imap_form(parsed.body, "BODY"),
         _clean(parsed.text_plain) or None, _clean(parsed.text_html) or None,
         refcount))
+    _check_packet(cur, statement)
+    cur.execute(statement)
     return cur.lastrowid
+
+
+class ContentTooLarge(PermanentFailure):
+    """The message's stored form is more than MySQL takes in one statement."""
+
+
+_max_packet = []     # max_allowed_packet of the server, read once per process
+
+
+def _check_packet(cur, statement):
+    """Refuse a statement over max_allowed_packet before sending it.
+
+    The content row holds every byte that is not an attachment (as hex:
+    pymysql sends bytes as X'..') and the decoded text: a long plain-text
+    message can exceed the server's max_allowed_packet (16 MiB by default).
+    MariaDB then drops the connection (2006 "gone away", which looks
+    temporary), so the sender would get 451 on every retry.  ContentTooLarge
+    is permanent instead; the operator's remedy is a larger max_allowed_packet.
+    """
+    if not _max_packet:
+        cur.execute("SELECT @@max_allowed_packet")
+        _max_packet.append(int(cur.fetchone()[0]))
+    limit = _max_packet[0] - 1024          # the command byte and some slack
+    if len(statement) * 4 <= limit:
+        return
+    size = len(statement) if statement.isascii() else len(statement.encode("utf-8"))
+    if size > limit:
+        raise ContentTooLarge(f"the message's stored form ({size} bytes) is over the"
+                              f" database's max_allowed_packet ({_max_packet[0]})")
 
 
 def _attachment_row(content_id, a):
@@ -300,6 +331,10 @@ TRANSFER_ENCODING_CHARS = 32   # an ASCII token (RFC 2045 6.1); rebuilding uses 
 PART_NUMBER_CHARS = 1024       # never cut (it names the part): widened in 0004 to hold
                                # parser.MAX_DEPTH components of up to 6 characters
 IMAP_FORM_BYTES = 16 * 1024 * 1024 - 1   # envelope, bodystructure, body: MEDIUMTEXT
+# attachments.object_key VARCHAR(700) is not fitted: the object is stored under
+# that key already, and "{account id}/{token}/{safe_filename}" is at most
+# 20 + 1 + 21 + 1 + 150 characters (parser.SAFE_NAME_BYTES bounds the name in
+# bytes, control characters and "/" removed), far below S3's 1,024 bytes too.
 
 
 def _clean(text):

@@ -249,3 +249,59 @@ def test_delivered_and_byte_exact(server, db, name):
         check_stored(imap, "Drafts", message, trace=False)
     finally:
         imap.logout()
+
+
+# -- what cannot be stored gets a permanent answer --------------------------------
+
+def _fresh_account(server):
+    database = Database(server.db_url, 1)
+    try:
+        return create_account(database, f"refused{secrets.token_hex(4)}@example.com", PASSWORD)
+    finally:
+        database.close()
+
+
+def test_refused_row_gets_554_and_append_no_cannot(storage_server):
+    """A value the schema refuses (here: a subject column narrowed by an operator) fails the
+    same way on every retry: 554 5.6.0 and NO [CANNOT], never 451 / [UNAVAILABLE]."""
+    server = storage_server(workers=1)
+    account = _fresh_account(server)
+    db_query(server.db_url, "ALTER TABLE messages MODIFY subject VARCHAR(8) NULL")
+    message = long_filename(40).replace(b"Subject: deliverable", b"Subject: longer than eight")
+    for attempt in range(2):         # a retry fails the same way, and leaves nothing
+        code, text = smtp_send(server.smtp_port, account.address, message)
+        assert (code, text) == (554, "554 5.6.0 Message content cannot be stored, do not retry")
+        assert leftovers(server.db_url, server.s3_endpoint, server.bucket) == {}
+    imap = imap_login(server.imap_port, account)
+    try:
+        assert imap.append("INBOX", None, None, message) == (
+            "NO", [b"[CANNOT] This message cannot be stored"])
+        assert imap.noop()[0] == "OK"            # the session goes on
+    finally:
+        imap.logout()
+    code, text = smtp_send(server.smtp_port, account.address, message.replace(
+        b"Subject: longer than eight", b"Subject: short"))
+    assert code == 250, text
+
+
+def test_content_over_max_allowed_packet_gets_552_not_451(storage_server):
+    """A plain-text message whose stored form is over MariaDB's max_allowed_packet (sent as
+    hex, 18 MB of text is 36 MB) used to drop the connection (2006), 451 forever."""
+    server = storage_server(workers=1)
+    packet = int(db_query(server.db_url, "SELECT @@max_allowed_packet")[0][0])
+    account = _fresh_account(server)
+    lines = packet // 1000 + 1
+    message = _headers() + b"\r\n" + (b"x" * 998 + b"\r\n") * lines
+    started = time.monotonic()
+    code, text = smtp_send(server.smtp_port, account.address, message)
+    assert (code, text) == (552, "552 5.3.4 Message too big for system")
+    assert time.monotonic() - started < 20
+    assert leftovers(server.db_url, server.s3_endpoint, server.bucket) == {}
+    imap = imap_login(server.imap_port, account)
+    try:
+        assert imap.append("INBOX", None, None, message) == (
+            "NO", [b"[TOOBIG] Message too big for the store"])
+        assert imap.noop()[0] == "OK"
+    finally:
+        imap.logout()
+    assert re.search(r"max_allowed_packet", server.output())
