@@ -324,13 +324,18 @@ def parse_addresses(value):
         # collect one address: up to ',' (or ';' ending a group)
         j = i
         depth = 0
-        while j < n:
+        address_seen = False   # a "<" or "@" since i: a ":" no longer starts a group
+        while j < n:           # (flags, not a scan of toks[i:j] per ":", which was quadratic)
             t = toks[j]
             if t == b"<":
                 depth += 1
+                address_seen = True
             elif t == b">":
                 depth = max(0, depth - 1)
-            elif depth == 0 and (t == b"," or (t == b";" and in_group) or (t == b":" and not in_group and b"<" not in toks[i:j] and b"@" not in toks[i:j])):
+            elif t == b"@":
+                address_seen = True
+            elif depth == 0 and (t == b"," or (t == b";" and in_group)
+                                 or (t == b":" and not in_group and not address_seen)):
                 break
             j += 1
         chunk = toks[i:j]
