@@ -102,7 +102,8 @@ def long_references():
 
 
 def non_ascii_references():
-    ids = b"".join(b" <caf\xc3\xa9%05d@x.org>\r\n" % n for n in range(4000))
+    """60,000 characters of this are 115 KB of UTF-8: over the TEXT column's 64 KiB."""
+    ids = b"".join(b" <" + "é".encode() * 40 + b"%05d@x.org>\r\n" % n for n in range(2000))
     return _headers(b"References:" + ids) + b"\r\nbody\r\n"
 
 
@@ -305,3 +306,27 @@ def test_content_over_max_allowed_packet_gets_552_not_451(storage_server):
     finally:
         imap.logout()
     assert re.search(r"max_allowed_packet", server.output())
+
+
+def test_bdat_delivers_the_same_messages(server, db):
+    """CHUNKING (RFC 3030) ends in the same commit: a deep and an 8-bit message in 3 chunks."""
+    for message in (nested(1000), invalid_utf8_filename()):
+        account = new_account(db)
+        client = RawSMTP(server.smtp_port)
+        try:
+            assert client.command("EHLO client.test")[0] == 250
+            client.mail_rcpt(recipients=(account.address,))
+            third = len(message) // 3
+            pieces = [message[:third], message[third:2 * third], message[2 * third:]]
+            for n, piece in enumerate(pieces):
+                last = " LAST" if n == len(pieces) - 1 else ""
+                client.sock.sendall(b"BDAT %d%s\r\n" % (len(piece), last.encode()) + piece)
+                code, text = client.reply()
+                assert code == 250, text
+        finally:
+            client.quit()
+        imap = imap_login(server.imap_port, account)
+        try:
+            check_stored(imap, "INBOX", message, trace=True)
+        finally:
+            imap.logout()
