@@ -9,12 +9,19 @@ The cached IMAP forms (ENVELOPE, BODYSTRUCTURE, BODY) are bytes on the wire
 but TEXT columns here: they are stored latin-1-decoded, which maps every
 byte to one character and back, so 8-bit header bytes survive unchanged.
 ``load_content`` undoes that.
+
+Values derived from the message's header are fitted to their columns here
+(see "fitting values to their columns"): the stored bytes keep them whole.
+A message whose non-attachment bytes do not fit in one statement keeps its
+header block in ``message_contents.raw`` and the rest in
+``message_content_chunks`` (migration 0004), which ``load_contents`` joins.
 """
 
 import json
 from dataclasses import dataclass, field
 
 from geomail.errors import PermanentFailure
+from geomail.mime.segments import RAW
 from geomail.store.mailboxes import INBOX
 
 FLAG_COLUMNS = ("seen", "answered", "flagged", "deleted", "draft")
@@ -97,48 +104,73 @@ def store_message(db, parsed, attachments, targets, pending_ids=()):
 
 
 def _insert_content(cur, parsed, refcount):
-    statement = cur.mogrify(_CONTENT_INSERT, (
-        parsed.raw,
+    """Insert the content row (and, for a long message, its raw chunks); returns its id."""
+    limit = _statement_limit(cur)
+    texts = (_clean(parsed.text_plain), _clean(parsed.text_html))
+    raw, rest = parsed.raw, b""
+    statement = None
+    if 2 * len(raw) + sum(len(text or "") for text in texts) < limit:    # the usual case
+        statement = _content_statement(cur, parsed, raw, texts, refcount)
+    if statement is None or _statement_size(statement) > limit:
+        # too long for one statement: the header block stays in the row (SEARCH
+        # HEADER reads it there), the rest of raw goes to message_content_chunks,
+        # and SEARCH BODY/TEXT see the start of each text, 1/SEARCH_TEXT_SHARE of
+        # the limit (escaping may double it); see migrations/0004_deliverable.sql
+        head = parsed.parts.header_length
+        raw, rest = parsed.raw[:head], parsed.raw[head:]
+        texts = tuple(_cut_bytes(text, limit // SEARCH_TEXT_SHARE) for text in texts)
+        statement = _content_statement(cur, parsed, raw, texts, refcount)
+        if _statement_size(statement) > limit:
+            raise ContentTooLarge(f"the message's index and IMAP forms ({len(statement)}"
+                                  f" characters) are over max_allowed_packet ({limit})")
+    cur.execute(statement)
+    content_id = cur.lastrowid
+    step = (limit - 1024) // 2          # pymysql sends bytes as hex: two characters a byte
+    for seq, start in enumerate(range(0, len(rest), step)):
+        cur.execute("INSERT INTO message_content_chunks (content_id, seq, data)"
+                    " VALUES (%s, %s, %s)", (content_id, seq, rest[start:start + step]))
+    return content_id
+
+
+def _content_statement(cur, parsed, raw, texts, refcount):
+    return cur.mogrify(_CONTENT_INSERT, (
+        raw,
         json.dumps(parsed.segments_json(), separators=(",", ":")),
         json.dumps(parsed.parts.to_json(), separators=(",", ":")),
         parsed.size,
         parsed.parts.header_length,
         _imap_form(parsed.envelope, "ENVELOPE"), _imap_form(parsed.bodystructure, "BODYSTRUCTURE"),
         _imap_form(parsed.body, "BODY"),
-        _clean(parsed.text_plain) or None, _clean(parsed.text_html) or None,
+        texts[0] or None, texts[1] or None,
         refcount))
-    _check_packet(cur, statement)
-    cur.execute(statement)
-    return cur.lastrowid
 
 
 class ContentTooLarge(PermanentFailure):
-    """The message's stored form is more than MySQL takes in one statement."""
+    """The message's stored form is more than MySQL takes in one statement or column."""
 
 
 _max_packet = []     # max_allowed_packet of the server, read once per process
+SEARCH_TEXT_SHARE = 8   # a long message's text_plain, text_html: 1/8 of the limit each
 
 
-def _check_packet(cur, statement):
-    """Refuse a statement over max_allowed_packet before sending it.
+def _statement_limit(cur):
+    """Longest statement the server takes (max_allowed_packet, less some slack).
 
-    The content row holds every byte that is not an attachment (as hex:
-    pymysql sends bytes as X'..') and the decoded text: a long plain-text
-    message can exceed the server's max_allowed_packet (16 MiB by default).
-    MariaDB then drops the connection (2006 "gone away", which looks
-    temporary), so the sender would get 451 on every retry.  ContentTooLarge
-    is permanent instead; the operator's remedy is a larger max_allowed_packet.
+    MariaDB drops the connection on a longer one (2006 "gone away", which
+    looks temporary), so the sender would get 451 on every retry: the
+    content row is kept under it instead (raw chunks), or refused for good.
+    Result rows are bounded by it too, so no stored row may be longer.
     """
     if not _max_packet:
         cur.execute("SELECT @@max_allowed_packet")
         _max_packet.append(int(cur.fetchone()[0]))
-    limit = _max_packet[0] - 1024          # the command byte and some slack
-    if len(statement) * 4 <= limit:
-        return
-    size = len(statement) if statement.isascii() else len(statement.encode("utf-8"))
-    if size > limit:
-        raise ContentTooLarge(f"the message's stored form ({size} bytes) is over the"
-                              f" database's max_allowed_packet ({_max_packet[0]})")
+    return _max_packet[0] - 1024          # the command byte and some slack
+
+
+def _statement_size(statement):
+    if statement.isascii():
+        return len(statement)
+    return len(statement.encode("utf-8", "surrogateescape"))
 
 
 def _attachment_row(content_id, a):
@@ -248,6 +280,7 @@ def load_contents(db, content_ids, parts=True, imap_forms=False):
                                bodystructure=row[7].encode("latin-1"),
                                body=row[8].encode("latin-1"))
             out[row[0]] = content
+        _load_chunks(cur, out)
         cur.execute("SELECT content_id, idx, bucket, object_key, decoded_size FROM attachments"
                     f" WHERE content_id IN ({_marks(ids)}) ORDER BY content_id, idx", ids)
         for content_id, index, bucket, key, size in cur.fetchall():
@@ -255,6 +288,23 @@ def load_contents(db, content_ids, parts=True, imap_forms=False):
                 out[content_id]["attachments"].append(
                     {"index": index, "bucket": bucket, "key": key, "size": size})
     return out
+
+
+def _load_chunks(cur, contents):
+    """Append its message_content_chunks to the raw of each content whose segments
+    reach past the raw in its row (a long message, see _insert_content)."""
+    short = [content_id for content_id, content in contents.items()
+             if _raw_length(content["segments"]) > len(content["raw"])]
+    for content_id in short:           # one at a time: each may be tens of MB
+        cur.execute("SELECT data FROM message_content_chunks WHERE content_id = %s"
+                    " ORDER BY seq", (content_id,))
+        content = contents[content_id]
+        content["raw"] = b"".join([content["raw"]] + [bytes(row[0]) for row in cur.fetchall()])
+
+
+def _raw_length(segments):
+    """Bytes of raw the segments (JSON form) refer to."""
+    return max((seg[1] + seg[2] for seg in segments if seg[0] == RAW), default=0)
 
 
 # -- the upload intent log (see migrations/0002_delivery.sql) -------------------
@@ -361,6 +411,13 @@ def _ascii(value, limit):
     return value.encode("ascii", "replace").decode("ascii")[:limit]
 
 
+def _cut_bytes(text, limit):
+    """text cut to at most limit bytes of UTF-8, at a character boundary."""
+    if not text or len(text) * 4 <= limit:
+        return text
+    return text.encode("utf-8")[:limit].decode("utf-8", "ignore")
+
+
 def _references(value):
     """References for a TEXT column: the last message-ids that fit in 64 KiB.
 
@@ -387,7 +444,7 @@ def _imap_form(value, name):
     """
     text = _text(value)
     if len(text) > IMAP_FORM_BYTES // 2 and len(text.encode("utf-8")) > IMAP_FORM_BYTES:
-        raise PermanentFailure(f"{name} of the message is over {IMAP_FORM_BYTES} bytes")
+        raise ContentTooLarge(f"{name} of the message is over {IMAP_FORM_BYTES} bytes")
     return text
 
 
