@@ -354,3 +354,24 @@ def test_bdat_delivers_the_same_messages(server, db):
             check_stored(imap, "INBOX", message, trace=True)
         finally:
             imap.logout()
+
+
+def test_temporary_failure_stays_451_and_unavailable(storage_server, private_s3):
+    """S3 down is temporary: 451 4.3.0 and NO [UNAVAILABLE], then delivered once it is back."""
+    server = storage_server(s3_endpoint=private_s3.endpoint, workers=1)
+    account = _fresh_account(server)
+    message = long_filename(1500)
+    private_s3.stop()
+    try:
+        code, text = smtp_send(server.smtp_port, account.address, message)
+        assert (code, text) == (451, "451 4.3.0 Temporary storage failure, try again later")
+        imap = imap_login(server.imap_port, account)
+        try:
+            assert imap.append("INBOX", None, None, message) == (
+                "NO", [b"[UNAVAILABLE] Could not store the message, try again"])
+        finally:
+            imap.logout()
+    finally:
+        private_s3.start()
+    code, text = smtp_send(server.smtp_port, account.address, message)
+    assert code == 250, text
