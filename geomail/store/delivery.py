@@ -249,6 +249,23 @@ def split_flags(flags):
 
 # -- reading a content back ---------------------------------------------------
 
+def _load_chunks(cur, contents):
+    """Append its message_content_chunks to the raw of each content whose segments
+    reach past the raw in its row (a long message, see _insert_content)."""
+    short = [content_id for content_id, content in contents.items()
+             if _raw_length(content["segments"]) > len(content["raw"])]
+    for content_id in short:           # one at a time: each may be tens of MB
+        cur.execute("SELECT data FROM message_content_chunks WHERE content_id = %s"
+                    " ORDER BY seq", (content_id,))
+        content = contents[content_id]
+        content["raw"] = b"".join([content["raw"]] + [bytes(row[0]) for row in cur.fetchall()])
+
+
+def _raw_length(segments):
+    """Bytes of raw the segments (JSON form) refer to."""
+    return max((seg[1] + seg[2] for seg in segments if seg[0] == RAW), default=0)
+
+
 def load_content(db, content_id):
     """One content row as a dict, with its cached IMAP forms; None if it does not exist."""
     return load_contents(db, [content_id], imap_forms=True).get(content_id)
@@ -288,23 +305,6 @@ def load_contents(db, content_ids, parts=True, imap_forms=False):
                 out[content_id]["attachments"].append(
                     {"index": index, "bucket": bucket, "key": key, "size": size})
     return out
-
-
-def _load_chunks(cur, contents):
-    """Append its message_content_chunks to the raw of each content whose segments
-    reach past the raw in its row (a long message, see _insert_content)."""
-    short = [content_id for content_id, content in contents.items()
-             if _raw_length(content["segments"]) > len(content["raw"])]
-    for content_id in short:           # one at a time: each may be tens of MB
-        cur.execute("SELECT data FROM message_content_chunks WHERE content_id = %s"
-                    " ORDER BY seq", (content_id,))
-        content = contents[content_id]
-        content["raw"] = b"".join([content["raw"]] + [bytes(row[0]) for row in cur.fetchall()])
-
-
-def _raw_length(segments):
-    """Bytes of raw the segments (JSON form) refer to."""
-    return max((seg[1] + seg[2] for seg in segments if seg[0] == RAW), default=0)
 
 
 # -- the upload intent log (see migrations/0002_delivery.sql) -------------------
