@@ -379,7 +379,7 @@ CONTENT_TYPE_CHARS = 255       # type "/" subtype: RFC 6838 4.2 allows 127 chara
 TRANSFER_ENCODING_CHARS = 32   # an ASCII token (RFC 2045 6.1); rebuilding uses segments,
                                # not this column, so a cut or '?' for 8-bit loses nothing
 PART_NUMBER_CHARS = 1024       # never cut (it names the part): widened in 0004 to hold
-                               # parser.MAX_DEPTH components of up to 6 characters
+                               # parser.MAX_DEPTH components of up to 5 characters
 IMAP_FORM_BYTES = 16 * 1024 * 1024 - 1   # envelope, bodystructure, body: MEDIUMTEXT
 # attachments.object_key VARCHAR(700) is not fitted: the object is stored under
 # that key already, and "{account id}/{token}/{safe_filename}" is at most

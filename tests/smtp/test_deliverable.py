@@ -17,6 +17,7 @@ import time
 
 import pytest
 
+from geomail.mime.parser import MAX_PARTS
 from geomail.store.accounts import create_account
 from geomail.store.database import Database
 from tests.smtp.conftest import RawSMTP, db_query, leftovers
@@ -375,3 +376,49 @@ def test_temporary_failure_stays_451_and_unavailable(storage_server, private_s3)
         private_s3.start()
     code, text = smtp_send(server.smtp_port, account.address, message)
     assert code == 250, text
+
+
+# -- the worker keeps serving others meanwhile ------------------------------------
+
+def hostile_header_messages():
+    """Header blocks near the parser's 256 KiB bound that were slow to parse."""
+    n = 250000
+    return {
+        "from_colons": _headers(b"Cc: a@b" + b":" * (n - 10) + b"\r\n") + b"\r\nbody\r\n",
+        "subject_words": _headers(b"X-Words: x\r\n").replace(
+            b"Subject: deliverable", b"Subject:" + b" =?utf-8?q?a?=" * (n // 14)) + b"\r\nbody\r\n",
+        "many_params": _with_attachment(b"Content-Type: application/x-y" + b";p=v" * (n // 4)
+                                        + b"\r\nContent-Transfer-Encoding: base64\r\n"),
+        "parts_5500": many_parts(MAX_PARTS + 500),
+        "nesting_1000": nested(1000),
+    }
+
+
+def test_other_sessions_are_served_during_hostile_messages(storage_server):
+    """One worker: while each message above is parsed, a second client's NOOP is answered
+    within 1 s (the parse never holds the worker's loop long)."""
+    import threading
+    server = storage_server(workers=1)
+    account = _fresh_account(server)
+    other = RawSMTP(server.smtp_port)
+    assert other.command("EHLO other.test")[0] == 250
+    worst = {}
+    try:
+        for name, message in hostile_header_messages().items():
+            result = {}
+            sender = threading.Thread(target=lambda: result.update(
+                reply=smtp_send(server.smtp_port, account.address, message)))
+            sender.start()
+            latencies = []
+            while sender.is_alive():
+                started = time.monotonic()
+                assert other.command("NOOP")[0] == 250
+                latencies.append(time.monotonic() - started)
+                time.sleep(0.02)
+            sender.join()
+            assert result["reply"][0] == 250, (name, result)
+            worst[name] = max(latencies, default=0.0)
+    finally:
+        other.quit()
+    print("worst NOOP latency (s):", {name: round(value, 3) for name, value in worst.items()})
+    assert max(worst.values()) < 1.0, worst
