@@ -440,7 +440,7 @@ def _imap_form(value, name):
     """A cached ENVELOPE/BODYSTRUCTURE/BODY as the latin-1 text its MEDIUMTEXT column holds.
 
     Each byte over 0x7f takes two bytes of UTF-8 there.  One too long for the
-    column cannot be stored however often the sender retries: PermanentFailure.
+    column cannot be stored however often the sender retries: ContentTooLarge.
     """
     text = _text(value)
     if len(text) > IMAP_FORM_BYTES // 2 and len(text.encode("utf-8")) > IMAP_FORM_BYTES:
