@@ -422,3 +422,26 @@ def test_other_sessions_are_served_during_hostile_messages(storage_server):
         other.quit()
     print("worst NOOP latency (s):", {name: round(value, 3) for name, value in worst.items()})
     assert max(worst.values()) < 1.0, worst
+
+
+def test_append_date_outside_the_store_is_bad_not_bye(server, db):
+    """A date-time no DATETIME holds ("01-Jan-0001 ... +0100" overflowed datetime and ended
+    the session with BYE [SERVERBUG]) gets BAD, synchronising literal or not."""
+    import socket
+    account = new_account(db)
+    sock = socket.create_connection(("127.0.0.1", server.imap_port), timeout=10)
+    lines = sock.makefile("rb")
+    try:
+        lines.readline()
+        sock.sendall(b'a LOGIN %s "%s"\r\n' % (account.address.encode(), PASSWORD.encode()))
+        assert lines.readline().startswith(b"a OK")
+        for date in (b"01-Jan-0001 00:00:00 +0100", b"01-Jan-0999 23:00:00 -0100",
+                     b"31-Dec-9999 23:59:59 -1200"):
+            sock.sendall(b'b APPEND INBOX "%s" {5+}\r\nhello\r\n' % date)
+            assert lines.readline() == b"b BAD Date-time out of range\r\n"
+        sock.sendall(b'c APPEND INBOX "01-Jan-0001 00:00:00 +0100" {5}\r\n')
+        assert lines.readline() == b"c BAD Date-time out of range\r\n"
+        sock.sendall(b'd APPEND INBOX "31-Dec-9999 13:59:59 +0000" {5+}\r\nhello\r\n')
+        assert lines.readline().startswith(b"d OK [APPENDUID ")
+    finally:
+        sock.close()
