@@ -436,6 +436,15 @@ _ATEXT = frozenset(b"!#$%&'*+-/=?^_`{|}~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcd
 _MIME_TOKEN = (_ATEXT | frozenset(b".")) - frozenset(b"/?=")
 
 
+def _run_of(chars):
+    return re.compile(b"[" + b"".join(re.escape(bytes([c])) for c in sorted(chars)) + b"]*")
+
+
+_ATEXT_RUN = _run_of(_ATEXT)
+_MIME_TOKEN_RUN = _run_of(_MIME_TOKEN)
+_QUOTED_RUN = re.compile(rb'[^"\\\n]*')
+
+
 class _Rfc822:
     """The subset of Dovecot's rfc822 parser context the Content-* fields use.
     Methods return 1 (more data), 0 (end of data) or -1 (broken), as there."""
@@ -470,43 +479,46 @@ class _Rfc822:
                 return 1
         return 0
 
-    def _run(self, chars):
-        s, j = self.s, self.i
-        while j < self.n and s[j] in chars:
-            j += 1
-        tok = s[self.i:j]
+    def _run(self, run):
+        """The token matched by run (a regex of one character class, starred) at i."""
+        j = run.match(self.s, self.i).end()
+        tok = self.s[self.i:j]
         self.i = j
         return tok
 
     def mime_token(self):
-        tok = self._run(_MIME_TOKEN)
+        tok = self._run(_MIME_TOKEN_RUN)
         return tok, self.skip_lwsp()
 
     def atom(self):
-        tok = self._run(_ATEXT)
+        tok = self._run(_ATEXT_RUN)
         if not tok:
             return tok, -1
         return tok, self.skip_lwsp()
 
     def quoted_string(self):
+        """Runs of plain characters are copied whole (a regex of one class: linear,
+        no backtracking); a 180 KB parameter value took 0.1 s a character at a time."""
         s, n = self.s, self.n
         self.i += 1
         out = bytearray()
         while self.i < n:
-            c = s[self.i]
-            self.i += 1
+            j = _QUOTED_RUN.match(s, self.i).end()
+            out += s[self.i:j]
+            if j >= n:
+                self.i = j
+                break
+            c = s[j]
+            self.i = j + 1
             if c == 0x22:
                 return bytes(out), self.skip_lwsp()
             if c == 0x5c:
                 if self.i >= n:
                     break
-                c = s[self.i]
+                out.append(s[self.i])
                 self.i += 1
-            elif c == 0x0a:
-                if out[-1:] == b"\r":
-                    out.pop()
-                continue
-            out.append(c)
+            elif out[-1:] == b"\r":     # LF: a folded line; drop its CR too
+                out.pop()
         return bytes(out), -1
 
     def peek(self):

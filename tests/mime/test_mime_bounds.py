@@ -157,3 +157,12 @@ def test_address_lists_cost_linear_time():
     assert H.parse_addresses(b"group: a@b, <c@d>;, e@f") == [
         (None, None, b"group", None), (None, None, b"a", b"b"), (None, None, b"c", b"d"),
         (None, None, None, None), (None, None, b"e", b"f")]
+
+
+def test_long_quoted_parameters_cost_linear_time():
+    """A quoted parameter value was copied a character at a time (0.1 s for 180 KB)."""
+    value = b"a/b; name=\"" + b"v\\\"\r\n " * 30000 + b"\"; charset=x"
+    started = time.process_time()
+    _, _, params = H.dovecot_content_type(value)
+    assert time.process_time() - started < 0.05
+    assert params == [(b"name", b"v\" " * 30000), (b"charset", b"x")]
