@@ -306,10 +306,13 @@ MISSING_MAILBOX = b"MISSING_MAILBOX"
 MISSING_DOMAIN = b"MISSING_DOMAIN"
 
 
+_QUOTED_PAIR = re.compile(rb"\\(.)")
+
+
 def _unquote(tok):
     if tok[:1] == b'"':
         body = tok[1:-1] if tok.endswith(b'"') and len(tok) > 1 else tok[1:]
-        return re.sub(rb"\\(.)", rb"\1", body)
+        return _QUOTED_PAIR.sub(rb"\1", body) if b"\\" in body else body
     return tok
 
 
