@@ -5,8 +5,11 @@ Incorrect string value) or the parser fail, so the sender got 451 on every
 retry.  Each is now sent to a real bin/geomail over SMTP and must be answered
 250, come back byte for byte from IMAP ``FETCH BODY[]`` (imaplib), and have
 its BODYSTRUCTURE and ENVELOPE answered; the same bytes by IMAP APPEND are
-stored too.  A failure that will recur on retry (provoked at the schema
-level, no mocks) gets ``554 5.6.0``, not ``451``.
+stored too.  A message over max_allowed_packet is stored in chunks.  A failure
+that will recur on retry (a column narrowed by hand; a BODYSTRUCTURE over its
+column) gets ``554 5.6.0`` / ``552 5.3.4`` and ``NO [CANNOT]`` / ``[TOOBIG]``,
+a temporary one (S3 stopped) still ``451`` / ``NO [UNAVAILABLE]``.  While the
+hostile ones are parsed, another session on the same worker is served.
 """
 
 import base64
