@@ -22,6 +22,7 @@ import socket
 import time
 
 from geomail.blobs.pipelined import PipelinedUpload
+from geomail.errors import classify
 from geomail.mime import MessageParser
 from geomail.store import delivery as sql
 from geomail.store.delivery import StoredAttachment, Target  # noqa: F401  re-exported
@@ -46,7 +47,14 @@ _LOST_CONNECTION = (1053, 1317, 1927, 2006, 2013, 2055)
 
 
 class DeliveryFailed(Exception):
-    """Storage failed (S3, MySQL): a temporary failure, the sender should retry."""
+    """Nothing was stored.  ``kind`` (geomail.errors: TEMPORARY, PERMANENT, BUG) says
+    whether a retry may succeed; ``too_big`` that the stored form is over a limit."""
+
+    def __init__(self, cause):
+        super().__init__(str(cause))
+        self.cause = cause
+        self.kind = classify(cause)
+        self.too_big = isinstance(cause, sql.ContentTooLarge)
 
 
 def new_token():
@@ -91,7 +99,7 @@ class Delivery:
         """
         if self.error is not None:
             self.abort()
-            raise DeliveryFailed(str(self.error))
+            raise DeliveryFailed(self.error)
         try:
             parsed = self.parser.close()
             attachments = [self._stored(info, upload) for info, upload, _ in self.uploads]
@@ -99,7 +107,7 @@ class Delivery:
         except Exception as exc:
             self._fail(exc)
             self.abort()
-            raise DeliveryFailed(str(exc)) from None
+            raise DeliveryFailed(exc) from None
         try:
             uids = sql.store_message(self.context.db, parsed, attachments, targets, pending)
         except Exception as exc:
@@ -113,7 +121,7 @@ class Delivery:
                 self._leave_to_janitor()
             else:
                 self.abort()
-            raise DeliveryFailed(str(exc)) from None
+            raise DeliveryFailed(exc) from None
         self.uploads = []
         self.context.mailbox_changed([mailbox_id for mailbox_id, _ in uids])
         return uids

@@ -12,7 +12,6 @@ to the boundary (RFC 2046 §5.1.1).
 """
 
 import binascii
-import codecs
 import hashlib
 from email.utils import parsedate_to_datetime
 from datetime import timezone
@@ -27,6 +26,18 @@ MAX_HEADER_BYTES = 256 * 1024
 MAX_PENDING_LINE = 64 * 1024       # longest base64 line we try to prove canonical
 SAFE_NAME_BYTES = 150
 CONTAINER_TYPES = ("message/rfc822",)   # as Dovecot 2.3: message/global is a leaf
+# Bounds on the part tree, after Dovecot 2.3's (MESSAGE_PARSER_DEFAULT_MAX_NESTED_MIME_PARTS
+# 100 and _MAX_TOTAL_MIME_PARTS 10,000, lib-mail/message-parser.h; half as many parts
+# here, as the tree's BODYSTRUCTURE and JSON cost ~50 us of CPU a part in Python and
+# are built without yielding: 5,000 parts take ~0.15 s).  An entity MAX_DEPTH levels
+# down is an opaque leaf even if it says multipart or message/rfc822: its body,
+# nested parts and all, is one leaf body kept in raw.  That bounds every
+# recursive walk of the tree (BODYSTRUCTURE, JSON, FETCH) well under Python's
+# recursion limit, and the IMAP part number ("1.1.1...") to MAX_DEPTH
+# components.  After MAX_PARTS entities no more delimiter lines are looked
+# for: the rest of the message belongs to the body of the part it is in.
+MAX_DEPTH = 100
+MAX_PARTS = 5000
 
 
 class AttachmentInfo:
@@ -86,7 +97,7 @@ class Part:
                  "content_id", "description", "encoding", "encoding_raw",
                  "disposition", "disposition_params", "language", "location", "md5",
                  "header_offset", "header_length", "body_offset", "body_length", "lines",
-                 "children", "message", "boundary", "attachment", "fields", "parent",
+                 "children", "message", "boundary", "attachment", "fields", "parent", "depth", "opaque",
                  "_lf0", "_consumer", "_delim", "_closed", "_raw_start", "_raw_end", "_charset")
 
     def __init__(self, number, header_offset, parent=None):
@@ -97,6 +108,8 @@ class Part:
         self.body_length = 0
         self.lines = 0
         self.parent = parent
+        self.depth = 0 if parent is None else parent.depth + 1
+        self.opaque = False        # a container treated as a leaf (MAX_DEPTH)
         self.children = []
         self.message = None
         self.boundary = None
@@ -172,6 +185,8 @@ class Part:
             "body": [self.body_offset, self.body_length], "lines": self.lines,
             "attachment": self.attachment,
         }
+        if self.opaque:
+            d["opaque"] = True
         if self.fields is not None:
             d["fields"] = [[n, s(v)] for n, v in self.fields if n in _ENVELOPE_FIELDS]
         if self.message is not None:
@@ -198,6 +213,7 @@ class Part:
         p.language = [b(x) for x in d["language"]]
         p.location, p.md5, p.boundary = b(d["location"]), b(d["md5"]), b(d["boundary"])
         p.attachment = d["attachment"]
+        p.opaque = d.get("opaque", False)
         if "fields" in d:
             p.fields = [(n, b(v)) for n, v in d["fields"]]
         if "message" in d:
@@ -226,8 +242,7 @@ class ParsedMessage:
         self.text_html = text_html
         self.headers = headers
         self.envelope = imap.envelope(parts.fields or [])
-        self.bodystructure = imap.body(parts, True)
-        self.body = imap.body(parts, False)
+        self.bodystructure, self.body = imap.bodies(parts)
 
     def segments_json(self):
         return [seg.to_json() for seg in self.segments]
@@ -481,6 +496,7 @@ class MessageParser:
         self._emitted = 0
         self._size = 0
         self._root = Part("", 0)
+        self._part_count = 1     # entities created so far (MAX_PARTS)
         self._cur = self._root
         self._state = HEADERS
         self._hdr = []
@@ -576,26 +592,36 @@ class MessageParser:
                 return
 
     def _delims(self):
-        """Active boundaries, outermost first: [(b"--boundary", multipart part)].
+        """Active boundaries: {b"--boundary": multipart part} ({} after MAX_PARTS).
 
         An enclosing multipart's boundary wins over an inner one, as in
-        email.feedparser (its end-of-part matchers run before the inner loop).
+        email.feedparser (its end-of-part matchers run before the inner loop),
+        so the outermost part of a boundary used twice is kept.
         """
-        return [(p._delim, p) for p in self._open
-                if p._delim is not None and not p._closed]
+        if self._part_count >= MAX_PARTS:
+            return {}
+        delims = {}
+        for p in self._open:
+            if p._delim is not None and not p._closed:
+                delims.setdefault(p._delim, p)
+        return delims
 
     @staticmethod
     def _match(line, delims):
-        """(part, is_close) if line is a delimiter line of one of delims."""
-        body = line.rstrip(b"\r\n")
-        for delim, part in delims:
-            if body.startswith(delim):
-                rest = body[len(delim):]
-                close = rest[:2] == b"--"
-                if close:
-                    rest = rest[2:]
-                if not rest.strip(b" \t"):
-                    return part, close
+        """(part, is_close) if line is a delimiter line of one of delims.
+
+        A delimiter line is the delimiter, "--" if it closes, then only blanks
+        (RFC 2046 §5.1.1).  Two dictionary lookups, so the work per line does
+        not grow with the nesting depth.  "--abc--" may close "abc" or open
+        "abc--": the outer of the two parts wins.
+        """
+        body = line.rstrip(b"\r\n").rstrip(b" \t")
+        opened = delims.get(body)
+        closed = delims.get(body[:-2]) if body.endswith(b"--") else None
+        if opened is not None and (closed is None or opened.depth <= closed.depth):
+            return opened, False
+        if closed is not None:
+            return closed, True
         return None
 
     def _run_headers(self, eof):
@@ -679,7 +705,7 @@ class MessageParser:
         else:
             f = buf.find(b"\n--", pos)
             cand = f + 1 if f >= 0 else -1
-        longest = max(len(d) for d, _ in delims) + 2 + 256
+        longest = max(len(d) for d in delims) + 2 + 256
         while cand >= 0:
             e = buf.find(b"\n", cand)
             if e < 0:
@@ -739,6 +765,7 @@ class MessageParser:
             return
         prefix = owner.number + "." if owner.number else ""
         child = Part(prefix + str(len(owner.children) + 1), self._abs(), owner)
+        self._part_count += 1
         owner.children.append(child)
         self._cur = child
         self._state = HEADERS
@@ -778,11 +805,15 @@ class MessageParser:
         part.body_offset = here
         part._lf0 = self._lf
         self._open.append(part)
+        if part.depth >= MAX_DEPTH and (part.boundary is not None
+                                        or part.content_type in CONTAINER_TYPES):
+            part.opaque, part.boundary = True, None      # see MAX_DEPTH
         if part.boundary is not None:
             part._delim = b"--" + part.boundary
             self._state = PREAMBLE
-        elif part.content_type in CONTAINER_TYPES:
+        elif part.content_type in CONTAINER_TYPES and not part.opaque:
             nested = Part(part.number, here, part)
+            self._part_count += 1
             part.message = nested
             self._cur = nested
             self._state = HEADERS
@@ -897,10 +928,7 @@ class MessageParser:
 
 def _decode_text(data, charset):
     name = "us-ascii" if not charset else charset.strip().lower()
-    try:
-        codec = codecs.lookup(name).name
-    except LookupError:
-        codec = "utf-8"
+    codec = H.codec_for(name)
     if codec == "ascii":
         codec = "utf-8"     # 8-bit text labelled us-ascii is most often UTF-8
     try:
@@ -911,9 +939,13 @@ def _decode_text(data, charset):
 
 def _top_headers(fields):
     out = {}
-    for name in ("message-id", "date", "from", "to", "cc", "subject", "in-reply-to", "references"):
+    for name in ("message-id", "date", "from", "to", "cc", "subject", "in-reply-to"):
         v = H.first(fields, name)
         out[name] = None if v is None else H.decode_words(H.unfold(v)).strip()
+    # message-ids hold no encoded words (RFC 2047 §5), and References may be long:
+    # whole, for the store to keep its last ids
+    v = H.first(fields, "references")
+    out["references"] = None if v is None else H.to_text(H.unfold(v)).strip()
     out["date_parsed"] = None
     if out["date"]:
         try:

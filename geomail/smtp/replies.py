@@ -4,6 +4,8 @@ Handlers name a reply from this table instead of writing literals, so the
 codes stay consistent and can be reviewed in one place.
 """
 
+from geomail.errors import PERMANENT
+
 REPLIES = {
     # 2xx
     "ok": (250, "2.0.0", "OK"),
@@ -47,7 +49,22 @@ REPLIES = {
     "too_big": (552, "5.3.4", "Message size exceeds fixed maximum message size"),
     "utf8_required": (553, "5.6.7", "Non-ASCII address requires SMTPUTF8"),
     "no_valid_recipients": (554, "5.5.1", "No valid recipients"),
+    # a storage failure that will recur on retry (geomail.errors.PERMANENT): RFC 3463
+    # X.6.0 "other or undefined media error" (the content is the cause), X.3.4
+    # "message too big for system" when it is the stored form's size
+    "storage_refused": (554, "5.6.0", "Message content cannot be stored, do not retry"),
+    "too_big_to_store": (552, "5.3.4", "Message too big for system"),
 }
+
+
+def storage_failure(failed):
+    """The reply to a DeliveryFailed: permanent (5xx) only when a retry fails the same way.
+
+    TEMPORARY and BUG both get 451: a bug may be fixed before the sender gives up.
+    """
+    if failed.kind != PERMANENT:
+        return reply("storage_failed")
+    return reply("too_big_to_store" if failed.too_big else "storage_refused")
 
 
 def reply(reply_name, **fields):

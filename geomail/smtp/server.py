@@ -14,11 +14,12 @@ import logging
 import time
 
 from geomail.delivery import Delivery, DeliveryFailed, Target
+from geomail.errors import BUG
 from geomail.netio import Connection, ConnectionClosed, DeadlineExceeded, LineTooLong, Timeout
 from geomail.smtp.addresses import AddressError, parse_mailbox, parse_path
 from geomail.smtp.dotstream import DotUnstuffer, LineEndFixer
 from geomail.smtp.recipients import RecipientDirectory
-from geomail.smtp.replies import format_reply, reply
+from geomail.smtp.replies import format_reply, reply, storage_failure
 
 log = logging.getLogger("geomail.smtp")
 
@@ -462,10 +463,12 @@ class SMTPSession:
                    for mailbox, _, inbox in transaction.recipients.values()]
         try:
             delivery.commit(targets)
-        except DeliveryFailed:
+        except DeliveryFailed as failed:
             for key in transaction.recipients:
                 directory(self.context).forget(key)
-            self.send(reply("storage_failed"))
+            if failed.kind == BUG:
+                log.error("delivery %s failed", delivery.token, exc_info=failed.cause)
+            self.send(storage_failure(failed))
             return
         log.info("stored %s from=<%s> to=%s size=%d", delivery.token,
                  transaction.sender or "", ",".join(transaction.recipients), delivery.size)

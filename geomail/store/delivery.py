@@ -9,11 +9,19 @@ The cached IMAP forms (ENVELOPE, BODYSTRUCTURE, BODY) are bytes on the wire
 but TEXT columns here: they are stored latin-1-decoded, which maps every
 byte to one character and back, so 8-bit header bytes survive unchanged.
 ``load_content`` undoes that.
+
+Values derived from the message's header are fitted to their columns here
+(see "fitting values to their columns"): the stored bytes keep them whole.
+A message whose non-attachment bytes do not fit in one statement keeps its
+header block in ``message_contents.raw`` and the rest in
+``message_content_chunks`` (migration 0004), which ``load_contents`` joins.
 """
 
 import json
 from dataclasses import dataclass, field
 
+from geomail.errors import PermanentFailure
+from geomail.mime.segments import RAW
 from geomail.store.mailboxes import INBOX
 
 FLAG_COLUMNS = ("seen", "answered", "flagged", "deleted", "draft")
@@ -81,10 +89,8 @@ def store_message(db, parsed, attachments, targets, pending_ids=()):
     def work(cur):
         content_id = _insert_content(cur, parsed, len(targets))
         if attachments:
-            cur.executemany(_ATTACHMENT_INSERT, [
-                (content_id, a.index, a.part_number, a.filename, a.safe_filename,
-                 a.content_type, a.transfer_encoding, a.decoded_size, a.sha256,
-                 json.dumps(a.encoding), a.bucket, a.object_key) for a in attachments])
+            cur.executemany(_ATTACHMENT_INSERT, [_attachment_row(content_id, a)
+                                                 for a in attachments])
         uids = {}
         for target in sorted(targets, key=lambda t: t.mailbox_id):
             uids[id(target)] = (target.mailbox_id,
@@ -98,16 +104,82 @@ def store_message(db, parsed, attachments, targets, pending_ids=()):
 
 
 def _insert_content(cur, parsed, refcount):
-    cur.execute(_CONTENT_INSERT, (
-        parsed.raw,
+    """Insert the content row (and, for a long message, its raw chunks); returns its id."""
+    limit = _statement_limit(cur)
+    texts = (_clean(parsed.text_plain), _clean(parsed.text_html))
+    raw, rest = parsed.raw, b""
+    statement = None
+    if 2 * len(raw) + sum(len(text or "") for text in texts) < limit:    # the usual case
+        statement = _content_statement(cur, parsed, raw, texts, refcount)
+    if statement is None or _statement_size(statement) > limit:
+        # too long for one statement: the header block stays in the row (SEARCH
+        # HEADER reads it there), the rest of raw goes to message_content_chunks,
+        # and SEARCH BODY/TEXT see the start of each text, 1/SEARCH_TEXT_SHARE of
+        # the limit (escaping may double it); see migrations/0004_deliverable.sql
+        head = parsed.parts.header_length
+        raw, rest = parsed.raw[:head], parsed.raw[head:]
+        texts = tuple(_cut_bytes(text, limit // SEARCH_TEXT_SHARE) for text in texts)
+        statement = _content_statement(cur, parsed, raw, texts, refcount)
+        if _statement_size(statement) > limit:
+            raise ContentTooLarge(f"the message's index and IMAP forms ({len(statement)}"
+                                  f" characters) are over max_allowed_packet ({limit})")
+    cur.execute(statement)
+    content_id = cur.lastrowid
+    step = (limit - 1024) // 2          # pymysql sends bytes as hex: two characters a byte
+    for seq, start in enumerate(range(0, len(rest), step)):
+        cur.execute("INSERT INTO message_content_chunks (content_id, seq, data)"
+                    " VALUES (%s, %s, %s)", (content_id, seq, rest[start:start + step]))
+    return content_id
+
+
+def _content_statement(cur, parsed, raw, texts, refcount):
+    return cur.mogrify(_CONTENT_INSERT, (
+        raw,
         json.dumps(parsed.segments_json(), separators=(",", ":")),
         json.dumps(parsed.parts.to_json(), separators=(",", ":")),
         parsed.size,
         parsed.parts.header_length,
-        _text(parsed.envelope), _text(parsed.bodystructure), _text(parsed.body),
-        parsed.text_plain or None, parsed.text_html or None,
+        _imap_form(parsed.envelope, "ENVELOPE"), _imap_form(parsed.bodystructure, "BODYSTRUCTURE"),
+        _imap_form(parsed.body, "BODY"),
+        texts[0] or None, texts[1] or None,
         refcount))
-    return cur.lastrowid
+
+
+class ContentTooLarge(PermanentFailure):
+    """The message's stored form is more than MySQL takes in one statement or column."""
+
+
+_max_packet = []     # max_allowed_packet of the server, read once per process
+SEARCH_TEXT_SHARE = 8   # a long message's text_plain, text_html: 1/8 of the limit each
+
+
+def _statement_limit(cur):
+    """Longest statement the server takes (max_allowed_packet, less some slack).
+
+    MariaDB drops the connection on a longer one (2006 "gone away", which
+    looks temporary), so the sender would get 451 on every retry: the
+    content row is kept under it instead (raw chunks), or refused for good.
+    Result rows are bounded by it too, so no stored row may be longer.
+    """
+    if not _max_packet:
+        cur.execute("SELECT @@max_allowed_packet")
+        _max_packet.append(int(cur.fetchone()[0]))
+    return _max_packet[0] - 1024          # the command byte and some slack
+
+
+def _statement_size(statement):
+    if statement.isascii():
+        return len(statement)
+    return len(statement.encode("utf-8", "surrogateescape"))
+
+
+def _attachment_row(content_id, a):
+    if len(a.part_number) > PART_NUMBER_CHARS:      # cannot happen below the parser's MAX_DEPTH
+        raise PermanentFailure(f"MIME part number of {len(a.part_number)} characters")
+    return (content_id, a.index, a.part_number, _cut(a.filename, FILENAME_CHARS),
+            _cut(a.safe_filename, SAFE_FILENAME_CHARS), _cut(a.content_type, CONTENT_TYPE_CHARS),
+            _ascii(a.transfer_encoding, TRANSFER_ENCODING_CHARS), a.decoded_size, a.sha256,
+            json.dumps(a.encoding), a.bucket, a.object_key)
 
 
 _MESSAGE_INSERT_FROM_MAILBOX = (
@@ -142,11 +214,11 @@ def _insert_message(cur, content_id, parsed, target):
         uid, content_id,
         *(1 if name in flags else 0 for name in FLAG_COLUMNS),
         " ".join(keywords), target.internal_date or _utcnow(), size, target.trace_headers,
-        _cut(headers.get("message-id"), 255), _naive_utc(headers.get("date_parsed")),
+        _cut(headers.get("message-id"), MESSAGE_ID_CHARS), _naive_utc(headers.get("date_parsed")),
         _local_date(headers.get("date_parsed")),
-        _cut(headers.get("from"), 1000), _cut(headers.get("to"), 1000),
-        _cut(headers.get("cc"), 1000), _cut(headers.get("subject"), 1000),
-        _cut(headers.get("in-reply-to"), 255), _cut(headers.get("references"), 60000),
+        _cut(headers.get("from"), ADDRESS_CHARS), _cut(headers.get("to"), ADDRESS_CHARS),
+        _cut(headers.get("cc"), ADDRESS_CHARS), _cut(headers.get("subject"), SUBJECT_CHARS),
+        _cut(headers.get("in-reply-to"), MESSAGE_ID_CHARS), _references(headers.get("references")),
         target.mailbox_id))
     if keywords:
         _remember_keywords(cur, target.mailbox_id, keywords)
@@ -176,6 +248,23 @@ def split_flags(flags):
 
 
 # -- reading a content back ---------------------------------------------------
+
+def _load_chunks(cur, contents):
+    """Append its message_content_chunks to the raw of each content whose segments
+    reach past the raw in its row (a long message, see _insert_content)."""
+    short = [content_id for content_id, content in contents.items()
+             if _raw_length(content["segments"]) > len(content["raw"])]
+    for content_id in short:           # one at a time: each may be tens of MB
+        cur.execute("SELECT data FROM message_content_chunks WHERE content_id = %s"
+                    " ORDER BY seq", (content_id,))
+        content = contents[content_id]
+        content["raw"] = b"".join([content["raw"]] + [bytes(row[0]) for row in cur.fetchall()])
+
+
+def _raw_length(segments):
+    """Bytes of raw the segments (JSON form) refer to."""
+    return max((seg[1] + seg[2] for seg in segments if seg[0] == RAW), default=0)
+
 
 def load_content(db, content_id):
     """One content row as a dict, with its cached IMAP forms; None if it does not exist."""
@@ -208,6 +297,7 @@ def load_contents(db, content_ids, parts=True, imap_forms=False):
                                bodystructure=row[7].encode("latin-1"),
                                body=row[8].encode("latin-1"))
             out[row[0]] = content
+        _load_chunks(cur, out)
         cur.execute("SELECT content_id, idx, bucket, object_key, decoded_size FROM attachments"
                     f" WHERE content_id IN ({_marks(ids)}) ORDER BY content_id, idx", ids)
         for content_id, index, bucket, key, size in cur.fetchall():
@@ -266,11 +356,96 @@ def _text(value):
     return value.decode("latin-1") if isinstance(value, (bytes, bytearray)) else value
 
 
+# -- fitting values to their columns -------------------------------------------
+#
+# Every value below comes from the message's header, which stays whole in the
+# stored bytes (raw + segments: BODY[] is byte-exact whatever is cut here).
+# The columns only index or list it, so each value is fitted to its column
+# (lengths as in migrations/0001_initial.sql and 0004): MySQL must never
+# refuse the row (1406 Data too long, 1366 Incorrect string value), as the
+# same message would then fail on every retry.  utf8mb4 VARCHAR(n) counts
+# characters, TEXT columns count bytes.
+
+MESSAGE_ID_CHARS = 255         # message_id, in_reply_to: a 255-character prefix still
+                               # identifies a message-id (THREAD, duplicate detection)
+ADDRESS_CHARS = 1000           # from_addr, to_addr, cc_addr: for display and SEARCH; SEARCH
+SUBJECT_CHARS = 1000           # falls back to the header block for longer values
+REFERENCES_BYTES = 65535       # references_ids TEXT: see _references
+FILENAME_CHARS = 1000          # attachments.filename: for listings; the full name is in
+                               # BODYSTRUCTURE, read from the stored header
+SAFE_FILENAME_CHARS = 255      # the parser keeps it to 150 bytes already
+CONTENT_TYPE_CHARS = 255       # type "/" subtype: RFC 6838 4.2 allows 127 characters each,
+                               # so anything longer is no registered type anyway
+TRANSFER_ENCODING_CHARS = 32   # an ASCII token (RFC 2045 6.1); rebuilding uses segments,
+                               # not this column, so a cut or '?' for 8-bit loses nothing
+PART_NUMBER_CHARS = 1024       # never cut (it names the part): widened in 0004 to hold
+                               # parser.MAX_DEPTH components of up to 5 characters
+IMAP_FORM_BYTES = 16 * 1024 * 1024 - 1   # envelope, bodystructure, body: MEDIUMTEXT
+# attachments.object_key VARCHAR(700) is not fitted: the object is stored under
+# that key already, and "{account id}/{token}/{safe_filename}" is at most
+# 20 + 1 + 21 + 1 + 150 characters (parser.SAFE_NAME_BYTES bounds the name in
+# bytes, control characters and "/" removed), far below S3's 1,024 bytes too.
+
+
+def _clean(text):
+    """text without lone surrogates (utf-7 and unicode_escape decode to them; MySQL
+    refuses them with 1366 and pymysql cannot even encode them): U+FFFD instead."""
+    if not text:
+        return text
+    try:
+        text.encode("utf-8")
+        return text
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "surrogatepass").decode("utf-8", "replace")
+
+
 def _cut(value, limit):
-    """A header value fit for a VARCHAR(limit) utf8mb4 column (no lone surrogates)."""
+    """A value fit for a VARCHAR(limit) utf8mb4 column: at most limit characters, clean."""
     if value is None:
         return None
-    return value[:limit].encode("utf-8", "replace").decode("utf-8")
+    return _clean(value[:limit])
+
+
+def _ascii(value, limit):
+    """A value fit for a VARCHAR(limit) ascii column: 8-bit characters become '?'."""
+    return value.encode("ascii", "replace").decode("ascii")[:limit]
+
+
+def _cut_bytes(text, limit):
+    """text cut to at most limit bytes of UTF-8, at a character boundary."""
+    if not text or len(text) * 4 <= limit:
+        return text
+    return text.encode("utf-8")[:limit].decode("utf-8", "ignore")
+
+
+def _references(value):
+    """References for a TEXT column: the last message-ids that fit in 64 KiB.
+
+    The end of the list is what threading needs (the parent is the last id,
+    RFC 5256 REFERENCES), so a longer list loses its oldest ids, cut before
+    a whole id.  Not a wider column: that would rebuild the messages table.
+    """
+    if value is None:
+        return None
+    value = _clean(value)
+    data = value.encode("utf-8")
+    if len(data) <= REFERENCES_BYTES:
+        return value
+    tail = data[len(data) - REFERENCES_BYTES:]
+    start = tail.find(b"<")
+    return tail[max(start, 0):].decode("utf-8", "ignore")
+
+
+def _imap_form(value, name):
+    """A cached ENVELOPE/BODYSTRUCTURE/BODY as the latin-1 text its MEDIUMTEXT column holds.
+
+    Each byte over 0x7f takes two bytes of UTF-8 there.  One too long for the
+    column cannot be stored however often the sender retries: ContentTooLarge.
+    """
+    text = _text(value)
+    if len(text) > IMAP_FORM_BYTES // 2 and len(text.encode("utf-8")) > IMAP_FORM_BYTES:
+        raise ContentTooLarge(f"{name} of the message is over {IMAP_FORM_BYTES} bytes")
+    return text
 
 
 def _utcnow():
