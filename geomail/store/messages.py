@@ -34,7 +34,13 @@ SYSTEM_FLAGS = tuple(FLAG_COLUMNS)
 _FLAG_BY_LOWER = {f.lower(): f for f in SYSTEM_FLAGS}
 _COLUMNS = tuple(FLAG_COLUMNS.values())
 _RANGE_CHUNK = 500
+# Keywords live space-separated in TEXT columns (64 KiB: messages.keywords and the
+# mailbox's FLAGS list, mailboxes.keywords), so their length and number are bounded
+# well inside that (IMAP keywords are atoms: ASCII, one byte a character):
+# 100 x 101 bytes per message, 500 x 101 bytes per mailbox.
 MAX_KEYWORD_LENGTH = 100
+MAX_MESSAGE_KEYWORDS = 100
+MAX_MAILBOX_KEYWORDS = 500
 
 
 class MailboxGone(StoreError, LookupError):
@@ -47,6 +53,20 @@ class MailboxNotFound(StoreError, LookupError):
 
 class HasChildren(StoreError):
     """An operation refused because the mailbox has inferiors."""
+
+
+class MessagesExpunged(StoreError, LookupError):
+    """Some of the messages named were expunged by another session (RFC 2180 §4)."""
+
+
+class KeywordLimit(StoreError):
+    """A message or a mailbox would get more keywords than MAX_*_KEYWORDS (IMAP: NO [LIMIT])."""
+
+
+def _check_keyword_count(merged, new_keywords):
+    """The mailbox's FLAGS list may not grow past MAX_MAILBOX_KEYWORDS."""
+    if new_keywords and len(merged.split(" ")) > MAX_MAILBOX_KEYWORDS:
+        raise KeywordLimit(f"a mailbox can hold at most {MAX_MAILBOX_KEYWORDS} keywords")
 
 
 def canonical_flag(flag):
@@ -304,7 +324,9 @@ def mark_seen(db, mailbox_id, uids):
 def store_flags(db, mailbox_id, ranges, mode, flags, unchangedsince=None):
     """STORE (RFC 3501 §6.4.6): mode '+', '-' or '='.
 
-    Returns (modseq, {uid: flags} of changed messages, [uids failing UNCHANGEDSINCE]).
+    Returns (modseq, {uid: flags} of changed messages, [uids failing UNCHANGEDSINCE],
+    number of messages found in ``ranges``).  Raises KeywordLimit (nothing changed)
+    when a message or the mailbox would hold too many keywords.
     """
     columns, keywords = _split_flags(flags)
 
@@ -340,6 +362,8 @@ def store_flags(db, mailbox_id, ranges, mode, flags, unchangedsince=None):
                 new_kw = list(keywords)
             if new == old and new_kw == old_kw:
                 continue
+            if len(new_kw) > MAX_MESSAGE_KEYWORDS and len(new_kw) > len(old_kw):
+                raise KeywordLimit(f"a message can hold at most {MAX_MESSAGE_KEYWORDS} keywords")
             unseen_delta += (1 - new["seen"]) - (1 - old["seen"])
             key = (tuple(new[c] for c in _COLUMNS), " ".join(new_kw))
             groups.setdefault(key, []).append(uid)
@@ -352,13 +376,14 @@ def store_flags(db, mailbox_id, ranges, mode, flags, unchangedsince=None):
             for uid in uids:
                 changed[uid] = flags_of(bits, kw)
         merged, added = _merge_keywords(mailbox_keywords, keywords if mode != "-" else [])
+        _check_keyword_count(merged, added)
         if changed or added:
             cur.execute("UPDATE mailboxes SET highestmodseq = %s, keywords = %s, "
                         "unseen_count = CAST(unseen_count AS SIGNED) + %s WHERE id = %s",
                         (modseq, merged, unseen_delta, mailbox_id))
         else:
             modseq = highestmodseq
-        return modseq, changed, failed
+        return modseq, changed, failed, len(rows)
     return db.run_transaction(work)
 
 
@@ -419,12 +444,15 @@ _COPIED = ("content_id, seen, answered, flagged, deleted, draft, keywords, inter
            "sort_cc")
 
 
-def _copy_in(cur, source_id, ranges, dest_id, dest_lock):
+def _copy_in(cur, source_id, ranges, dest_id, dest_lock, expected=None):
     uidvalidity, uidnext, highestmodseq, dest_keywords, _ = dest_lock
     cond, args = ranges_sql(ranges)
     cur.execute(f"SELECT uid, seen, rfc822_size, keywords FROM messages WHERE mailbox_id = %s "
                 f"AND {cond} ORDER BY uid LOCK IN SHARE MODE", [source_id, *args])
     rows = cur.fetchall()
+    if expected is not None and len(rows) < expected:
+        # RFC 2180 §4.4.1: copy nothing when some of the messages were expunged meanwhile
+        raise MessagesExpunged(f"{expected - len(rows)} of the messages were expunged")
     if not rows:
         return uidvalidity, [], 0
     modseq = highestmodseq + 1
@@ -440,7 +468,8 @@ def _copy_in(cur, source_id, ranges, dest_id, dest_lock):
     for row in rows:
         if row[3]:
             keywords.extend(row[3].split(" "))
-    merged, _ = _merge_keywords(dest_keywords, list(dict.fromkeys(keywords)))
+    merged, added = _merge_keywords(dest_keywords, list(dict.fromkeys(keywords)))
+    _check_keyword_count(merged, added)
     unseen = sum(1 for r in rows if not r[1])
     size = sum(int(r[2]) for r in rows)
     cur.execute("UPDATE mailboxes SET uidnext = %s, highestmodseq = %s, message_count = message_count + %s, "
@@ -450,28 +479,32 @@ def _copy_in(cur, source_id, ranges, dest_id, dest_lock):
     return uidvalidity, mapping, modseq
 
 
-def copy(db, source_id, ranges, dest_id):
+def copy(db, source_id, ranges, dest_id, expected=None):
     """COPY (RFC 3501 §6.4.7): returns (dest uidvalidity, [(source uid, dest uid)]).
 
     The copies share content rows (refcount + 1 each); no S3 object is copied.
+    ``expected``: how many messages the ranges hold for the caller; fewer raise
+    MessagesExpunged and nothing is copied.
     """
     def work(cur):
         dest_lock = _lock_mailbox(cur, dest_id)
-        uidvalidity, mapping, _ = _copy_in(cur, source_id, ranges, dest_id, dest_lock)
+        uidvalidity, mapping, _ = _copy_in(cur, source_id, ranges, dest_id, dest_lock, expected)
         return uidvalidity, mapping
     return db.run_transaction(work)
 
 
-def move(db, source_id, ranges, dest_id):
+def move(db, source_id, ranges, dest_id, expected=None):
     """MOVE (RFC 6851): copy and expunge in one transaction.
 
     Returns (dest uidvalidity, [(source uid, dest uid)], [(bucket, key)] to delete).
+    ``expected`` as for copy().
     """
     def work(cur):
         locks = {}
         for mailbox_id in sorted({source_id, dest_id}):   # one lock order for everybody
             locks[mailbox_id] = _lock_mailbox(cur, mailbox_id)
-        uidvalidity, mapping, _ = _copy_in(cur, source_id, ranges, dest_id, locks[dest_id])
+        uidvalidity, mapping, _ = _copy_in(cur, source_id, ranges, dest_id, locks[dest_id],
+                                           expected)
         if not mapping:
             return uidvalidity, [], []
         source_modseq = locks[source_id][2] + 1 if source_id != dest_id else None
