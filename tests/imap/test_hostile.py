@@ -157,6 +157,8 @@ ATTACKS = [
     ("SEARCH SENTON 31-Dec-9999", b"SEARCH SENTON 31-Dec-9999", "OK", r"^TAG OK"),
     ("SEARCH BEFORE 01-Jan-0001", b"SEARCH BEFORE 01-Jan-0001", "OK", r"^TAG OK"),
     ("SEARCH SINCE 01-Jan-0000", b"SEARCH SINCE 01-Jan-0000", "BAD", r"^TAG BAD"),
+    ("APPEND date-time past year 9999", b'APPEND INBOX "31-Dec-9999 23:59:59 -2359" {5+}\r\nhello',
+     "BAD", r"^TAG BAD"),
     ("FETCH 1 FLAGS\\xc3\\xa9", b"FETCH 1 FLAGS\xc3\xa9", "BAD", r"^TAG BAD"),
     ("FETCH 1 (FLAGS \\xff)", b"FETCH 1 (FLAGS \xff)", "BAD", r"^TAG BAD"),
     ("SEARCH \\xc3\\xa9", b"SEARCH \xc3\xa9", "BAD", r"^TAG BAD"),
