@@ -217,20 +217,39 @@ def _write_rows(session, out, items, view, stream, seen_now):
                 parts.append(b"FLAGS " + R.flag_list(_flags(row, view)))
             out.write(b"* %d FETCH (%b)\r\n" % (seq, b" ".join(parts)))
             continue
-        out.write(b"* %d FETCH (" % seq)
-        first = True
-        wrote_flags = False
-        for item in items:
-            if not first:
-                out.write(b" ")
-            first = False
-            if item.kind == "FLAGS":
-                wrote_flags = True
-            _write_item(session, out, item, row, msg, view)
-        if uid in seen_now and not wrote_flags:
-            out.write(b" FLAGS " + R.flag_list(_flags(row, view)))
-        out.write(b")\r\n")
+        try:
+            _write_message(session, out, items, row, msg, view, seq, uid in seen_now)
+        except Exception:
+            # RFC 2180 §4.1: its attachments went with an expunge by another session
+            # between loading its content and streaming it; drop its response if
+            # none of it was sent, and go on with the others
+            if not _expunged_meanwhile(session, view, uid) or not out.rollback():
+                raise
+            answered -= 1
     return answered
+
+
+def _write_message(session, out, items, row, msg, view, seq, seen_now):
+    out.write(b"* %d FETCH (" % seq)
+    first = True
+    wrote_flags = False
+    for item in items:
+        if not first:
+            out.write(b" ")
+        first = False
+        if item.kind == "FLAGS":
+            wrote_flags = True
+        _write_item(session, out, item, row, msg, view)
+    if seen_now and not wrote_flags:
+        out.write(b" FLAGS " + R.flag_list(_flags(row, view)))
+    out.write(b")\r\n")
+
+
+def _expunged_meanwhile(session, view, uid):
+    try:
+        return not messages.message_exists(session.context.db, view.mailbox_id, uid)
+    except Exception:       # noqa: BLE001 - the first failure is the one to report
+        return False
 
 
 def _whole(item):

@@ -337,6 +337,13 @@ def fetch_rows(db, mailbox_id, ranges, fields):
         after = rows[-1][0]
 
 
+def message_exists(db, mailbox_id, uid):
+    """Is the message still there (a FETCH that failed mid-way asks: RFC 2180 §4.1)?"""
+    with db.cursor() as cur:
+        cur.execute("SELECT 1 FROM messages WHERE mailbox_id = %s AND uid = %s", (mailbox_id, uid))
+        return cur.fetchone() is not None
+
+
 def mark_seen(db, mailbox_id, uids):
     """Set \\Seen on messages a BODY[] fetch read (RFC 3501 §6.4.5); returns changed UIDs."""
     return store_flags(db, mailbox_id, compress(sorted(uids)), "+", ["\\Seen"])[1]

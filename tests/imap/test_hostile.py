@@ -305,3 +305,29 @@ def test_storage_failure_is_a_tagged_no_and_the_session_goes_on(lone_worker, hos
     log = lone_worker.output()
     failures = [line for line in log.splitlines() if "FETCH failed" in line]
     assert failures and re.search(r"IMAP session [0-9a-f]{8} from 127\.0\.0\.1", failures[-1])
+
+
+@pytest.mark.timeout(120)
+def test_catch_up_of_10k_changes_does_not_hold_the_loop(lone_worker, big_mailbox, attacker,
+                                                        latency_report):
+    """Session C learns at its NOOP of A's STORE 1:* (10,240 FETCH responses); B meanwhile."""
+    watcher = Wire(lone_worker.imap_port, timeout=120)
+    watcher.login(big_mailbox)
+    watcher.ok("SELECT INBOX")
+    attacker.ok("STORE 1:* +FLAGS.SILENT (\\Answered)")
+    try:
+        with Bystander(lone_worker.imap_port, big_mailbox) as bystander:
+            started = time.monotonic()
+            lines = watcher.command("NOOP")
+            took = time.monotonic() - started
+            time.sleep(0.05)
+        assert not bystander.errors, bystander.errors
+        worst = max(bystander.latencies)
+        latency_report["NOOP catching up 10k flag changes"] = (worst, len(bystander.latencies),
+                                                               lines[-1][:40], took)
+        assert lines[-1] == "TAG OK NOOP completed"
+        assert sum(1 for line in lines if "\\Answered" in line) >= MESSAGES
+        assert worst < NOOP_BUDGET
+    finally:
+        attacker.ok("STORE 1:* -FLAGS.SILENT (\\Answered)")
+        watcher.close()
