@@ -26,8 +26,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench.common import Stack                                  # noqa: E402
 from geomail.store.accounts import create_account               # noqa: E402
 from geomail.store.database import Database                     # noqa: E402
-from tests.fuzz.imapfuzz import TEMPLATES, FuzzClient, mutate, server_tracebacks  # noqa: E402
-from tests.fuzz.test_imap_fuzz import populate                  # noqa: E402
+from tests.fuzz.imapfuzz import (TEMPLATES, FuzzClient, mutate, populate,  # noqa: E402
+                                  server_tracebacks)
 from tests.imap.conftest import PASSWORD                        # noqa: E402
 
 

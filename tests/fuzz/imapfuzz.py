@@ -10,7 +10,7 @@ the client would wait for the server); the parser fuzz covers literals.
 import re
 import socket
 
-from tests.imap.conftest import PASSWORD
+from tests.imap.conftest import PASSWORD, message, multipart
 
 # Commands of the selected state, as clients send them (no LOGOUT, IDLE, STARTTLS,
 # EXPUNGE or MOVE: they end the session, wait for more input or empty the mailbox).
@@ -85,19 +85,14 @@ def mutate(data, edits):
 class FuzzClient:
     """A logged-in, selected raw connection that sends one input and checks the answers."""
 
-    def __init__(self, port, account, timeout=20):
-        self.port = port
-        self.account = account
-        self.timeout = timeout
+    def __init__(self, port, account, timeout=20, select=True):
         self.count = 0
-        self.connect()
-
-    def connect(self):
-        self.sock = socket.create_connection(("127.0.0.1", self.port), timeout=self.timeout)
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
         self.buffer = b""
         self.readline()
-        self.expect_ok(b"LOGIN %s \"%s\"" % (self.account.address.encode(), PASSWORD.encode()))
-        self.expect_ok(b"SELECT INBOX")
+        self.expect_ok(b"LOGIN %s \"%s\"" % (account.address.encode(), PASSWORD.encode()))
+        if select:
+            self.expect_ok(b"SELECT INBOX")
 
     def close(self):
         try:
@@ -154,3 +149,17 @@ class FuzzClient:
 def server_tracebacks(log_text):
     """The traceback blocks of a server log (a BUG that reached NO [SERVERBUG])."""
     return [block for block in log_text.split("Traceback (most recent call last):")[1:]]
+
+
+def populate(port, account):
+    """INBOX with plain and multipart messages; the mailboxes the grammar names."""
+    client = FuzzClient(port, account, select=False)
+    for name in (b"Archive", b'"Other box"', b"Fuzz2"):
+        client.expect_ok(b"CREATE " + name)
+    for data in (message("hello", extra="Cc: carol@example.org\r\n"), multipart("zebra")[0],
+                 message("third", body="zebra " * 50 + "\r\n"), multipart("fourth", 2000)[0]):
+        client.count += 1
+        tag = b"ap%d" % client.count
+        client.sock.sendall(tag + b" APPEND INBOX (\\Seen) {%d+}\r\n" % len(data) + data + b"\r\n")
+        assert client.until(tag)[-1].startswith(tag + b" OK")
+    client.close()

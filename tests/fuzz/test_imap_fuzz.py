@@ -31,8 +31,8 @@ from geomail.store.accounts import create_account
 from geomail.store.database import Database
 from geomail.store.messages import MailboxInfo, Snapshot
 from tests.fixtures.server import GeomailProcess
-from tests.fuzz.imapfuzz import TEMPLATES, FuzzClient, mutate, server_tracebacks
-from tests.imap.conftest import PASSWORD, message, multipart
+from tests.fuzz.imapfuzz import TEMPLATES, FuzzClient, mutate, populate, server_tracebacks
+from tests.imap.conftest import PASSWORD
 
 # What a session turns into BAD/NO; ConnectionClosed: the input ended inside a literal.
 ALLOWED = (ParseError, LiteralTooBig, CommandError, LineTooLong, ConnectionClosed)
@@ -117,25 +117,6 @@ def fuzz_server(tmp_path_factory, mysql_url, s3_endpoint, s3_bucket):
     proc.wait_workers(1)
     yield proc
     proc.stop()
-
-
-def populate(port, account):
-    """INBOX with plain and multipart messages; the mailboxes the grammar names."""
-    client = FuzzClient.__new__(FuzzClient)
-    client.port, client.account, client.timeout, client.count = port, account, 20, 0
-    client.sock = socket.create_connection(("127.0.0.1", port), timeout=20)
-    client.buffer = b""
-    client.readline()
-    client.expect_ok(b'LOGIN %s "%s"' % (account.address.encode(), PASSWORD.encode()))
-    for name in (b"Archive", b'"Other box"', b"Fuzz2"):
-        client.expect_ok(b"CREATE " + name)
-    for data in (message("hello", extra="Cc: carol@example.org\r\n"), multipart("zebra")[0],
-                 message("third", body="zebra " * 50 + "\r\n"), multipart("fourth", 2000)[0]):
-        client.count += 1
-        tag = b"ap%d" % client.count
-        client.sock.sendall(tag + b" APPEND INBOX (\\Seen) {%d+}\r\n" % len(data) + data + b"\r\n")
-        assert client.until(tag)[-1].startswith(tag + b" OK")
-    client.close()
 
 
 @pytest.fixture(scope="module")
