@@ -29,7 +29,7 @@ class Pattern:
     Matched by simulating its automaton over the name, all states at once as
     the bits of one integer (shift-and), never by backtracking: the work is
     len(name) steps of a few integer operations whatever the pattern.  (A
-    regex of '.*'s backtracked exponentially on "*%*%...x".)  Bit i set means
+    regex of '.*'s backtracked on "*%*%...x" for longer than the worker's heartbeat.)  Bit i set means
     "the first i tokens are matched"; runs of wildcards are collapsed first
     ('*' in a run makes the run '*').
     """
@@ -68,11 +68,6 @@ class Pattern:
             if not states:
                 return False
         return bool(states & self.accept)
-
-
-def pattern_regex(pattern):
-    """The compiled matcher of a pattern (kept under its old name for callers)."""
-    return Pattern(pattern)
 
 
 def matches(compiled, pattern, name):
@@ -147,12 +142,12 @@ def list_(session, p, tag):
     names = _all_names(by_name)
     if "SUBSCRIBED" in select_opts:
         names = _all_names(list(by_name) + list(subscribed))
-    regexes = [(pattern_regex(reference + pat), reference + pat) for pat in patterns]
+    compiled = [(Pattern(reference + pat), reference + pat) for pat in patterns]
     listed = []
     for count, name in enumerate(sorted(names, key=lambda n: (n != INBOX, n)), 1):
         if count % YIELD_EVERY == 0:
             gevent.sleep(0)
-        if not any(matches(rx, pat, name) for rx, pat in regexes):
+        if not any(matches(matcher, pat, name) for matcher, pat in compiled):
             continue
         box = by_name.get(name)
         attrs = []
@@ -188,11 +183,11 @@ def lsub(session, p, tag):
         return
     boxes, subscribed = messages.all_mailboxes(session.context.db, session.account.id)
     existing = {b.name: b for b in boxes}
-    rx = pattern_regex(reference + pattern)
+    matcher = Pattern(reference + pattern)
     for count, name in enumerate(sorted(_all_names(subscribed), key=lambda n: (n != INBOX, n)), 1):
         if count % YIELD_EVERY == 0:
             gevent.sleep(0)
-        if not matches(rx, reference + pattern, name):
+        if not matches(matcher, reference + pattern, name):
             continue
         attrs = []
         if name not in subscribed or name not in existing:

@@ -12,6 +12,7 @@ all.  ``bench/fuzz_imap.py`` runs the connection fuzz for as long as asked.
     traceback in the server's log.
 """
 
+import re
 import socket
 import threading
 import time
@@ -148,3 +149,15 @@ def test_fuzzed_server_logged_no_traceback(fuzz_server, fuzz_client):
     fuzz_client.expect_ok(b"NOOP")
     tracebacks = server_tracebacks(fuzz_server.log_file.read_text(errors="replace"))
     assert not tracebacks, tracebacks[0][-3000:]
+
+
+def _reference_match(pattern, name):
+    """RFC 3501 §6.3.8 as a regex: fine for the short patterns of the property below."""
+    regex = "".join(".*" if c == "*" else "[^/]*" if c == "%" else re.escape(c) for c in pattern)
+    return re.fullmatch(regex, name, re.DOTALL) is not None
+
+
+@settings(derandomize=True, max_examples=3000, deadline=None, database=None)
+@given(pattern=st.text("ab/*%", max_size=10), name=st.text("ab/", max_size=10))
+def test_list_pattern_matches_like_the_rfc(pattern, name):
+    assert Pattern(pattern).match(name) == _reference_match(pattern, name)
