@@ -1,11 +1,14 @@
 """A long IMAP fuzz run over real connections: mutated real commands, never a BYE.
 
     python bench/fuzz_imap.py [--seconds 300] [--count 0] [--seed 1] [--workers 1]
+                              [--edits 4] [--random 0.1]
 
 Starts its own ``bin/geomail`` (own MariaDB database, own SeaweedFS), creates
 an account with messages in INBOX, logs in, SELECTs it, then sends commands
-of the grammar of tests/fuzz/imapfuzz.py with 1-4 bytes flipped, inserted,
-deleted or repeated, each followed by NOOP and SELECT INBOX, which must be OK.
+of the grammar of tests/fuzz/imapfuzz.py with 1 to ``--edits`` bytes flipped,
+inserted, deleted or spans repeated (and a ``--random`` fraction of lines of
+random bytes, some after a random template's name), each followed by NOOP and
+SELECT INBOX, which must be OK.
 A failure (a BYE, a lost connection, a missing answer) is printed with its
 input, and the run goes on with a new connection.  At the end: inputs tried,
 failures, and the tracebacks in the server's log (a NO [SERVERBUG] each).
@@ -31,10 +34,13 @@ from tests.fuzz.imapfuzz import (TEMPLATES, FuzzClient, mutate, populate,  # noq
 from tests.imap.conftest import PASSWORD                        # noqa: E402
 
 
-def random_input(rng):
+def random_input(rng, max_edits, random_share):
     template = rng.choice(TEMPLATES)
+    if rng.random() < random_share:
+        noise = bytes(rng.randrange(256) for _ in range(rng.randint(0, 200)))
+        return (template.split(b" ")[0] + b" " + noise) if rng.random() < 0.5 else noise
     edits = [(rng.randrange(4), rng.randrange(10_000), rng.randrange(256))
-             for _ in range(rng.randint(1, 4))]
+             for _ in range(rng.randint(1, max_edits))]
     return mutate(template, edits)
 
 
@@ -54,7 +60,7 @@ def run(args):
             elapsed = time.monotonic() - started
             if (args.seconds and elapsed >= args.seconds) or (args.count and tried >= args.count):
                 break
-            data = random_input(rng)
+            data = random_input(rng, args.edits, args.random)
             tried += 1
             try:
                 client.try_input(data)
@@ -85,6 +91,9 @@ def main():
     parser.add_argument("--count", type=int, default=0)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--edits", type=int, default=4, help="most byte edits per input")
+    parser.add_argument("--random", type=float, default=0.1,
+                        help="share of inputs that are random bytes")
     sys.exit(run(parser.parse_args()))
 
 

@@ -171,6 +171,8 @@ ATTACKS = [
     ("FETCH 1:* BODYSTRUCTURE 10k", b"FETCH 1:* BODYSTRUCTURE", "OK", r"^TAG OK"),
     ("UID FETCH 1:* BODY.PEEK[HEADER.FIELDS] 10k",
      b"UID FETCH 1:* (BODY.PEEK[HEADER.FIELDS (Subject From)])", "OK", r"^TAG OK"),
+    ("FETCH 1:300 (BODY.PEEK[] BODY.PEEK[1])", b"FETCH 1:300 (BODY.PEEK[] BODY.PEEK[1])", "OK",
+     r"^TAG OK"),
     ("SEARCH TEXT zebra 10k", b"SEARCH TEXT zebra", "OK", r"^TAG OK"),
     ("SEARCH OR ... HEADER 10k", b"SEARCH OR HEADER Subject big3 NOT SMALLER 10 UID 1:*", "OK",
      r"^TAG OK"),
