@@ -9,6 +9,8 @@ matches are case-insensitive through the utf8mb4_unicode_ci columns.
 import datetime
 import re
 
+import gevent
+
 from geomail.imap import response as R
 from geomail.imap.errors import Bad, CommandError
 from geomail.imap.parser import ParseError
@@ -253,4 +255,5 @@ def _search(session, p, uid_mode):
     session.out.write(b"* SEARCH")
     for i in range(0, len(numbers), 1000):
         session.out.write(b"".join(b" %d" % n for n in numbers[i:i + 1000]))
+        gevent.sleep(0)
     session.out.write(b"\r\n")

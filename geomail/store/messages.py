@@ -251,7 +251,9 @@ def changes_since(db, mailbox_id, since, last_uid, claim_recent=False):
         rows = _rows_by_uid(cur, "uid, seen, answered, flagged, deleted, draft, keywords, modseq",
                             "mailbox_id = %s AND modseq > %s", [mailbox_id, since])
         new, changed = [], []
-        for uid, *bits, kw, modseq in rows:
+        for count, (uid, *bits, kw, modseq) in enumerate(rows, 1):
+            if count % YIELD_EVERY == 0:
+                gevent.sleep(0)
             if uid > last_uid:
                 new.append((uid, flags_of(bits, kw)))
             else:
@@ -558,10 +560,18 @@ def search(db, mailbox_id, where, args, limit_uid=None):
     if limit_uid is not None:
         extra = " AND m.uid <= %s"
         params.append(limit_uid)
-    with db.cursor() as cur:
-        cur.execute(f"SELECT m.uid FROM messages m{join} WHERE m.mailbox_id = %s{extra} "
-                    f"AND ({where}) ORDER BY m.uid", params + list(args))
-        return [r[0] for r in cur.fetchall()]
+    uids, after = [], 0
+    while True:     # keyset pages with a yield between them, as in _rows_by_uid
+        with db.cursor() as cur:
+            cur.execute(f"SELECT m.uid FROM messages m{join} WHERE m.mailbox_id = %s{extra} "
+                        f"AND ({where}) AND m.uid > %s ORDER BY m.uid LIMIT %s",
+                        params + list(args) + [after, PAGE * 5])
+            page = [r[0] for r in cur.fetchall()]
+        uids.extend(page)
+        if len(page) < PAGE * 5:
+            return uids
+        after = page[-1]
+        gevent.sleep(0)
 
 
 # -- mailboxes ----------------------------------------------------------------------
