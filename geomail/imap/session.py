@@ -43,13 +43,15 @@ MAX_TEXT = 300                 # characters of a tagged response's human-readabl
 
 
 def _resp_text(text):
-    """RFC 3501 resp-text is one line of TEXT-CHARs: client text echoed in an error
-    (a mailbox name or charset sent as a literal) may hold CR, LF or NUL; cut it too."""
+    """RFC 3501 resp-text is one line of TEXT-CHARs (7-bit, no CR/LF): client text
+    echoed in an error (a mailbox name or charset sent as a literal, a command
+    name of 60 KB) may hold CR, LF, NUL or 8-bit bytes; they become '?', and the
+    text is cut."""
     text = str(text)
     if len(text) > MAX_TEXT:
         text = text[:MAX_TEXT] + "..."
-    if not text.isprintable():
-        text = "".join(c if c.isprintable() else "?" for c in text)
+    if not (text.isascii() and text.isprintable()):
+        text = "".join(c if " " <= c <= "~" else "?" for c in text)
     return text
 
 

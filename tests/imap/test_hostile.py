@@ -333,3 +333,22 @@ def test_catch_up_of_10k_changes_does_not_hold_the_loop(lone_worker, big_mailbox
     finally:
         attacker.ok("STORE 1:* -FLAGS.SILENT (\\Answered)")
         watcher.close()
+
+
+def test_client_text_echoed_in_a_reply_stays_one_ascii_line(lone_worker, big_mailbox):
+    """Client text echoed in a NO (a charset, a mailbox name, sent as literals) with CR LF,
+    NUL and 8-bit bytes: the reply is one line of 7-bit text (RFC 3501 resp-text), cut
+    short, and nothing the client wrote becomes a response line of its own."""
+    w = Wire(lone_worker.imap_port, timeout=30)
+    w.login(big_mailbox)
+    w.ok("SELECT INBOX")
+    charset = b"x\r\n* BYE forged\r\n\x00\xc3\xa9" + b"y" * 400
+    w.send(b"t1 SEARCH CHARSET {%d+}\r\n" % len(charset) + charset + b" ALL\r\n")
+    name = "\u00e9t\u00e9".encode() + b"z" * 400
+    w.send(b"t2 STATUS {%d+}\r\n" % len(name) + name + b" (MESSAGES)\r\n")
+    for tag, code in (("t1", "BADCHARSET"), ("t2", "NONEXISTENT")):
+        lines = w.read_response(tag)
+        assert len(lines) == 1 and lines[0].startswith(f"{tag} NO [{code}"), lines
+        assert lines[0].isascii() and lines[0].endswith("...") and len(lines[0]) < 400, lines
+    assert w.command("NOOP") == ["TAG OK NOOP completed"]       # no forged line in between
+    w.close()
