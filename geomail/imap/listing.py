@@ -29,9 +29,9 @@ class Pattern:
     Matched by simulating its automaton over the name, all states at once as
     the bits of one integer (shift-and), never by backtracking: the work is
     len(name) steps of a few integer operations whatever the pattern.  (A
-    regex of '.*'s backtracked on "*%*%...x" for longer than the worker's heartbeat.)  Bit i set means
-    "the first i tokens are matched"; runs of wildcards are collapsed first
-    ('*' in a run makes the run '*').
+    regex of '.*'s backtracked on "*%*%...x" for longer than the worker's
+    heartbeat.)  Bit i set means "the first i tokens are matched"; runs of
+    wildcards are collapsed first ('*' in a run makes the run '*').
     """
 
     def __init__(self, text):

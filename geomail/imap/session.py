@@ -233,7 +233,8 @@ class Session:
         kind = classify(exc)
         code, text = FAILURE_REPLIES[kind]
         peer = self.address[0] if isinstance(self.address, tuple) else self.address
-        what = f"IMAP session {self.id} from {peer}: {clip(name) if name else 'command'} failed ({kind})"
+        command = clip(name) if name else "command"
+        what = f"IMAP session {self.id} from {peer}: {command} failed ({kind})"
         if kind == BUG:
             log.error("%s: %s", what, clip(repr(exc), 500), exc_info=exc)
         else:

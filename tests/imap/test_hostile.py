@@ -182,8 +182,9 @@ ATTACKS = [
      r"^TAG OK"),
     ("STORE 1:* -FLAGS.SILENT 10k", b"STORE 1:* -FLAGS.SILENT (\\Flagged $Hostile)", "OK",
      r"^TAG OK"),
-    ("FETCH 1:* (UID FLAGS) odd numbers", b"FETCH " + b",".join(b"%d" % n for n in range(1, 10001, 2))
-     + b" (UID FLAGS)", "OK", r"^TAG OK"),
+    ("FETCH 1:* (UID FLAGS) odd numbers",
+     b"FETCH " + b",".join(b"%d" % n for n in range(1, 10001, 2)) + b" (UID FLAGS)", "OK",
+     r"^TAG OK"),
 ]
 
 
