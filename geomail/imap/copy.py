@@ -47,14 +47,23 @@ def _copy(session, p, uid_mode, move):
     ranges = view.uid_ranges(seqset, uid_mode, saved=session.saved_search)
     if not ranges:
         return None if not move else "No messages moved"
+    expected = len(view.uids_in(ranges))
     try:
         if move:
-            uidvalidity, mapping, objects = messages.move(db, view.mailbox_id, ranges, dest.id)
+            uidvalidity, mapping, objects = messages.move(db, view.mailbox_id, ranges, dest.id,
+                                                          expected)
             delete_objects(session, objects)
         else:
-            uidvalidity, mapping = messages.copy(db, view.mailbox_id, ranges, dest.id)
+            uidvalidity, mapping = messages.copy(db, view.mailbox_id, ranges, dest.id, expected)
     except messages.MailboxGone:
         raise CommandError(f"Mailbox {name} does not exist", R.TRYCREATE) from None
+    except messages.MessagesExpunged:
+        # RFC 2180 §4.4.1: nothing copied, some of the messages are gone (RFC 5530 code)
+        raise CommandError("Some messages were expunged, nothing was copied",
+                           R.EXPUNGEISSUED) from None
+    except messages.KeywordLimit:
+        raise CommandError(f"The destination mailbox would hold more than "
+                           f"{messages.MAX_MAILBOX_KEYWORDS} keywords", R.LIMIT) from None
     if not mapping:
         return None
     args = f"{uidvalidity} {uid_set_text([m[0] for m in mapping])} {uid_set_text([m[1] for m in mapping])}"

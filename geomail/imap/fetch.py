@@ -14,6 +14,7 @@ import gevent.queue
 
 from geomail.imap import response as R
 from geomail.imap.body import Message, Section
+from geomail.imap.errors import CommandError
 from geomail.imap.parser import ParseError
 from geomail.store import messages
 from geomail.store.delivery import load_contents
@@ -27,6 +28,8 @@ SIMPLE = ("FLAGS", "INTERNALDATE", "RFC822.SIZE", "ENVELOPE", "BODY", "BODYSTRUC
           "RFC822", "RFC822.HEADER", "RFC822.TEXT")
 CONTENT_BATCH = 128      # content rows loaded per query for body sections
 AHEAD = 2                # batches loaded ahead of the one being written
+YIELD_EVERY = 200        # responses written between two yields to the other greenlets
+_WORD_CHARS = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789.-")
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 
 
@@ -78,7 +81,7 @@ def _word(p):
     start = p.pos
     line = p.line
     end = start
-    while end < len(line) and (chr(line[end]).isalnum() or line[end] in b".-"):
+    while end < len(line) and line[end] in _WORD_CHARS:    # ASCII only: any other byte is BAD
         end += 1
     if end == start:
         raise ParseError(f"expected FETCH item at {line[start:start + 20]!r}")
@@ -159,7 +162,7 @@ def _fetch(session, p, uid_mode):
     db = session.context.db
     seen_now = {}
     if not view.readonly and any(not i.peek for i in items):
-        modseq, seen_now, _ = messages.store_flags(db, view.mailbox_id, ranges, "+", ["\\Seen"])
+        modseq, seen_now, _, _ = messages.store_flags(db, view.mailbox_id, ranges, "+", ["\\Seen"])
         if seen_now:
             view.own_change(modseq)
     if seen_now and "flags" not in fields:
@@ -174,41 +177,79 @@ def _fetch(session, p, uid_mode):
         prefetcher = None
         stream = ((row, None) for row in rows)
     try:
-        _write_rows(session, out, items, view, stream, seen_now)
+        answered = _write_rows(session, out, items, view, stream, seen_now)
     finally:
         if prefetcher is not None:
             prefetcher.close()
+    if answered < len(view.uids_in(ranges)):
+        raise expunge_issued()
+
+
+def expunge_issued():
+    """RFC 2180 §4.1.3 with RFC 5530's code: some of the messages the client named are gone
+    (another session expunged them); the others were answered, the session goes on."""
+    return CommandError("Some messages were expunged", R.EXPUNGEISSUED)
 
 
 def _write_rows(session, out, items, view, stream, seen_now):
+    """Write the FETCH responses; returns how many messages were answered.
+
+    A message whose row or content another session removed meanwhile is
+    left out (the caller answers NO [EXPUNGEISSUED]); every YIELD_EVERY
+    messages the other greenlets of the worker get the loop.
+    """
     # metadata only (the usual summary fetch): each response is built in one piece
     simple = all(i.kind in _METADATA for i in items)
     has_flags = any(i.kind == "FLAGS" for i in items)
     kinds = [i.kind for i in items]
+    answered = 0
     for row, msg in stream:
         uid = row["uid"]
         seq = view.seq_of(uid)
-        if seq is None:
+        if seq is None or msg is GONE:
             continue
+        answered += 1
+        if answered % YIELD_EVERY == 0:
+            gevent.sleep(0)
         if simple:
             parts = [_metadata(kind, row, view) for kind in kinds]
             if uid in seen_now and not has_flags:
                 parts.append(b"FLAGS " + R.flag_list(_flags(row, view)))
             out.write(b"* %d FETCH (%b)\r\n" % (seq, b" ".join(parts)))
             continue
-        out.write(b"* %d FETCH (" % seq)
-        first = True
-        wrote_flags = False
-        for item in items:
-            if not first:
-                out.write(b" ")
-            first = False
-            if item.kind == "FLAGS":
-                wrote_flags = True
-            _write_item(session, out, item, row, msg, view)
-        if uid in seen_now and not wrote_flags:
-            out.write(b" FLAGS " + R.flag_list(_flags(row, view)))
-        out.write(b")\r\n")
+        try:
+            _write_message(session, out, items, row, msg, view, seq, uid in seen_now)
+        except Exception:
+            # RFC 2180 §4.1: its attachments went with an expunge by another session
+            # between loading its content and streaming it; drop its response if
+            # none of it was sent, and go on with the others
+            if not _expunged_meanwhile(session, view, uid) or not out.rollback():
+                raise
+            answered -= 1
+    return answered
+
+
+def _write_message(session, out, items, row, msg, view, seq, seen_now):
+    out.write(b"* %d FETCH (" % seq)
+    first = True
+    wrote_flags = False
+    for item in items:
+        if not first:
+            out.write(b" ")
+        first = False
+        if item.kind == "FLAGS":
+            wrote_flags = True
+        _write_item(session, out, item, row, msg, view)
+    if seen_now and not wrote_flags:
+        out.write(b" FLAGS " + R.flag_list(_flags(row, view)))
+    out.write(b")\r\n")
+
+
+def _expunged_meanwhile(session, view, uid):
+    try:
+        return not messages.message_exists(session.context.db, view.mailbox_id, uid)
+    except Exception:       # noqa: BLE001 - the first failure is the one to report
+        return False
 
 
 def _whole(item):
@@ -217,6 +258,9 @@ def _whole(item):
         return True
     return (item.kind == "BODY[]" and item.partial is None and not item.section.part
             and item.section.text == "")
+
+
+GONE = object()     # stands for the Message of a row whose content was removed meanwhile
 
 
 def _with_contents(context, rows, prefetcher, parts):
@@ -234,8 +278,11 @@ def _with_contents(context, rows, prefetcher, parts):
         loaded = []
         for row in batch:
             content = contents.get(row["content_id"])
-            msg = Message(context, row, content)   # content gone meanwhile: loads (and fails) alone
-            if prefetcher is not None and content is not None:
+            if content is None:          # expunged by another session since its row was read
+                loaded.append((row, GONE))
+                continue
+            msg = Message(context, row, content)
+            if prefetcher is not None:
                 prefetcher.start(msg.stored, row["content_id"])
             loaded.append((row, msg))
         return loaded

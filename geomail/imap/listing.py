@@ -7,6 +7,8 @@ that LIST-EXTENDED and LIST-STATUS only need advertising later.
 
 import re
 
+import gevent
+
 from geomail.imap import response as R
 from geomail.imap.mailbox import status_items, status_line
 from geomail.imap.names import decode_name
@@ -14,29 +16,66 @@ from geomail.imap.parser import ParseError
 from geomail.store import messages
 from geomail.store.mailboxes import DELIMITER, INBOX
 
+MAX_NAME = 1024        # characters; stored names are at most 512 (mailboxes.name)
+_WILDCARD_RUN = re.compile(r"[*%]{2,}")
+YIELD_EVERY = 50       # names matched between two yields to the other greenlets
 SELECT_OPTIONS = ("SUBSCRIBED", "REMOTE", "RECURSIVEMATCH", "SPECIAL-USE")
 RETURN_OPTIONS = ("SUBSCRIBED", "CHILDREN", "SPECIAL-USE", "STATUS")
 
 
-def pattern_regex(pattern):
-    """RFC 3501 §6.3.8: '*' matches anything, '%' anything but the delimiter."""
-    out = []
-    for ch in pattern:
-        if ch == "*":
-            out.append(".*")
-        elif ch == "%":
-            out.append("[^" + re.escape(DELIMITER) + "]*")
-        else:
-            out.append(re.escape(ch))
-    return re.compile("".join(out) + r"\Z", re.DOTALL)
+class Pattern:
+    """A LIST/LSUB pattern (RFC 3501 §6.3.8): '*' matches anything, '%' anything but the delimiter.
+
+    Matched by simulating its automaton over the name, all states at once as
+    the bits of one integer (shift-and), never by backtracking: the work is
+    len(name) steps of a few integer operations whatever the pattern.  (A
+    regex of '.*'s backtracked on "*%*%...x" for longer than the worker's
+    heartbeat.)  Bit i set means "the first i tokens are matched"; runs of
+    wildcards are collapsed first ('*' in a run makes the run '*').
+    """
+
+    def __init__(self, text):
+        self.text = text
+        # a run of one character class, no nesting: linear, in C (the pattern may be 1 MB)
+        tokens = _WILDCARD_RUN.sub(lambda run: "*" if "*" in run.group() else "%", text)
+        self.literals = len(tokens) - tokens.count("*") - tokens.count("%")
+        if self.literals > MAX_NAME:
+            tokens = ""        # longer than any name: matches nothing (see match())
+        self.star = self.percent = 0
+        self.by_char = {}
+        for i, token in enumerate(tokens):
+            bit = 1 << i
+            if token == "*":
+                self.star |= bit
+            elif token == "%":
+                self.percent |= bit
+            else:
+                self.by_char[token] = self.by_char.get(token, 0) | bit
+        self.wild = self.star | self.percent
+        self.accept = 1 << len(tokens)
+
+    def _closure(self, states):
+        # a wildcard matches the empty string; wildcards never follow each other
+        return states | (states & self.wild) << 1
+
+    def match(self, name):
+        if self.literals > len(name):
+            return False
+        states = self._closure(1)
+        for ch in name:
+            stay = states & (self.star if ch == DELIMITER else self.wild)
+            states = self._closure(stay | (states & self.by_char.get(ch, 0)) << 1)
+            if not states:
+                return False
+        return bool(states & self.accept)
 
 
-def matches(regex, pattern, name):
-    if regex.match(name):
+def matches(compiled, pattern, name):
+    if compiled.match(name):
         return True
     # INBOX is case-insensitive: "inbox", "Inbox/%" match INBOX and its inferiors
     if (name == INBOX or name.startswith(INBOX + DELIMITER)) and pattern[:5].upper() == INBOX:
-        return bool(pattern_regex(INBOX + pattern[5:]).match(name))
+        return Pattern(INBOX + pattern[5:]).match(name)
     return False
 
 
@@ -103,10 +142,12 @@ def list_(session, p, tag):
     names = _all_names(by_name)
     if "SUBSCRIBED" in select_opts:
         names = _all_names(list(by_name) + list(subscribed))
-    regexes = [(pattern_regex(reference + pat), reference + pat) for pat in patterns]
+    compiled = [(Pattern(reference + pat), reference + pat) for pat in patterns]
     listed = []
-    for name in sorted(names, key=lambda n: (n != INBOX, n)):
-        if not any(matches(rx, pat, name) for rx, pat in regexes):
+    for count, name in enumerate(sorted(names, key=lambda n: (n != INBOX, n)), 1):
+        if count % YIELD_EVERY == 0:
+            gevent.sleep(0)
+        if not any(matches(matcher, pat, name) for matcher, pat in compiled):
             continue
         box = by_name.get(name)
         attrs = []
@@ -142,9 +183,11 @@ def lsub(session, p, tag):
         return
     boxes, subscribed = messages.all_mailboxes(session.context.db, session.account.id)
     existing = {b.name: b for b in boxes}
-    rx = pattern_regex(reference + pattern)
-    for name in sorted(_all_names(subscribed), key=lambda n: (n != INBOX, n)):
-        if not matches(rx, reference + pattern, name):
+    matcher = Pattern(reference + pattern)
+    for count, name in enumerate(sorted(_all_names(subscribed), key=lambda n: (n != INBOX, n)), 1):
+        if count % YIELD_EVERY == 0:
+            gevent.sleep(0)
+        if not matches(matcher, reference + pattern, name):
             continue
         attrs = []
         if name not in subscribed or name not in existing:

@@ -403,10 +403,12 @@ class Parser:
             offset = datetime.timedelta(hours=int(match.group(8)), minutes=int(match.group(9)))
             if match.group(7) == b"-":
                 offset = -offset
-            return datetime.datetime(int(match.group(3)), month, int(match.group(1).strip()),
-                                     int(match.group(4)), int(match.group(5)), int(match.group(6)),
-                                     tzinfo=datetime.timezone(offset))
-        except ValueError:
+            value = datetime.datetime(int(match.group(3)), month, int(match.group(1).strip()),
+                                      int(match.group(4)), int(match.group(5)), int(match.group(6)),
+                                      tzinfo=datetime.timezone(offset))
+            value.astimezone(datetime.timezone.utc)   # 31-Dec-9999 ... -0100 is past year 9999
+            return value
+        except (ValueError, OverflowError):
             raise ParseError("invalid date-time") from None
 
 

@@ -113,9 +113,17 @@ class Writer:
     def __init__(self, conn):
         self.conn = conn
         self.buffer = bytearray()
+        # For rollback(): where in the buffer the response being built began, whether
+        # part of it has been sent already, and whether a literal is being written.
+        self.boundary = 0
+        self.torn = False
+        self.in_literal = False
 
     def write(self, data):
+        """Bytes of a response; a write ending in CRLF outside a literal ends a response."""
         self.buffer += data
+        if not self.in_literal and data[-2:] == b"\r\n":
+            self._ended()
         if len(self.buffer) >= self.FLUSH_AT:
             self.flush()
 
@@ -123,20 +131,36 @@ class Writer:
         """One whole response line (bytes without CRLF)."""
         self.buffer += data
         self.buffer += b"\r\n"
+        self._ended()
         if len(self.buffer) >= self.FLUSH_AT:
             self.flush()
+
+    def _ended(self):
+        self.boundary = len(self.buffer)
+        self.torn = False
+
+    def rollback(self):
+        """Drop the unfinished response of a failed command; False if part of it was sent."""
+        self.in_literal = False
+        if self.torn:
+            return False
+        del self.buffer[self.boundary:]
+        return True
 
     def literal(self, lit):
         """Write a Literal: header, then its chunks; checks the announced size."""
         self.buffer += (b"~{%d}\r\n" if lit.binary else b"{%d}\r\n") % lit.size
         sent = 0
+        self.in_literal = True
         for chunk in lit.chunks:
             sent += len(chunk)
             if len(chunk) > self.FLUSH_AT:
                 self.flush()
+                self.torn = True
                 self.conn.write(chunk)
             else:
                 self.write(chunk)
+        self.in_literal = False
         if sent != lit.size:
             # the announced size was wrong: the stream is broken beyond repair
             raise RuntimeError(f"literal announced {lit.size} bytes, produced {sent}")
@@ -144,6 +168,9 @@ class Writer:
     def flush(self):
         if self.buffer:
             data = bytes(self.buffer)
+            if self.boundary < len(self.buffer):
+                self.torn = True          # an unfinished response goes out
             self.buffer.clear()
+            self.boundary = 0
             self.conn.write(data)
 

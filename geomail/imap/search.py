@@ -9,6 +9,8 @@ matches are case-insensitive through the utf8mb4_unicode_ci columns.
 import datetime
 import re
 
+import gevent
+
 from geomail.imap import response as R
 from geomail.imap.errors import Bad, CommandError
 from geomail.imap.parser import ParseError
@@ -31,6 +33,16 @@ TRACE_TEXT = "CONVERT(m.trace_headers USING utf8mb4)"
 HEADER_SUBQUERY = ("(SELECT CONVERT(SUBSTRING(hc.raw, 1, hc.header_size) USING utf8mb4) "
                    "FROM message_contents hc WHERE hc.id = m.content_id)")
 CUT_LENGTH = 1000      # characters kept in from_addr/to_addr/cc_addr/subject (store.delivery)
+# HEADER (and the header-block fallback of FROM/TO/CC/SUBJECT) is a MySQL REGEXP built
+# from the client's field name and value.  MariaDB's PCRE2 refuses patterns past 64 KiB
+# ("regular expression too large", which used to end the session), and the match time
+# grows with the value's length times the header's, so the client text that goes into
+# a regex is bounded: at most MAX_REGEX_FIELD + MAX_REGEX_VALUE characters, some 4 KiB
+# of pattern at 4 bytes a character.  A longer key cannot be searched without either
+# that blow-up or a false match (LIKE alone would find the text in another field), so
+# it gets NO [LIMIT] (RFC 5530), which tells the client the reason.
+MAX_REGEX_FIELD = 200
+MAX_REGEX_VALUE = 1000
 
 
 def like(value):
@@ -171,19 +183,22 @@ class Compiler:
         if word.startswith("SENT"):
             op = {"SENTBEFORE": "<", "SENTON": "=", "SENTSINCE": ">="}[word]
             return f"m.sent_date {op} %s", [day]
-        next_day = day + datetime.timedelta(days=1)
         column = "m.internal_date"
-        kind = word
-        if kind == "BEFORE":
+        if word == "BEFORE":
             return f"{column} < %s", [day]
-        if kind == "ON":
-            return f"{column} >= %s AND {column} < %s", [day, next_day]
+        if word == "ON":
+            if day == datetime.date.max:     # 31-Dec-9999: there is no next day to stop at
+                return f"{column} >= %s", [day]
+            return f"{column} >= %s AND {column} < %s", [day, day + datetime.timedelta(days=1)]
         return f"{column} >= %s", [day]
 
     def _header(self, field, value, text=HEADER_TEXT, trace=True):
         """HEADER field value: a line of the header block (or the trace headers) that matches."""
         if not re.fullmatch(r"[!-9;-~]+", field):
             raise Bad("Invalid header field name")
+        if len(field) > MAX_REGEX_FIELD or len(value) > MAX_REGEX_VALUE:
+            raise CommandError(f"Header searches are limited to field names of {MAX_REGEX_FIELD} "
+                               f"and values of {MAX_REGEX_VALUE} characters", R.LIMIT)
         pattern = "(?mi)^" + re.escape(field) + ":"
         if value:   # the value may sit on a folded continuation line
             pattern += r"(?:[^\r\n]|\r?\n[ \t])*" + re.escape(value)
@@ -240,4 +255,5 @@ def _search(session, p, uid_mode):
     session.out.write(b"* SEARCH")
     for i in range(0, len(numbers), 1000):
         session.out.write(b"".join(b" %d" % n for n in numbers[i:i + 1000]))
+        gevent.sleep(0)
     session.out.write(b"\r\n")

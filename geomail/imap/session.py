@@ -9,6 +9,7 @@ no EXPUNGE during or right after FETCH, STORE, SEARCH).
 """
 
 import logging
+import secrets
 
 import gevent
 import gevent.event
@@ -16,9 +17,11 @@ import gevent.event
 from geomail.imap import response as R
 from geomail.imap.auth import ANSWERED
 from geomail.imap.commands import COMMANDS
+from geomail.errors import BUG, PERMANENT, TEMPORARY, classify
 from geomail.imap.errors import Bad, Bye, CommandError
 from geomail.imap.parser import LiteralTooBig, ParseError, Parser
 from geomail.imap.watcher import watcher_for
+from geomail.logs import clip
 from geomail.netio import Connection, ConnectionClosed, DeadlineExceeded, LineTooLong, Timeout
 
 log = logging.getLogger("geomail.imap")
@@ -32,6 +35,33 @@ PREAUTH_LITERAL_BUDGET = 8 * 1024
 MAX_BAD_COMMANDS = 50          # syntax errors in a row before we hang up
 LOGIN_FAILURE_DELAY = 1.0      # seconds, doubled per failure
 
+# What a failed command gets, by geomail.errors.classify (RFC 5530 codes)
+FAILURE_REPLIES = {
+    TEMPORARY: (R.UNAVAILABLE, "Server storage is unavailable, try again later"),
+    PERMANENT: (R.CANNOT, "The server cannot do this"),
+    BUG: (R.SERVERBUG, "Internal server error"),
+}
+
+
+MAX_TEXT = 300                 # characters of a tagged response's human-readable text
+
+
+def _resp_text(text):
+    """RFC 3501 resp-text is one line of TEXT-CHARs (7-bit, no CR/LF): client text
+    echoed in an error (a mailbox name or charset sent as a literal, a command
+    name of 60 KB) may hold CR, LF, NUL or 8-bit bytes; they become '?', and the
+    text is cut."""
+    text = str(text)
+    if len(text) > MAX_TEXT:
+        text = text[:MAX_TEXT] + "..."
+    if not (text.isascii() and text.isprintable()):
+        text = "".join(c if " " <= c <= "~" else "?" for c in text)
+    return text
+
+
+class StreamBroken(Exception):
+    """A command failed after part of one of its responses was sent: the client cannot resync."""
+
 
 class Session:
     """One IMAP connection; see the module docstring."""
@@ -40,6 +70,7 @@ class Session:
         self.context = context
         self.config = context.config
         self.address = address
+        self.id = secrets.token_hex(4)   # short session id for the log lines
         self.idle_timeout = float(getattr(self.config, "imap_idle_timeout", 1800.0))
         # RFC 9051 5.4: before login a much shorter autologout timer is allowed, and
         # one command (line + literals) must arrive within a deadline (slowloris).
@@ -71,12 +102,15 @@ class Session:
             while not self.closing:
                 self.one_command()
                 self.out.flush()
-        except (ConnectionClosed, OSError):
+        except (ConnectionClosed, OSError, StreamBroken):
             pass
+        except Timeout:
+            self._bye("Autologout; idle for too long")
         except Bye as bye:
             self._bye(bye.text, bye.code)
         except Exception:
-            log.exception("IMAP session from %s failed", self.address)
+            # only the greeting and the flush run outside one_command's own handling
+            log.exception("IMAP session %s from %s failed", self.id, self.address)
             self._bye("Internal server error", R.SERVERBUG)
         finally:
             self.close_view()
@@ -117,7 +151,8 @@ class Session:
         self.out.line(b"* " + (text.encode("utf-8") if isinstance(text, str) else text))
 
     def tagged(self, tag, status, text, code=None, code_args=None):
-        self.out.line(f"{tag} {status} {R.code_text(code, code_args)}{text}".encode("utf-8"))
+        self.out.line(f"{tag} {status} {R.code_text(code, code_args)}{_resp_text(text)}"
+                      .encode("utf-8", "replace"))
 
     def _continuation(self):
         self.out.line(b"+ Ready for literal data")
@@ -166,6 +201,7 @@ class Session:
         if not p.line.strip():
             return
         tag = "*"
+        name = None
         try:
             tag = p.tag()
             p.sp()
@@ -205,8 +241,37 @@ class Session:
             raise Bye("Command not received in time") from None
         except Timeout:        # silent in the middle of a command (a literal)
             raise Bye("Autologout; idle for too long") from None
+        except (ConnectionClosed, Bye, StreamBroken):
+            raise
+        except Exception as exc:        # noqa: BLE001 - any other failure ends the command only
+            self._command_failed(tag, name, exc)
         finally:
             self.conn.set_deadline(None)
+
+    def _command_failed(self, tag, name, exc):
+        """A handler raised: one log line, a tagged NO with a code, and the session goes on.
+
+        The response being built when it failed is dropped if none of it has
+        been sent; if part of it went out (a literal half written), the client
+        cannot find the end of it, so the connection is closed instead (as
+        Dovecot does) rather than padding a message body with made-up bytes.
+        """
+        kind = classify(exc)
+        code, text = FAILURE_REPLIES[kind]
+        peer = self.address[0] if isinstance(self.address, tuple) else self.address
+        command = clip(name) if name else "command"
+        what = f"IMAP session {self.id} from {peer}: {command} failed ({kind})"
+        if kind == BUG:
+            log.error("%s: %s", what, clip(repr(exc), 500), exc_info=exc)
+        else:
+            log.warning("%s: %s", what, clip(repr(exc), 500))
+        if not self.out.rollback():
+            raise StreamBroken() from exc
+        try:
+            self.parser.discard()
+        except (LineTooLong, LiteralTooBig, ParseError):
+            pass
+        self.tagged(tag, "NO", text, code)
 
     def _count_bad(self):
         self.bad_in_a_row += 1

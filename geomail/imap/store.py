@@ -5,12 +5,16 @@ answer is an untagged FETCH (FLAGS) for every message of the set unless
 .SILENT (then other sessions' changes still come at the command boundary).
 """
 
+import gevent
+
 from geomail.imap import response as R
 from geomail.imap.errors import Bad, CommandError
 from geomail.imap.parser import ParseError
 from geomail.store import messages
 
 MAX_KEYWORD = messages.MAX_KEYWORD_LENGTH
+MAX_KEYWORDS = messages.MAX_MESSAGE_KEYWORDS
+YIELD_EVERY = 200        # untagged FETCH responses between two yields to other greenlets
 
 
 def store(session, p, tag):
@@ -32,8 +36,15 @@ def parse_flags(p):
     return check_flags(flags)
 
 
+def keyword_limit():
+    return CommandError(f"At most {MAX_KEYWORDS} keywords of at most {MAX_KEYWORD} characters "
+                        f"per message, {messages.MAX_MAILBOX_KEYWORDS} per mailbox", R.LIMIT)
+
+
 def check_flags(flags):
+    """The flags of STORE/APPEND, each once; BAD for invalid ones, NO [LIMIT] for too many."""
     out = []
+    seen = set()
     for flag in flags:
         if flag.startswith("\\"):
             canonical = messages.canonical_flag(flag)
@@ -43,9 +54,12 @@ def check_flags(flags):
                 continue            # \Recent is the server's to set (RFC 3501 §2.3.2)
             flag = canonical
         elif len(flag) > MAX_KEYWORD:
-            raise Bad("Keyword too long")
-        if flag not in out:
+            raise keyword_limit()
+        if flag not in seen:
+            seen.add(flag)
             out.append(flag)
+    if len(out) > MAX_KEYWORDS + len(messages.SYSTEM_FLAGS):
+        raise keyword_limit()
     return out
 
 
@@ -70,12 +84,25 @@ def _store(session, p, uid_mode):
     if not ranges:
         return
     db = session.context.db
-    modseq, changed, _ = messages.store_flags(db, view.mailbox_id, ranges, mode, flags)
+    try:
+        modseq, changed, _, found = messages.store_flags(db, view.mailbox_id, ranges, mode, flags)
+    except messages.KeywordLimit:
+        raise keyword_limit() from None
     if changed:
         view.own_change(modseq)
-    if silent:
-        return
-    for row in messages.fetch_rows(db, view.mailbox_id, ranges, ["flags"]):
+    expected = len(view.uids_in(ranges))
+    if not silent:
+        _answer(session, view, db, ranges, uid_mode)
+    if found < expected:
+        # RFC 2180 §4.2.1: the others were changed; these are gone (RFC 5530 code)
+        raise CommandError("Some messages were expunged", R.EXPUNGEISSUED)
+
+
+def _answer(session, view, db, ranges, uid_mode):
+    """The untagged FETCH (FLAGS) of every message of the set still there."""
+    for count, row in enumerate(messages.fetch_rows(db, view.mailbox_id, ranges, ["flags"]), 1):
+        if count % YIELD_EVERY == 0:
+            gevent.sleep(0)
         uid = row["uid"]
         seq = view.seq_of(uid)
         if seq is None:

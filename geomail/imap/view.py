@@ -8,10 +8,13 @@ yet.  Flags and everything else stay in MySQL and are read per command.
 import bisect
 from array import array
 
+import gevent
+
 from geomail.imap import response as R
 from geomail.imap.errors import Bad, Bye
 from geomail.store import messages
 
+YIELD_EVERY = 200      # untagged responses between two yields to the worker's other greenlets
 PERMANENT_SYSTEM = ("\\Answered", "\\Flagged", "\\Deleted", "\\Seen", "\\Draft")
 
 
@@ -119,7 +122,9 @@ class View:
             session.untagged(b"FLAGS " + R.flag_list(self.flag_names() + []))
             session.untagged(b"OK [PERMANENTFLAGS " + R.flag_list(self.flag_names() + ["\\*"])
                              + b"] Flags permitted")
-        for uid, flags, _ in changes.changed:
+        for count, (uid, flags, _) in enumerate(changes.changed, 1):
+            if count % YIELD_EVERY == 0:
+                gevent.sleep(0)      # another session's STORE 1:* is 10,000 responses here
             if uid in self.pending:
                 continue
             seq = self.seq_of(uid)
@@ -140,7 +145,9 @@ class View:
 
     def send_expunges(self, session, uids):
         """EXPUNGE responses for uids, highest sequence number first (no renumbering)."""
-        for uid in sorted(uids, reverse=True):
+        for count, uid in enumerate(sorted(uids, reverse=True), 1):
+            if count % YIELD_EVERY == 0:
+                gevent.sleep(0)
             seq = self.seq_of(uid)
             if seq is None:
                 continue

@@ -21,6 +21,8 @@ Sets of messages are passed as UID ranges ``[(low, high), ...]`` (inclusive).
 import dataclasses
 import re
 
+import gevent
+
 from geomail.store.accounts import drop_references, orphan_objects
 from geomail.store.database import is_duplicate_key
 from geomail.store.errors import InvalidMailboxName, MailboxExists, StoreError
@@ -34,7 +36,14 @@ SYSTEM_FLAGS = tuple(FLAG_COLUMNS)
 _FLAG_BY_LOWER = {f.lower(): f for f in SYSTEM_FLAGS}
 _COLUMNS = tuple(FLAG_COLUMNS.values())
 _RANGE_CHUNK = 500
+YIELD_EVERY = 500      # rows handled in Python between two yields to the worker's loop
+# Keywords live space-separated in TEXT columns (64 KiB: messages.keywords and the
+# mailbox's FLAGS list, mailboxes.keywords), so their length and number are bounded
+# well inside that (IMAP keywords are atoms: ASCII, one byte a character):
+# 100 x 101 bytes per message, 500 x 101 bytes per mailbox.
 MAX_KEYWORD_LENGTH = 100
+MAX_MESSAGE_KEYWORDS = 100
+MAX_MAILBOX_KEYWORDS = 500
 
 
 class MailboxGone(StoreError, LookupError):
@@ -47,6 +56,20 @@ class MailboxNotFound(StoreError, LookupError):
 
 class HasChildren(StoreError):
     """An operation refused because the mailbox has inferiors."""
+
+
+class MessagesExpunged(StoreError, LookupError):
+    """Some of the messages named were expunged by another session (RFC 2180 §4)."""
+
+
+class KeywordLimit(StoreError):
+    """A message or a mailbox would get more keywords than MAX_*_KEYWORDS (IMAP: NO [LIMIT])."""
+
+
+def _check_keyword_count(merged, new_keywords):
+    """The mailbox's FLAGS list may not grow past MAX_MAILBOX_KEYWORDS."""
+    if new_keywords and len(merged.split(" ")) > MAX_MAILBOX_KEYWORDS:
+        raise KeywordLimit(f"a mailbox can hold at most {MAX_MAILBOX_KEYWORDS} keywords")
 
 
 def canonical_flag(flag):
@@ -111,6 +134,28 @@ def _lock_mailbox(cur, mailbox_id):
     return row
 
 
+PAGE = 1000     # rows per query where a set may be large (see _rows_by_uid)
+
+
+def _rows_by_uid(cur, columns, where, args, lock=""):
+    """All rows of ``SELECT columns FROM messages WHERE where`` (uid first), by ascending uid.
+
+    Read in keyset pages of PAGE with a yield between them: pymysql parses a
+    result in Python without giving the loop back, and 10,000 rows of flags
+    took some 150 ms of one worker's CPU in one piece.
+    """
+    out, after = [], 0
+    while True:
+        cur.execute(f"SELECT {columns} FROM messages WHERE {where} AND uid > %s "
+                    f"ORDER BY uid LIMIT %s{lock}", [*args, after, PAGE])
+        page = cur.fetchall()
+        out.extend(page)
+        if len(page) < PAGE:
+            return out
+        after = page[-1][0]
+        gevent.sleep(0)
+
+
 def _merge_keywords(existing, new):
     have = existing.split(" ") if existing else []
     added = [k for k in new if k not in have]
@@ -149,8 +194,7 @@ def open_mailbox(db, mailbox_id, claim_recent):
         if row is None:
             raise MailboxGone(f"mailbox {mailbox_id} no longer exists")
         uidvalidity, uidnext, highestmodseq, keywords, first_recent, unseen_count = row
-        cur.execute("SELECT uid FROM messages WHERE mailbox_id = %s ORDER BY uid", (mailbox_id,))
-        uids = [r[0] for r in cur.fetchall()]
+        uids = [r[0] for r in _rows_by_uid(cur, "uid", "mailbox_id = %s", [mailbox_id])]
         cur.execute("SELECT MIN(uid) FROM messages WHERE mailbox_id = %s AND seen = 0", (mailbox_id,))
         first_unseen = cur.fetchone()[0]
         recent = []
@@ -204,11 +248,12 @@ def changes_since(db, mailbox_id, since, last_uid, claim_recent=False):
         highestmodseq, keywords, first_recent, uidnext = row
         if highestmodseq <= since:
             return Changes(highestmodseq, [], [], [], keywords.split(" ") if keywords else [], [])
-        cur.execute("SELECT uid, seen, answered, flagged, deleted, draft, keywords, modseq "
-                    "FROM messages WHERE mailbox_id = %s AND modseq > %s ORDER BY uid",
-                    (mailbox_id, since))
+        rows = _rows_by_uid(cur, "uid, seen, answered, flagged, deleted, draft, keywords, modseq",
+                            "mailbox_id = %s AND modseq > %s", [mailbox_id, since])
         new, changed = [], []
-        for uid, *bits, kw, modseq in cur.fetchall():
+        for count, (uid, *bits, kw, modseq) in enumerate(rows, 1):
+            if count % YIELD_EVERY == 0:
+                gevent.sleep(0)
             if uid > last_uid:
                 new.append((uid, flags_of(bits, kw)))
             else:
@@ -294,6 +339,13 @@ def fetch_rows(db, mailbox_id, ranges, fields):
         after = rows[-1][0]
 
 
+def message_exists(db, mailbox_id, uid):
+    """Is the message still there (a FETCH that failed mid-way asks: RFC 2180 §4.1)?"""
+    with db.cursor() as cur:
+        cur.execute("SELECT 1 FROM messages WHERE mailbox_id = %s AND uid = %s", (mailbox_id, uid))
+        return cur.fetchone() is not None
+
+
 def mark_seen(db, mailbox_id, uids):
     """Set \\Seen on messages a BODY[] fetch read (RFC 3501 §6.4.5); returns changed UIDs."""
     return store_flags(db, mailbox_id, compress(sorted(uids)), "+", ["\\Seen"])[1]
@@ -304,22 +356,24 @@ def mark_seen(db, mailbox_id, uids):
 def store_flags(db, mailbox_id, ranges, mode, flags, unchangedsince=None):
     """STORE (RFC 3501 §6.4.6): mode '+', '-' or '='.
 
-    Returns (modseq, {uid: flags} of changed messages, [uids failing UNCHANGEDSINCE]).
+    Returns (modseq, {uid: flags} of changed messages, [uids failing UNCHANGEDSINCE],
+    number of messages found in ``ranges``).  Raises KeywordLimit (nothing changed)
+    when a message or the mailbox would hold too many keywords.
     """
     columns, keywords = _split_flags(flags)
 
     def work(cur):
         _, _, highestmodseq, mailbox_keywords, _ = _lock_mailbox(cur, mailbox_id)
         cond, args = ranges_sql(ranges)
-        cur.execute("SELECT uid, seen, answered, flagged, deleted, draft, keywords, modseq "
-                    f"FROM messages WHERE mailbox_id = %s AND {cond} ORDER BY uid FOR UPDATE",
-                    [mailbox_id, *args])
-        rows = cur.fetchall()
+        rows = _rows_by_uid(cur, "uid, seen, answered, flagged, deleted, draft, keywords, modseq",
+                            f"mailbox_id = %s AND {cond}", [mailbox_id, *args], " FOR UPDATE")
         modseq = highestmodseq + 1
         groups = {}
         failed = []
         unseen_delta = 0
-        for uid, *rest in rows:
+        for count, (uid, *rest) in enumerate(rows, 1):
+            if count % YIELD_EVERY == 0:
+                gevent.sleep(0)       # a worker's other sessions run meanwhile (10k rows: ~50 ms)
             bits, kw, row_modseq = rest[:5], rest[5], rest[6]
             if unchangedsince is not None and row_modseq > unchangedsince:
                 failed.append(uid)
@@ -340,6 +394,8 @@ def store_flags(db, mailbox_id, ranges, mode, flags, unchangedsince=None):
                 new_kw = list(keywords)
             if new == old and new_kw == old_kw:
                 continue
+            if len(new_kw) > MAX_MESSAGE_KEYWORDS and len(new_kw) > len(old_kw):
+                raise KeywordLimit(f"a message can hold at most {MAX_MESSAGE_KEYWORDS} keywords")
             unseen_delta += (1 - new["seen"]) - (1 - old["seen"])
             key = (tuple(new[c] for c in _COLUMNS), " ".join(new_kw))
             groups.setdefault(key, []).append(uid)
@@ -352,13 +408,14 @@ def store_flags(db, mailbox_id, ranges, mode, flags, unchangedsince=None):
             for uid in uids:
                 changed[uid] = flags_of(bits, kw)
         merged, added = _merge_keywords(mailbox_keywords, keywords if mode != "-" else [])
+        _check_keyword_count(merged, added)
         if changed or added:
             cur.execute("UPDATE mailboxes SET highestmodseq = %s, keywords = %s, "
                         "unseen_count = CAST(unseen_count AS SIGNED) + %s WHERE id = %s",
                         (modseq, merged, unseen_delta, mailbox_id))
         else:
             modseq = highestmodseq
-        return modseq, changed, failed
+        return modseq, changed, failed, len(rows)
     return db.run_transaction(work)
 
 
@@ -419,12 +476,14 @@ _COPIED = ("content_id, seen, answered, flagged, deleted, draft, keywords, inter
            "sort_cc")
 
 
-def _copy_in(cur, source_id, ranges, dest_id, dest_lock):
+def _copy_in(cur, source_id, ranges, dest_id, dest_lock, expected=None):
     uidvalidity, uidnext, highestmodseq, dest_keywords, _ = dest_lock
     cond, args = ranges_sql(ranges)
-    cur.execute(f"SELECT uid, seen, rfc822_size, keywords FROM messages WHERE mailbox_id = %s "
-                f"AND {cond} ORDER BY uid LOCK IN SHARE MODE", [source_id, *args])
-    rows = cur.fetchall()
+    rows = _rows_by_uid(cur, "uid, seen, rfc822_size, keywords", f"mailbox_id = %s AND {cond}",
+                        [source_id, *args], " LOCK IN SHARE MODE")
+    if expected is not None and len(rows) < expected:
+        # RFC 2180 §4.4.1: copy nothing when some of the messages were expunged meanwhile
+        raise MessagesExpunged(f"{expected - len(rows)} of the messages were expunged")
     if not rows:
         return uidvalidity, [], 0
     modseq = highestmodseq + 1
@@ -440,7 +499,8 @@ def _copy_in(cur, source_id, ranges, dest_id, dest_lock):
     for row in rows:
         if row[3]:
             keywords.extend(row[3].split(" "))
-    merged, _ = _merge_keywords(dest_keywords, list(dict.fromkeys(keywords)))
+    merged, added = _merge_keywords(dest_keywords, list(dict.fromkeys(keywords)))
+    _check_keyword_count(merged, added)
     unseen = sum(1 for r in rows if not r[1])
     size = sum(int(r[2]) for r in rows)
     cur.execute("UPDATE mailboxes SET uidnext = %s, highestmodseq = %s, message_count = message_count + %s, "
@@ -450,28 +510,32 @@ def _copy_in(cur, source_id, ranges, dest_id, dest_lock):
     return uidvalidity, mapping, modseq
 
 
-def copy(db, source_id, ranges, dest_id):
+def copy(db, source_id, ranges, dest_id, expected=None):
     """COPY (RFC 3501 §6.4.7): returns (dest uidvalidity, [(source uid, dest uid)]).
 
     The copies share content rows (refcount + 1 each); no S3 object is copied.
+    ``expected``: how many messages the ranges hold for the caller; fewer raise
+    MessagesExpunged and nothing is copied.
     """
     def work(cur):
         dest_lock = _lock_mailbox(cur, dest_id)
-        uidvalidity, mapping, _ = _copy_in(cur, source_id, ranges, dest_id, dest_lock)
+        uidvalidity, mapping, _ = _copy_in(cur, source_id, ranges, dest_id, dest_lock, expected)
         return uidvalidity, mapping
     return db.run_transaction(work)
 
 
-def move(db, source_id, ranges, dest_id):
+def move(db, source_id, ranges, dest_id, expected=None):
     """MOVE (RFC 6851): copy and expunge in one transaction.
 
     Returns (dest uidvalidity, [(source uid, dest uid)], [(bucket, key)] to delete).
+    ``expected`` as for copy().
     """
     def work(cur):
         locks = {}
         for mailbox_id in sorted({source_id, dest_id}):   # one lock order for everybody
             locks[mailbox_id] = _lock_mailbox(cur, mailbox_id)
-        uidvalidity, mapping, _ = _copy_in(cur, source_id, ranges, dest_id, locks[dest_id])
+        uidvalidity, mapping, _ = _copy_in(cur, source_id, ranges, dest_id, locks[dest_id],
+                                           expected)
         if not mapping:
             return uidvalidity, [], []
         source_modseq = locks[source_id][2] + 1 if source_id != dest_id else None
@@ -496,10 +560,18 @@ def search(db, mailbox_id, where, args, limit_uid=None):
     if limit_uid is not None:
         extra = " AND m.uid <= %s"
         params.append(limit_uid)
-    with db.cursor() as cur:
-        cur.execute(f"SELECT m.uid FROM messages m{join} WHERE m.mailbox_id = %s{extra} "
-                    f"AND ({where}) ORDER BY m.uid", params + list(args))
-        return [r[0] for r in cur.fetchall()]
+    uids, after = [], 0
+    while True:     # keyset pages with a yield between them, as in _rows_by_uid
+        with db.cursor() as cur:
+            cur.execute(f"SELECT m.uid FROM messages m{join} WHERE m.mailbox_id = %s{extra} "
+                        f"AND ({where}) AND m.uid > %s ORDER BY m.uid LIMIT %s",
+                        params + list(args) + [after, PAGE * 5])
+            page = [r[0] for r in cur.fetchall()]
+        uids.extend(page)
+        if len(page) < PAGE * 5:
+            return uids
+        after = page[-1]
+        gevent.sleep(0)
 
 
 # -- mailboxes ----------------------------------------------------------------------
