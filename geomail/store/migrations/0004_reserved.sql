@@ -1,0 +1,6 @@
+-- geomail schema version 4: reserved on branch r8-auth only.
+--
+-- Another change of issue 8 adds the real version 4 in parallel; versions
+-- must be gapless (migrate.available_migrations), so this branch holds the
+-- number with an empty migration.  When the branches merge, delete this file
+-- and keep the other 0004: version 5 does not depend on what 4 contains.
