@@ -440,3 +440,20 @@ def test_mutated_sessions_over_real_connections(smtp_server):
     assert played == 360
     assert not problems, problems[:5]
     assert not log_tracebacks(smtp_server.log_file)
+
+
+TRANSACTION = b"EHLO fuzz.test\r\nMAIL FROM:<a@example.net>\r\nRCPT TO:<fuzz1@example.com>\r\n"
+
+
+@pytest.mark.parametrize("script", [TRANSACTION + b"BDAT \xc2\xb24 LAST\r\n",
+                                    b"EHLO fuzz.test\r\nMAIL FROM:<> SIZE=\xc2\xb2\r\n"])
+def test_unicode_digits_are_a_syntax_error(smtp_server, script):
+    """Found by the long run: str.isdigit() is true for "²", int() is not (ValueError, dropped)."""
+    with socket.create_connection(("127.0.0.1", smtp_server.smtp_port), timeout=10) as sock:
+        sock.sendall(script + b"QUIT\r\n")
+        received = b""
+        while chunk := sock.recv(65536):
+            received += chunk
+    replies = parse_replies(received)
+    assert [code for code, _ in replies][-2:] == [501, 221], replies
+    assert not log_tracebacks(smtp_server.log_file)
