@@ -233,6 +233,12 @@ OPTIONS = [
            section="imap", admin=False, metavar="BYTES"),
     Option("max_login_failures", "Failed logins on one connection before BYE (each failure "
            "is delayed).", 3, positive_int, section="imap", admin=False),
+    Option("max_account_login_failures", "Failed logins to one account, from anywhere, in 15 "
+           "minutes; past it the password is not even checked until the window ends.", 10,
+           positive_int, section="imap", admin=False),
+    Option("max_address_login_failures", "Failed logins from one client address (IPv6: /64), "
+           "to any accounts, in 15 minutes; past it likewise.", 50, positive_int,
+           section="imap", admin=False),
     # storage
     Option("db_url", "MySQL database, mysql://user:password@host:port/database.",
            "mysql://geomail@127.0.0.1:3306/geomail", db_url, section="storage",

@@ -2,6 +2,8 @@
 
 import base64
 import binascii
+import ipaddress
+import itertools
 import logging
 
 import gevent
@@ -10,13 +12,19 @@ from geomail.imap import response as R
 from geomail.imap.errors import Bad, Bye, CommandError
 from geomail.imap.states import AUTHENTICATED
 from geomail import passwords
-from geomail.store.accounts import get_account
-from geomail.store.accounts import login_record
+from geomail.logs import clip
+from geomail.store import logins
+from geomail.store.accounts import get_account, login_record, normalize_address
+from geomail.store.errors import InvalidAddress
 
 log = logging.getLogger("geomail.imap")
 
 FAILURE_DELAY = 0.5     # seconds after the first failure, doubled after each further one
 MAX_FAILURE_DELAY = 5.0
+LOGIN_FAILURE_WINDOW = 900  # seconds a failed attempt counts against the shared budgets
+USER_LOG_LIMIT = 100        # characters of a failed login's user name written to the log
+PURGE_EVERY = 64
+_attempt_counter = itertools.count(1)
 ANSWERED = object()     # a handler that already sent its tagged response
 
 
@@ -104,16 +112,111 @@ def _verify(db, user, password):
 
 
 def _authenticate(session, user, password):
-    account = _verify(session.context.db, user, password)
+    """LOGIN and AUTHENTICATE PLAIN alike: throttled, then checked (see ``LoginThrottle``)."""
+    db = session.context.db
+    throttle = LoginThrottle(session.config)
+    keys = throttle.keys(user, session.address)
+    attempts = logins.reserve(db, keys, LOGIN_FAILURE_WINDOW)
+    throttle.purge_now_and_then(db)
+    over = throttle.over_budget(attempts)
+    account = None if over else _verify(db, user, password)
     if account is None:
-        session.login_failures += 1
-        limit = int(getattr(session.config, "max_login_failures", 3))
-        log.info("IMAP login failed for %r from %s", user, session.address)
-        gevent.sleep(min(MAX_FAILURE_DELAY, FAILURE_DELAY * 2 ** (session.login_failures - 1)))
-        if session.login_failures >= limit:
-            raise Bye("Too many failed logins", R.AUTHENTICATIONFAILED)
-        raise CommandError("Authentication failed", R.AUTHENTICATIONFAILED)
+        return _failed(session, user, throttle, attempts, over)
+    logins.refund(db, keys)
     session.account = account
     session.state = AUTHENTICATED
-    log.info("IMAP login %s from %s", account.address, session.address)
+    log.info("IMAP login %s from %s", account.address, _ip(session.address))
     return R.CAPABILITY + " " + " ".join(session.capabilities()), "Logged in"
+
+
+def _failed(session, user, throttle, attempts, over):
+    """Log, wait (without holding the loop), then NO, or BYE past --max-login-failures."""
+    session.login_failures += 1
+    delay = throttle.delay(session.login_failures, attempts, over)
+    log.info("IMAP login failed for %s from %s: %s; answered after %.1f s",
+             clip(user, USER_LOG_LIMIT), _ip(session.address),
+             "over budget, password not checked" if over else "wrong password or no such account",
+             delay)
+    gevent.sleep(delay)
+    limit = int(getattr(session.config, "max_login_failures", 3))
+    if session.login_failures >= limit:
+        raise Bye("Too many failed logins", R.AUTHENTICATIONFAILED)
+    raise CommandError("Authentication failed", R.AUTHENTICATIONFAILED)
+
+
+def _ip(address):
+    """The host part of a peer address ((host, port, ...) tuple or text)."""
+    if isinstance(address, (tuple, list)) and address:
+        return str(address[0])
+    return str(address)
+
+
+def address_subject(address):
+    """The throttled unit of a client address: IPv4 as is, IPv6 by its /64 (one subscriber's)."""
+    host = _ip(address)
+    try:
+        ip = ipaddress.ip_address(host.split("%", 1)[0])
+    except ValueError:
+        return host[:logins.MAX_SUBJECT_LENGTH]
+    if ip.version == 6 and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    if ip.version == 6:
+        return str(ipaddress.ip_network(f"{ip}/64", strict=False))
+    return str(ip)
+
+
+class LoginThrottle:
+    """Budgets of failed logins per account and per client address, shared through the store.
+
+    Every attempt is counted against both subjects *before* the password is
+    checked (an atomic reservation, so 20 connections on two workers cannot
+    all slip under the budget at once) and given back when it succeeds.
+    Once either count passes its budget the password is no longer checked:
+    the answer is NO after the longest delay, right password or not, so a
+    guesser learns nothing more until the window (15 minutes from the first
+    counted attempt) ends.  That is also how a locked-out user recovers: by
+    waiting for the window to pass (or an operator deleting the row).
+
+    A success gives back only its own attempt: it neither clears the
+    account's earlier failures (a user logging in often would otherwise
+    renew a guesser's budget) nor the address's failures against other
+    accounts (an attacker logging into an account of their own between
+    guesses would otherwise reset their address's count).
+
+    The delay before each NO grows with the failures seen: doubling per
+    failure on the connection, as before, and in proportion to how much of
+    either shared budget is used, up to MAX_FAILURE_DELAY.
+    """
+
+    def __init__(self, config):
+        self.account_budget = int(getattr(config, "max_account_login_failures", 10))
+        self.address_budget = int(getattr(config, "max_address_login_failures", 50))
+
+    @staticmethod
+    def keys(user, address):
+        """[(kind, subject)]: the address always, the account when the name could be one."""
+        keys = [(logins.ADDRESS, address_subject(address))]
+        try:
+            keys.append((logins.ACCOUNT, normalize_address(user)))
+        except InvalidAddress:
+            pass   # no account has this name; the address budget covers such guesses
+        return keys
+
+    def _budget(self, key):
+        return self.account_budget if key[0] == logins.ACCOUNT else self.address_budget
+
+    def over_budget(self, attempts):
+        return any(count > self._budget(key) for key, count in attempts.items())
+
+    def delay(self, connection_failures, attempts, over):
+        if over:
+            return MAX_FAILURE_DELAY
+        per_connection = FAILURE_DELAY * 2 ** (connection_failures - 1)
+        used = max((count / self._budget(key) for key, count in attempts.items()), default=0.0)
+        return min(MAX_FAILURE_DELAY, max(per_connection, MAX_FAILURE_DELAY * used))
+
+    @staticmethod
+    def purge_now_and_then(db):
+        """Delete passed windows' rows every PURGE_EVERY attempts of this worker."""
+        if next(_attempt_counter) % PURGE_EVERY == 0:
+            logins.purge_expired(db, LOGIN_FAILURE_WINDOW)

@@ -271,7 +271,7 @@ class SMTPSession:
         """None if the MAIL parameters are acceptable, else the reply to send."""
         for name, value in params.items():
             if name == "SIZE":
-                if value is None or not value.isdigit():
+                if value is None or not (value.isascii() and value.isdigit()):   # not "²"
                     return reply("bad_parameter", name=name)
                 if int(value) > self.config.max_message_size:
                     return reply("too_big")
@@ -389,7 +389,7 @@ class SMTPSession:
     def smtp_BDAT(self, arg):
         """RFC 3030 CHUNKING: BDAT size [LAST]; the chunk is read whatever we answer."""
         words = arg.split()
-        if not words or not words[0].isdigit() or len(words) > 2 or (
+        if not words or not (words[0].isascii() and words[0].isdigit()) or len(words) > 2 or (
                 len(words) == 2 and words[1].upper() != "LAST"):
             self.send(reply("syntax"))
             return

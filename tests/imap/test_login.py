@@ -159,3 +159,25 @@ def test_implicit_tls_port(start_geomail, account, tls_pair):
         except (ConnectionResetError, socket.timeout):
             pass
         assert b"* OK" not in reply and b"CAPABILITY IMAP4rev1" not in reply
+
+
+def test_failure_log_line_is_clipped_and_names_the_address(wire, server):
+    user = "x" * 5000 + "\r\n* forged line@example.com"
+    w = wire()
+    w.send(f"a LOGIN {{{len(user)}}}\r\n")
+    assert w.readline() == b"+ Ready for literal data\r\n"
+    w.send(user + " wrong\r\n")
+    assert w.read_response("a") == ["a NO [AUTHENTICATIONFAILED] Authentication failed"]
+    lines = [line for line in server.log_file.read_text(errors="replace").splitlines()
+             if "IMAP login failed for xxxx" in line]
+    assert lines and all(len(line) < 400 for line in lines)
+    assert "from 127.0.0.1: wrong password or no such account" in lines[-1]
+    assert "...(+" in lines[-1] and "forged" not in lines[-1]
+
+
+def test_throttled_address_units():
+    from geomail.imap.auth import address_subject
+    assert address_subject(("192.0.2.7", 4711)) == "192.0.2.7"
+    assert address_subject(("::ffff:192.0.2.7", 4711, 0, 0)) == "192.0.2.7"
+    assert address_subject(("2001:db8:1:2:3:4:5:6", 4711, 0, 0)) == "2001:db8:1:2::/64"
+    assert address_subject("unix-socket") == "unix-socket"
