@@ -318,8 +318,10 @@ class SMTPSession:
     def parse_recipient(self, arg, transaction):
         """The Mailbox of a RCPT TO argument, or None after sending the error reply."""
         try:
-            inner = arg.partition(":")[2].strip()
-            if inner.lower().startswith("<postmaster>") and self.config.domains:
+            keyword, _, inner = arg.partition(":")
+            inner = inner.strip()
+            if keyword.strip().upper() == "TO" and inner.lower().startswith("<postmaster>") \
+                    and self.config.domains:
                 # RFC 5321 section 4.5.1: <Postmaster> without a domain must be accepted.
                 mailbox = parse_mailbox(f"postmaster@{self.config.domains[0]}")
                 params = inner[len("<postmaster>"):].split()

@@ -179,6 +179,12 @@ class TestAddresses:
         wire.cmd("MAIL FROM:<a@example.net>")
         assert wire.cmd("RCPT TO:<Postmaster>") == expected("recipient_ok")
 
+    def test_postmaster_needs_the_to_keyword(self, wire):
+        ehlo(wire)
+        wire.cmd("MAIL FROM:<a@example.net>")
+        for line in ("RCPT XYZ:<postmaster>", "RCPT <TO:<postmaster>", "RCPT FROM:<Postmaster>"):
+            assert wire.cmd(line).startswith("501 5.1.3 "), line
+
     def test_duplicate_recipient_gets_one_copy(self, geomail_server, maildb, address):
         with smtplib.SMTP("127.0.0.1", geomail_server.smtp_port) as client:
             client.sendmail("a@example.net", [address, address.upper()], simple_message())
