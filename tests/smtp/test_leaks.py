@@ -269,3 +269,128 @@ def test_fault_during_uploads_leaves_exactly_the_referenced_objects(storage_serv
     senders.retry_refused()
     assert_storage_exact(server, senders)
     assert all(code == 250 for _, _, _, code in senders.sent)
+
+
+# -- the janitor: several at once, never a committed object ---------------------------
+
+@pytest.fixture
+def janitor_context(fresh_db_url, s3_endpoint):
+    """A real ServerContext on a fresh database and a bucket of its own (the session S3)."""
+    from geomail.blobs.s3 import BlobStore
+    from geomail.context import ServerContext
+    from geomail.store.database import Database
+    from geomail.store.migrations import migrate
+    from tests.fixtures.services import _boto_client, _empty_and_delete_bucket
+
+    made = []
+
+    def make(db_url=None):
+        db = Database(db_url or made[0].db.url if made else fresh_db_url(), 4)
+        migrate(db)
+        bucket = made[0].blobs.bucket if made else f"geomail-janitor-{secrets.token_hex(6)}"
+        store = BlobStore(s3_endpoint, bucket, S3_ACCESS_KEY, S3_SECRET_KEY,
+                          multipart_threshold=1 * MiB, part_size=5 * MiB)
+        store.ensure_bucket()
+        context = ServerContext(argparse.Namespace(janitor_interval=0.2), db, store)
+        made.append(context)
+        return context
+
+    yield make
+    if made:
+        _empty_and_delete_bucket(_boto_client(s3_endpoint), made[0].blobs.bucket)
+    for context in made:
+        context.db.close()
+
+
+def _stale_intent(db, bucket, key):
+    """An intent its writer released a minute ago (any janitor may settle it)."""
+    db_query(db.url, "INSERT INTO pending_objects (bucket, object_key, owner_host, owner_pid,"
+             " created_at) VALUES (%s, %s, 'elsewhere.invalid', 0, NOW(6) - INTERVAL 1 MINUTE)",
+             (bucket, key))
+
+
+def test_janitor_never_deletes_a_committed_object_and_sweeps_in_turn(janitor_context):
+    from geomail import janitor
+    from geomail.delivery import Delivery
+    from geomail.store.accounts import create_account
+    from geomail.store.delivery import Target, inbox_of
+    context = janitor_context()
+    db, store = context.db, context.blobs
+    create_account(db, "keep@example.com")
+    _, inbox = inbox_of(db, "keep@example.com")
+    delivery = Delivery(context, owner_account_id=1)
+    delivery.feed(attachment_message(SMALL, subject="committed"))
+    delivery.commit([Target(inbox)])
+    (committed_key,) = [r[0] for r in db_query(db.url, "SELECT object_key FROM attachments")]
+    # a stale intent naming the committed object (say, a row whose id the writer never
+    # learnt), and leaks of every kind with stale intents
+    _stale_intent(db, store.bucket, committed_key)
+    for n in range(6):
+        store.put(f"stale/object-{n}", b"x" * 1000)
+        _stale_intent(db, store.bucket, f"stale/object-{n}")
+    upload = store.open_upload("stale/upload")
+    upload.write(b"y" * (6 * MiB))
+    assert upload.multipart
+    _stale_intent(db, store.bucket, "stale/upload")
+
+    # another worker (or host) sweeping holds the lock: this one skips its round
+    with janitor.intents.sweep_lock(db, janitor.lock_name(db)) as held:
+        assert held
+        assert janitor.sweep(janitor_context()) == 0
+    assert count_rows(db.url, "pending_objects") == 8
+
+    # four janitors (own pools, as on four hosts) sweep at once until all is settled
+    contexts = [janitor_context() for _ in range(4)]
+    errors = []
+
+    def sweeper(ctx):
+        deadline = time.monotonic() + 20
+        try:
+            while count_rows(db.url, "pending_objects") and time.monotonic() < deadline:
+                janitor.sweep(ctx)
+                time.sleep(0.05)
+        except Exception as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=sweeper, args=(ctx,)) for ctx in contexts]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert not errors, errors
+    assert count_rows(db.url, "pending_objects") == 0
+    assert bucket_keys(store.endpoint, store.bucket) == [committed_key]
+    assert multipart_uploads(store.endpoint, store.bucket) == []
+    assert_consistent(db.url, store.endpoint, store.bucket)
+
+
+def test_discard_intent_first_object_then_intent(janitor_context, private_s3):
+    from geomail import janitor
+    from geomail.blobs.s3 import BlobStore
+    context = janitor_context()
+    store = BlobStore(private_s3.endpoint, context.blobs.bucket, S3_ACCESS_KEY, S3_SECRET_KEY,
+                      connect_timeout=1, read_timeout=2, max_attempts=1)
+    private_s3.ensure_running()
+    store.ensure_bucket()
+    store.put("unwanted/a", b"a")
+    store.put("unwanted/b", b"b")
+    assert janitor.discard(context.db, store, ["unwanted/a"]) == []
+    assert not store.exists("unwanted/a")
+    assert count_rows(context.db.url, "pending_objects") == 0
+    private_s3.kill()
+    try:   # S3 down: the intent stays, released, for the janitor
+        assert janitor.discard(context.db, store, ["unwanted/b"]) == ["unwanted/b"]
+        assert [int(p) for (p,) in db_query(context.db.url,
+                                            "SELECT owner_pid FROM pending_objects")] == [0]
+    finally:
+        private_s3.start()
+    assert store.exists("unwanted/b")
+    from geomail.context import ServerContext
+    context = ServerContext(context.config, context.db, store)   # its janitor: the private S3
+    deadline = time.monotonic() + 20
+    while count_rows(context.db.url, "pending_objects") and time.monotonic() < deadline:
+        janitor.sweep(context)
+        time.sleep(0.1)
+    assert count_rows(context.db.url, "pending_objects") == 0
+    assert not store.exists("unwanted/b")
+    store.delete([k for k in bucket_keys(private_s3.endpoint, store.bucket)])
