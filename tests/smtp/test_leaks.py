@@ -394,3 +394,48 @@ def test_discard_intent_first_object_then_intent(janitor_context, private_s3):
     assert count_rows(context.db.url, "pending_objects") == 0
     assert not store.exists("unwanted/b")
     store.delete([k for k in bucket_keys(private_s3.endpoint, store.bucket)])
+
+
+# -- EXPUNGE goes through the discard path ----------------------------------------------
+
+def test_expunge_with_s3_down_leaves_the_object_to_the_janitor(storage_server, private_s3):
+    import imaplib
+    from tests.fixtures.server import run_admin
+    private_s3.ensure_running()
+    server = storage_server(s3_endpoint=private_s3.endpoint, extra_args=SERVER_ARGS, workers=1)
+    created = run_admin(["account", "add", "rcpt@example.com", "--password-stdin"],
+                        server.db_url, server.s3_endpoint, server.bucket, stdin="pw\n")
+    assert created.returncode == 0, created.stderr
+    for subject in ("first", "second"):
+        assert send_message(server.smtp_port,
+                            attachment_message(SMALL, subject=subject))[0] == 250
+    first, second = (r[0] for r in db_query(
+        server.db_url, "SELECT a.object_key FROM messages m JOIN attachments a"
+        " ON a.content_id = m.content_id ORDER BY m.uid"))
+    imap = imaplib.IMAP4("127.0.0.1", server.imap_port)
+    try:
+        imap.login("rcpt@example.com", "pw")
+        imap.select("INBOX")
+        imap.store("1", "+FLAGS", "(\\Deleted)")
+        assert imap.expunge()[0] == "OK"
+        # S3 up: intent, object, intent: nothing left of the first message
+        assert bucket_keys(server.s3_endpoint, server.bucket) == [second]
+        assert count_rows(server.db_url, "pending_objects") == 0
+        imap.store("1", "+FLAGS", "(\\Deleted)")
+        private_s3.kill()
+        try:
+            assert imap.expunge()[0] == "OK"     # the rows go; the object cannot, yet
+            assert count_rows(server.db_url, "pending_objects") == 1
+        finally:
+            private_s3.start()
+        imap.logout()
+    finally:
+        try:
+            imap.shutdown()
+        except OSError:
+            pass
+    wait_until(lambda: count_rows(server.db_url, "pending_objects") == 0, timeout=30,
+               message="the janitor to remove the expunged object")
+    assert bucket_keys(server.s3_endpoint, server.bucket) == []
+    assert_consistent(server.db_url, server.s3_endpoint, server.bucket)
+    assert first != second
