@@ -71,23 +71,20 @@ def by_keys(db, keys):
 def stale(db, host, live_pids, foreign_age, grace, limit=1000):
     """[(id, bucket, key)] of rows no writer will finish: released at least ``grace``
     seconds ago, written on this host by a process no longer alive, or older than
-    ``foreign_age`` seconds (any host: no delivery lasts that long)."""
+    ``foreign_age`` seconds (any host: no delivery lasts that long).
+
+    The test is all in SQL, so the rows of live deliveries never fill the batch.
+    """
+    pids = sorted(int(pid) for pid in live_pids) or [-1]
     with db.cursor() as cur:
-        cur.execute("SELECT id, bucket, object_key, owner_host, owner_pid, "
-                    " created_at < NOW(6) - INTERVAL %s SECOND,"
-                    " created_at < NOW(6) - INTERVAL %s SECOND FROM pending_objects"
-                    " WHERE owner_host = %s OR owner_pid = %s"
+        cur.execute("SELECT id, bucket, object_key FROM pending_objects"
+                    " WHERE (owner_pid = %s AND created_at < NOW(6) - INTERVAL %s SECOND)"
+                    "  OR (owner_host = %s AND owner_pid <> %s"
+                    f"      AND owner_pid NOT IN ({_marks(pids)}))"
                     "  OR created_at < NOW(6) - INTERVAL %s SECOND"
                     " ORDER BY id LIMIT %s",
-                    (grace, foreign_age, host, RELEASED_PID, foreign_age, limit))
-        rows = cur.fetchall()
-    out = []
-    for row_id, bucket, key, owner_host, pid, past_grace, too_old in rows:
-        pid = int(pid)
-        if too_old or (pid == RELEASED_PID and past_grace) or (
-                pid != RELEASED_PID and owner_host == host and pid not in live_pids):
-            out.append((row_id, bucket, key))
-    return out
+                    (RELEASED_PID, grace, host, RELEASED_PID, *pids, foreign_age, limit))
+        return [(r[0], r[1], r[2]) for r in cur.fetchall()]
 
 
 def claim(db, row_id, bucket, key):
