@@ -332,12 +332,25 @@ def test_janitor_never_deletes_a_committed_object_and_sweeps_in_turn(janitor_con
     upload.write(b"y" * (6 * MiB))
     assert upload.multipart
     _stale_intent(db, store.bucket, "stale/upload")
+    # a dead process of this host; another host's row past the hour; another host's
+    # fresh row (a delivery running there: must be left alone)
+    import socket
+    import subprocess
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    for key, host, pid, age in (("stale/dead-pid", socket.gethostname(), dead.pid, 0),
+                                ("stale/foreign-old", "elsewhere.invalid", 4242, 7200),
+                                ("live/foreign-fresh", "elsewhere.invalid", 4242, 0)):
+        store.put(key, b"z")
+        db_query(db.url, "INSERT INTO pending_objects (bucket, object_key, owner_host,"
+                 " owner_pid, created_at) VALUES (%s, %s, %s, %s, NOW(6) - INTERVAL %s SECOND)",
+                 (store.bucket, key, host, pid, age))
 
     # another worker (or host) sweeping holds the lock: this one skips its round
     with janitor.intents.sweep_lock(db, janitor.lock_name(db)) as held:
         assert held
         assert janitor.sweep(janitor_context()) == 0
-    assert count_rows(db.url, "pending_objects") == 8
+    assert count_rows(db.url, "pending_objects") == 11
 
     # four janitors (own pools, as on four hosts) sweep at once until all is settled
     contexts = [janitor_context() for _ in range(4)]
@@ -346,7 +359,7 @@ def test_janitor_never_deletes_a_committed_object_and_sweeps_in_turn(janitor_con
     def sweeper(ctx):
         deadline = time.monotonic() + 20
         try:
-            while count_rows(db.url, "pending_objects") and time.monotonic() < deadline:
+            while count_rows(db.url, "pending_objects") > 1 and time.monotonic() < deadline:
                 janitor.sweep(ctx)
                 time.sleep(0.05)
         except Exception as exc:
@@ -358,9 +371,13 @@ def test_janitor_never_deletes_a_committed_object_and_sweeps_in_turn(janitor_con
     for thread in threads:
         thread.join(30)
     assert not errors, errors
-    assert count_rows(db.url, "pending_objects") == 0
-    assert bucket_keys(store.endpoint, store.bucket) == [committed_key]
+    left = db_query(db.url, "SELECT object_key FROM pending_objects")
+    assert [key for (key,) in left] == ["live/foreign-fresh"]
+    assert bucket_keys(store.endpoint, store.bucket) == sorted([committed_key,
+                                                                "live/foreign-fresh"])
     assert multipart_uploads(store.endpoint, store.bucket) == []
+    db_query(db.url, "DELETE FROM pending_objects")
+    store.delete(["live/foreign-fresh"])
     assert_consistent(db.url, store.endpoint, store.bucket)
 
 
