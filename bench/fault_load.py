@@ -43,7 +43,7 @@ from tests.fixtures.faults import (PrivateMariaDB, PrivateS3, db_query,  # noqa:
                                    kill_db_connections)
 from tests.fixtures.server import GeomailProcess                    # noqa: E402
 from tests.smtp.conftest import (RawSMTP, attachment_message, attachment_payload,  # noqa: E402
-                                 bucket_keys, dot_stuff, multipart_uploads, plain_message,
+                                 bucket_keys, multipart_uploads, plain_message,
                                  s3_client)
 
 KiB, MiB = 1024, 1024 * 1024
