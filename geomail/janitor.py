@@ -133,8 +133,16 @@ def discard(db, store, keys, host=None, pid=None):
     keys = list(keys)
     if not keys:
         return []
-    ids = intents.record_many(db, store.bucket, keys, host or socket.gethostname(),
-                              os.getpid() if pid is None else pid)
+    try:
+        ids = intents.record_many(db, store.bucket, keys, host or socket.gethostname(),
+                                  os.getpid() if pid is None else pid)
+    except Exception:
+        # MySQL is down: no intent can name them, so remove them now at least (if this
+        # fails too, they are leaks that only fsck finds)
+        log.warning("could not record intents for %d object(s) to remove", len(keys),
+                    exc_info=True)
+        store.delete(keys)
+        return []
     try:
         store.delete(keys)           # completed objects: no multipart upload to abort
     except BlobStoreError as exc:
