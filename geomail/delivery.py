@@ -129,10 +129,11 @@ class Delivery:
         failed without an answer and may still be carried out) are released
         to the janitor of any host, which removes them after a grace period.
         """
-        self.parser.abort()
+        self.parser.abort()            # aborts every upload it opened
         gone, left = [], []
         for _, upload, pending_id in self.uploads:
-            (gone if upload.abort() else left).append(pending_id)
+            removed = upload.removed if upload.removed is not None else upload.abort()
+            (gone if removed else left).append(pending_id)
         try:
             intents.forget(self.context.db, gone)
             intents.release(self.context.db, left)

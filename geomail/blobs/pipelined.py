@@ -58,6 +58,7 @@ class PipelinedUpload:
         self._inflight = None          # (thread, part bytes count, result box)
         self._state = "open"
         self._object_requested = False  # a PUT or complete was sent: the object may exist
+        self.removed = None            # the last abort()'s answer (None: never aborted)
         self._uncertain = False        # a request failed without a definite answer
 
     @property
@@ -152,7 +153,9 @@ class PipelinedUpload:
         this upload failed without a definite answer (timeout, lost
         connection: S3 may still carry it out after our delete).  The caller
         then keeps the intent row, and the janitor removes the object later.
-        May be called again; each call tries what is still left.
+        After such a failure S3 is not asked again here (the client's reply
+        must not wait on a stalled S3 twice).  May be called again; each call
+        tries what is still left, unless the outcome is uncertain.
         """
         if self._state == "gone":
             return True
@@ -163,6 +166,15 @@ class PipelinedUpload:
             self._uncertain = self._uncertain or exc.uncertain
         self._release(self._filled)
         self._buffer, self._filled = bytearray(), 0
+        self.removed = self._remove()
+        return self.removed
+
+    def _remove(self):
+        if self._uncertain:
+            # S3 may still carry a request out after any delete of ours, so only the
+            # janitor's removal after a grace period counts; and an S3 that timed out
+            # once would most likely keep the client waiting again for nothing.
+            return False
         try:
             if self._upload_id is not None:
                 self.store.abort_upload(self.key, self._upload_id)
@@ -170,8 +182,6 @@ class PipelinedUpload:
             if self._object_requested:
                 self.store.delete([self.key])
         except BlobStoreError:
-            return False
-        if self._uncertain:
             return False
         self._state = "gone"
         return True
