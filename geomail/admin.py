@@ -34,11 +34,36 @@ def build_parser():
     delete = actions.add_parser("delete", help="Delete an account, its messages and S3 objects.")
     delete.add_argument("address")
 
+    fsck = groups.add_parser(
+        "fsck", help="Reconcile the bucket with the attachments table (exit 1: problems found).")
+    fsck.add_argument("--older-than", type=duration, default=3600.0, metavar="AGE",
+                      help="Report multipart uploads and intent rows older than this "
+                           "(seconds, or with s/m/h/d; default 1h).")
+    fsck.add_argument("--repair", action="store_true",
+                      help="Remove orphan objects, abort old uploads, settle old intents "
+                           "(never an object an attachments row names).")
+
     mailbox = groups.add_parser("mailbox", help="Inspect mailboxes.")
     mailbox_actions = mailbox.add_subparsers(dest="action", required=True, metavar="ACTION")
     mailbox_list = mailbox_actions.add_parser("list", help="List an account's mailboxes.")
     mailbox_list.add_argument("address")
     return parser
+
+
+def duration(text):
+    """'90', '90s', '15m', '1h', '2d' -> seconds."""
+    import argparse
+    units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+    text = text.strip().lower()
+    factor = units.get(text[-1:], None)
+    number = text[:-1] if factor else text
+    try:
+        value = float(number) * (factor or 1)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a duration: {text!r} (e.g. 3600, 30m, 1h)")
+    if value < 0:
+        raise argparse.ArgumentTypeError("a duration cannot be negative")
+    return value
 
 
 def main(argv=None):
@@ -112,14 +137,33 @@ def cmd_account_list(args, db):
 
 def cmd_account_delete(args, db):
     from geomail.context import blob_store
+    from geomail.janitor import discard
     from geomail.store.accounts import delete_account
     objects = delete_account(db, args.address)
     by_bucket = {}
     for bucket, key in objects:
         by_bucket.setdefault(bucket, []).append(key)
-    for bucket, keys in by_bucket.items():
-        blob_store(args, bucket).delete(keys)
+    left = []
+    for bucket, keys in by_bucket.items():   # the janitor's discard path: intents first
+        left += discard(db, blob_store(args, bucket), keys)
+    if left:
+        sys.stderr.write(f"geomail-admin: {len(left)} object(s) could not be removed now; "
+                         "their intent rows stay for the janitor\n")
     print(f"deleted {args.address.strip().lower()} ({len(objects)} stored attachments removed)")
+
+
+def cmd_fsck(args, db):
+    """Objects without rows, rows without objects, old uploads and intents; see geomail.fsck."""
+    import os
+    import socket
+    from geomail import fsck
+    from geomail.context import blob_store
+    store = blob_store(args)
+    problems = fsck.check(db, store, args.older_than)
+    if args.repair and problems:
+        fsck.repair(db, store, problems, socket.gethostname(), os.getpid())
+    fsck.render(problems, sys.stdout)
+    return EXIT_FAILURE if problems else EXIT_OK
 
 
 def cmd_mailbox_list(args, db):

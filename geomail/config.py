@@ -262,6 +262,10 @@ OPTIONS = [
            metavar="BYTES"),
     Option("oss_part_size", "Part size of multipart uploads (S3 minimum: 5 MiB).", 8 * MiB,
            size, section="storage", metavar="BYTES"),
+    Option("janitor_interval", "Seconds between a worker's sweeps for S3 objects and uploads "
+           "that no delivery will finish (an intent is forgotten two intervals after its "
+           "object was first removed).", 15.0, positive_float, section="storage", admin=False,
+           metavar="SECONDS"),
     Option("attachment_cache_size", "Bytes of recently read attachments (up to 1 MiB of data "
            "each, kept as they appear in the message) each worker holds in memory, so clients "
            "reading a message again do not wait for S3; 0 turns the cache off.", 64 * MiB, size, section="storage", admin=False,

@@ -11,7 +11,9 @@ IMAP APPEND alike:
    MySQL transaction stores the content, the attachments and a message row
    per target mailbox.  Only after COMMIT does the caller say "250".
 3. Any failure, or ``abort()``: open uploads are aborted, finished objects
-   deleted, intent rows removed; nothing half-stored remains.
+   deleted; the intent row of each object known to be gone is removed, the
+   others are released to the janitor (geomail/janitor.py), which removes
+   them later.  Nothing half-stored remains, and nothing leaks.
 """
 
 import datetime
@@ -25,6 +27,7 @@ from geomail.blobs.pipelined import PipelinedUpload
 from geomail.errors import classify
 from geomail.mime import MessageParser
 from geomail.store import delivery as sql
+from geomail.store import intents
 from geomail.store.delivery import StoredAttachment, Target  # noqa: F401  re-exported
 
 log = logging.getLogger("geomail.delivery")
@@ -127,16 +130,27 @@ class Delivery:
         return uids
 
     def abort(self):
-        """Remove everything this delivery wrote to S3 (and its intent rows)."""
-        self.parser.abort()
-        for _, upload, _ in self.uploads:
-            upload.abort()
-        pending = [pending_id for _, _, pending_id in self.uploads]
+        """Remove everything this delivery wrote to S3; forget the intents of what is gone.
+
+        An intent row goes only once its object is known to be gone.  The rows
+        of objects S3 could not confirm removed (S3 down, or a request that
+        failed without an answer and may still be carried out) are released
+        to the janitor of any host, which removes them after a grace period.
+        """
+        self.parser.abort()            # aborts every upload it opened
+        gone, left = [], []
+        for _, upload, pending_id in self.uploads:
+            removed = upload.removed if upload.removed is not None else upload.abort()
+            (gone if removed else left).append(pending_id)
         try:
-            sql.forget_pending(self.context.db, pending)
+            intents.forget(self.context.db, gone)
+            intents.release(self.context.db, left)
         except Exception:  # this worker's janitor removes them (see ABANDONED)
-            log.warning("could not clear upload intent rows %s", pending, exc_info=True)
+            log.warning("could not settle upload intent rows %s", gone + left, exc_info=True)
             self._abandon_keys()
+        if left:
+            log.warning("delivery %s: %d object(s) not confirmed removed, left to the janitor",
+                        self.token, len(left))
         self.uploads = []
 
     def _leave_to_janitor(self):
@@ -182,8 +196,8 @@ class _AttachmentSink:
         context = delivery.context
         key = f"{delivery.owner}/{delivery.token}/{info.safe_filename}"
         try:
-            pending_id = sql.record_pending(context.db, context.blobs.bucket, key, HOSTNAME,
-                                            os.getpid())
+            pending_id = intents.record(context.db, context.blobs.bucket, key, HOSTNAME,
+                                        os.getpid())
         except BaseException:
             ABANDONED[key] = time.monotonic()   # the row may exist (its OK was lost)
             raise

@@ -248,7 +248,7 @@ class Worker:
                 janitor.sweep(self.context)
             except Exception as exc:  # storage down: try again next round
                 self.log.warning("janitor sweep failed: %s", exc)
-            gevent.sleep(janitor.INTERVAL)
+            gevent.sleep(janitor.interval(self.config))
 
     def stop(self, fast=False):
         """SIGTERM: stop accepting and finish; SIGQUIT: leave now."""

@@ -57,6 +57,9 @@ class PipelinedUpload:
         self._parts = []
         self._inflight = None          # (thread, part bytes count, result box)
         self._state = "open"
+        self._object_requested = False  # a PUT or complete was sent: the object may exist
+        self.removed = None            # the last abort()'s answer (None: never aborted)
+        self._uncertain = False        # a request failed without a definite answer
 
     @property
     def multipart(self):
@@ -118,6 +121,7 @@ class PipelinedUpload:
             raise BlobStoreError(f"close of a {self._state} upload of {self.key}")
         try:
             if self._upload_id is None:
+                self._object_requested = True
                 self.store.put(self.key, self._buffer)
                 self._release(self._filled)
                 self._buffer, self._filled = bytearray(), 0
@@ -130,6 +134,10 @@ class PipelinedUpload:
                     self._send_in_background(part)
                 self._wait_inflight()
                 self._complete()
+        except BlobStoreError as exc:
+            self._uncertain = self._uncertain or exc.uncertain
+            self.abort()
+            raise
         except BaseException:
             self.abort()
             raise
@@ -137,23 +145,46 @@ class PipelinedUpload:
         return self.size
 
     def abort(self):
-        """Remove whatever was written: the multipart upload or the stored object."""
-        state, self._state = self._state, "aborted"
+        """Remove whatever was written; True once it is known to be gone.
+
+        Aborts the multipart upload and deletes the object if a PUT or a
+        complete was ever sent (a PUT reported as failed may have stored it).
+        False when S3 refused or could not be reached, or when a request of
+        this upload failed without a definite answer (timeout, lost
+        connection: S3 may still carry it out after our delete).  The caller
+        then keeps the intent row, and the janitor removes the object later.
+        After such a failure S3 is not asked again here (the client's reply
+        must not wait on a stalled S3 twice).  May be called again; each call
+        tries what is still left, unless the outcome is uncertain.
+        """
+        if self._state == "gone":
+            return True
+        self._state = "aborted"
         try:
             self._wait_inflight()
-        except BlobStoreError:
-            pass
+        except BlobStoreError as exc:
+            self._uncertain = self._uncertain or exc.uncertain
         self._release(self._filled)
         self._buffer, self._filled = bytearray(), 0
+        self.removed = self._remove()
+        return self.removed
+
+    def _remove(self):
+        if self._uncertain:
+            # S3 may still carry a request out after any delete of ours, so only the
+            # janitor's removal after a grace period counts; and an S3 that timed out
+            # once would most likely keep the client waiting again for nothing.
+            return False
         try:
-            if state == "closed":
+            if self._upload_id is not None:
+                self.store.abort_upload(self.key, self._upload_id)
+                self._upload_id = None
+            if self._object_requested:
                 self.store.delete([self.key])
-            elif self._upload_id is not None:
-                upload_id, self._upload_id = self._upload_id, None
-                self.store.client.abort_multipart_upload(
-                    Bucket=self.store.bucket, Key=self.key, UploadId=upload_id)
-        except (BlobStoreError,) + _S3_ERRORS:
-            pass  # the janitor finds it through pending_objects
+        except BlobStoreError:
+            return False
+        self._state = "gone"
+        return True
 
     # -- internals -------------------------------------------------------
 
@@ -168,7 +199,9 @@ class PipelinedUpload:
             response = self.store.client.create_multipart_upload(
                 Bucket=self.store.bucket, Key=self.key)
         except _S3_ERRORS as exc:
-            raise self.store._fail("create_multipart_upload", exc, self.key) from None
+            error = self.store._fail("create_multipart_upload", exc, self.key)
+            self._uncertain = self._uncertain or error.uncertain   # an upload we have no id of
+            raise error from None
         self._upload_id = response["UploadId"]
 
     def _send_in_background(self, part):
@@ -198,13 +231,18 @@ class PipelinedUpload:
         self._inflight = None
         self._release(length)
         if "error" in box:
-            raise self.store._fail("upload_part", box["error"], self.key)
+            error = self.store._fail("upload_part", box["error"], self.key)
+            self._uncertain = self._uncertain or error.uncertain
+            raise error
         self._parts.append({"PartNumber": number, "ETag": box["etag"]})
 
     def _complete(self):
+        self._object_requested = True
         try:
             self.store.client.complete_multipart_upload(
                 Bucket=self.store.bucket, Key=self.key, UploadId=self._upload_id,
                 MultipartUpload={"Parts": self._parts})
         except _S3_ERRORS as exc:
-            raise self.store._fail("complete_multipart_upload", exc, self.key) from None
+            error = self.store._fail("complete_multipart_upload", exc, self.key)
+            self._uncertain = self._uncertain or error.uncertain
+            raise error from None

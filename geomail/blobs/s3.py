@@ -7,6 +7,7 @@ Ranged reads, the hot path of IMAP FETCH, go through ``ranged_get`` (own
 SigV4 signing, kept-alive connections) instead of boto3.
 """
 
+import collections
 import hashlib
 import re
 
@@ -24,7 +25,13 @@ DELETE_BATCH = 1000  # delete_objects' limit
 
 
 class BlobStoreError(Exception):
-    """An S3 operation failed; the message is one line naming endpoint, bucket and cause."""
+    """An S3 operation failed; the message is one line naming endpoint, bucket and cause.
+
+    ``uncertain`` is true when S3 gave no definite answer (timeout, connection
+    lost, 5xx): a write may still have been, or may yet be, carried out.
+    """
+
+    uncertain = False
 
 
 class BlobNotFound(BlobStoreError, KeyError):
@@ -48,6 +55,20 @@ def _error_code(exc):
     if isinstance(exc, botocore.exceptions.ClientError):
         return str(exc.response.get("Error", {}).get("Code", ""))
     return ""
+
+
+def _uncertain(exc):
+    """Whether a failed request may still have had (or yet have) its effect.
+
+    Only a 4xx is a sure refusal.  A timeout, a connection lost mid-request or
+    a 5xx leave it unknown: S3 may have read the whole request and store it
+    later (SeaweedFS paused, then resumed).  Even "could not connect" is no
+    proof, since botocore's retries report only the last attempt's error.
+    """
+    if isinstance(exc, botocore.exceptions.ClientError):
+        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0
+        return int(status) >= 500
+    return True
 
 
 def _xml_code(body):
@@ -74,6 +95,10 @@ def _cut(stream, skip, length):
 
 _NOT_FOUND = ("NoSuchKey", "404", "NotFound")
 _NO_BUCKET = ("NoSuchBucket",)
+_NO_UPLOAD = ("NoSuchUpload",)
+
+StoredObject = collections.namedtuple("StoredObject", "key size last_modified")
+OpenUpload = collections.namedtuple("OpenUpload", "key upload_id initiated")
 
 
 class BlobStore:
@@ -124,9 +149,12 @@ class BlobStore:
         cls = BlobNotFound if _error_code(exc) in _NOT_FOUND else BlobStoreError
         if isinstance(exc, (botocore.exceptions.EndpointConnectionError,
                             botocore.exceptions.ConnectTimeoutError)):
-            return BlobStoreError(f"S3 {operation} failed: endpoint {self.endpoint} unreachable "
-                                  f"({_describe(exc)})")
-        return cls(f"S3 {operation} failed at {self._where(key)}: {_describe(exc)}")
+            error = BlobStoreError(f"S3 {operation} failed: endpoint {self.endpoint} unreachable "
+                                   f"({_describe(exc)})")
+        else:
+            error = cls(f"S3 {operation} failed at {self._where(key)}: {_describe(exc)}")
+        error.uncertain = _uncertain(exc)
+        return error
 
     # -- bucket ---------------------------------------------------------------
 
@@ -245,19 +273,67 @@ class BlobStore:
         except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError, OSError) as exc:
             raise self._fail("list_objects_v2", exc) from None
 
+    def list_objects(self, prefix=""):
+        """Iterate over StoredObject(key, size, last_modified) of every object under ``prefix``."""
+        paginator = self.client.get_paginator("list_objects_v2")
+        try:
+            for page in paginator.paginate(Bucket=self.bucket, Prefix=prefix):
+                for item in page.get("Contents", []):
+                    yield StoredObject(item["Key"], item.get("Size", 0), item.get("LastModified"))
+        except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError, OSError) as exc:
+            raise self._fail("list_objects_v2", exc) from None
+
+    def exists(self, key):
+        """Whether the object exists now (HEAD); BlobStoreError when S3 cannot tell."""
+        try:
+            self.client.head_object(Bucket=self.bucket, Key=key)
+            return True
+        except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError, OSError) as exc:
+            if _error_code(exc) in _NOT_FOUND:
+                return False
+            raise self._fail("head_object", exc, key) from None
+
     def list_multipart_uploads(self, prefix=""):
         """[(key, upload_id)] of multipart uploads begun and not completed or aborted."""
+        return [(u.key, u.upload_id) for u in self.open_uploads(prefix)]
+
+    def open_uploads(self, prefix=""):
+        """[OpenUpload(key, upload_id, initiated)] of multipart uploads still open.
+
+        ``initiated`` is an aware datetime (None if the service does not say):
+        fsck and the janitor judge an upload's age by it.
+        """
         uploads, kwargs = [], {"Bucket": self.bucket, "Prefix": prefix}
         try:
             while True:
                 response = self.client.list_multipart_uploads(**kwargs)
-                uploads.extend((u["Key"], u["UploadId"]) for u in response.get("Uploads", []))
+                uploads.extend(OpenUpload(u["Key"], u["UploadId"], u.get("Initiated"))
+                               for u in response.get("Uploads", []))
                 if not response.get("IsTruncated"):
                     return uploads
                 kwargs.update(KeyMarker=response.get("NextKeyMarker", ""),
                               UploadIdMarker=response.get("NextUploadIdMarker", ""))
         except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError, OSError) as exc:
             raise self._fail("list_multipart_uploads", exc) from None
+
+    def abort_upload(self, key, upload_id):
+        """Abort one multipart upload; one that is already gone is not an error."""
+        try:
+            self.client.abort_multipart_upload(Bucket=self.bucket, Key=key, UploadId=upload_id)
+        except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError, OSError) as exc:
+            if _error_code(exc) in _NO_UPLOAD:
+                return
+            raise self._fail("abort_multipart_upload", exc, key) from None
+
+    def remove(self, key):
+        """Abort every open multipart upload of ``key``, then delete the object.
+
+        Missing things are not an error; BlobStoreError if S3 could not do it.
+        """
+        for upload in self.open_uploads(prefix=key):
+            if upload.key == key:
+                self.abort_upload(key, upload.upload_id)
+        self.delete([key])
 
     def open_upload(self, key):
         """An Upload to ``key``: write() pieces, then close() (or abort())."""

@@ -10,6 +10,7 @@ import logging
 
 from geomail.imap import response as R
 from geomail.imap.errors import CommandError
+from geomail.janitor import discard
 from geomail.store import messages
 
 log = logging.getLogger("geomail.imap")
@@ -44,8 +45,8 @@ def delete_objects(session, objects):
     for bucket, key in objects:
         by_bucket.setdefault(bucket, []).append(key)
     for bucket, keys in by_bucket.items():
-        try:
-            session.context.blobs_for(bucket).delete(keys)
+        try:   # intent rows first, so a failed or interrupted delete is the janitor's
+            discard(session.context.db, session.context.blobs_for(bucket), keys)
         except Exception:
             # an object nothing refers to is garbage, never a dangling reference
             log.warning("deleting %d expunged attachment objects failed", len(keys),

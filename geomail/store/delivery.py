@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 
 from geomail.errors import PermanentFailure
 from geomail.mime.segments import RAW
+from geomail.store import intents
 from geomail.store.mailboxes import INBOX
 
 FLAG_COLUMNS = ("seen", "answered", "flagged", "deleted", "draft")
@@ -307,41 +308,25 @@ def load_contents(db, content_ids, parts=True, imap_forms=False):
     return out
 
 
-# -- the upload intent log (see migrations/0002_delivery.sql) -------------------
+# -- the upload intent log: geomail/store/intents.py (these names stay for callers) --
 
 def record_pending(db, bucket, key, host, pid):
     """Note an upload about to start (autocommit); returns the row id."""
-    with db.transaction() as cur:
-        cur.execute("INSERT INTO pending_objects (bucket, object_key, owner_host, owner_pid)"
-                    " VALUES (%s, %s, %s, %s)", (bucket, key, host, pid))
-        return cur.lastrowid
+    return intents.record(db, bucket, key, host, pid)
 
 
 def forget_pending(db, ids):
-    if ids:
-        with db.transaction() as cur:
-            cur.execute(f"DELETE FROM pending_objects WHERE id IN ({_marks(ids)})", tuple(ids))
+    intents.forget(db, ids)
 
 
 def pending_by_keys(db, keys):
     """[(id, bucket, key)] of the intent rows of these object keys."""
-    if not keys:
-        return []
-    with db.cursor() as cur:
-        cur.execute("SELECT id, bucket, object_key FROM pending_objects"
-                    f" WHERE object_key IN ({_marks(keys)})", tuple(keys))
-        return [(r[0], r[1], r[2]) for r in cur.fetchall()]
+    return intents.by_keys(db, keys)
 
 
-def pending_for_cleanup(db, host, live_pids, older_than_seconds):
-    """Rows whose writer is gone: on this host a pid not alive, elsewhere anything too old."""
-    with db.cursor() as cur:
-        cur.execute("SELECT id, bucket, object_key, owner_host, owner_pid FROM pending_objects"
-                    " WHERE created_at < NOW(6) - INTERVAL %s SECOND OR owner_host = %s"
-                    " ORDER BY id LIMIT 1000", (older_than_seconds, host))
-        rows = cur.fetchall()
-    return [(r[0], r[1], r[2]) for r in rows
-            if r[3] != host or int(r[4]) not in live_pids]
+def pending_for_cleanup(db, host, live_pids, older_than_seconds, grace=0):
+    """Rows no writer will finish (see intents.stale)."""
+    return intents.stale(db, host, live_pids, older_than_seconds, grace)
 
 
 # -- helpers ------------------------------------------------------------------

@@ -150,3 +150,49 @@ class TestBucket:
     def test_part_size_below_s3_minimum_is_refused(self, s3_endpoint):
         with pytest.raises(ValueError):
             BlobStore(s3_endpoint, "b" * 3, part_size=1024)
+
+
+class TestLeakTools:
+    """What the janitor and fsck need: listings with ages, exists, abort by id, remove."""
+
+    def test_list_objects_with_size_and_time(self, blob_store):
+        prefix = unique("listed")
+        blob_store.put(prefix + "/a", b"12345")
+        listed = list(blob_store.list_objects(prefix))
+        assert [(o.key, o.size) for o in listed] == [(prefix + "/a", 5)]
+        assert listed[0].last_modified is not None
+        assert blob_store.exists(prefix + "/a") and not blob_store.exists(prefix + "/b")
+        blob_store.delete([prefix + "/a"])
+
+    def test_open_uploads_with_initiation_time_and_abort_by_id(self, blob_store):
+        import datetime
+        key = unique("open") + "/left.bin"
+        upload_id = blob_store.client.create_multipart_upload(
+            Bucket=blob_store.bucket, Key=key)["UploadId"]
+        (found,) = blob_store.open_uploads(key)
+        assert (found.key, found.upload_id) == (key, upload_id)
+        age = datetime.datetime.now(datetime.timezone.utc) - found.initiated
+        assert -60 < age.total_seconds() < 600
+        blob_store.abort_upload(key, upload_id)
+        assert blob_store.open_uploads(key) == []
+        blob_store.abort_upload(key, upload_id)          # already gone: not an error
+
+    def test_remove_aborts_uploads_and_deletes_the_object(self, blob_store):
+        key = unique("remove") + "/x.bin"
+        blob_store.put(key, b"done")
+        blob_store.client.create_multipart_upload(Bucket=blob_store.bucket, Key=key)
+        blob_store.remove(key)
+        assert not blob_store.exists(key) and blob_store.open_uploads(key) == []
+        blob_store.remove(key)                            # nothing left: not an error
+
+    def test_a_refusal_is_certain_a_dead_endpoint_is_not(self, blob_store):
+        dead = BlobStore(f"http://127.0.0.1:{free_port()}", blob_store.bucket, S3_ACCESS_KEY,
+                         S3_SECRET_KEY, connect_timeout=1, read_timeout=1, max_attempts=1)
+        with pytest.raises(BlobStoreError) as info:
+            dead.put("k", b"v")
+        assert info.value.uncertain        # retries may have hidden an attempt that got in
+        wrong = BlobStore(blob_store.endpoint, "no-such-bucket-" + secrets.token_hex(4),
+                          S3_ACCESS_KEY, S3_SECRET_KEY, max_attempts=1)
+        with pytest.raises(BlobStoreError) as info:
+            wrong.put("k", b"v")
+        assert not info.value.uncertain    # a 4xx: S3 refused, nothing was stored

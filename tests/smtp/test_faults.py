@@ -34,7 +34,8 @@ def assert_nothing_stored(server, timeout=10):
 class TestS3Down:
     @pytest.mark.parametrize("size", [200 * 1024, 9 * MiB], ids=["put", "multipart"])
     def test_451_nothing_left_and_recovers_without_restart(self, storage_server, private_s3, size):
-        server = storage_server(s3_endpoint=private_s3.endpoint)
+        server = storage_server(s3_endpoint=private_s3.endpoint,
+                                extra_args=["--janitor-interval", "1"])
         assert send_message(server.smtp_port, plain_message())[0] == 250   # warm: account exists
         private_s3.stop()
         try:
@@ -42,11 +43,15 @@ class TestS3Down:
             code, text = send_message(server.smtp_port, attachment_message(size))
             assert code == 451 and "4.3.0" in text, text
             assert time.monotonic() - started < 30, "a dead S3 must not stall the session for long"
-            assert count_rows(server.db_url, "pending_objects") == 0
+            # S3 could not confirm the object gone: the intent row stays, for the janitor
+            assert count_rows(server.db_url, "pending_objects") == 1
         finally:
             private_s3.start()
         assert [m["uid"] for m in stored_messages(server.db_url)] == [1]
         assert count_rows(server.db_url, "attachments") == 0
+        # S3 is back: the janitor removes whatever may have been stored, then the intent
+        wait_until(lambda: count_rows(server.db_url, "pending_objects") == 0, timeout=30,
+                   message="the janitor to settle the intent")
         assert bucket_keys(server.s3_endpoint, server.bucket) == []
         assert multipart_uploads(server.s3_endpoint, server.bucket) == []
 
@@ -116,7 +121,7 @@ class TestMySQLKilled:
 
     def test_connections_killed_during_commit(self, storage_server):
         """Kill every connection every few ms while messages end: 250 or 451, never half-stored."""
-        server = storage_server()
+        server = storage_server(extra_args=["--janitor-interval", "1"])
         assert send_message(server.smtp_port, plain_message())[0] == 250
         accepted = 1
         killer = ConnectionKiller(server.db_url)
@@ -137,7 +142,8 @@ class TestMySQLKilled:
         assert code == 250, text
         accepted += 1
         # rows and objects of the failed deliveries are gone at once, or, where MySQL was
-        # lost, after this worker's next janitor sweep (every 15 s, 5 s grace)
+        # lost, after the janitor's sweeps (every second here: removed after a 2 s grace,
+        # forgotten 2 s after that)
         wait_until(lambda: count_rows(server.db_url, "pending_objects") == 0, timeout=40,
                    message="intent rows cleared")
         # A KILL that lands after the server ran COMMIT but before its OK reached the worker
@@ -182,7 +188,7 @@ class TestClientDisconnects:
 
 class TestWorkerKilled:
     def test_sigkill_mid_multipart_upload(self, storage_server):
-        server = storage_server()
+        server = storage_server(extra_args=["--janitor-interval", "1"])
         workers = server.wait_workers(2)
         message = dot_stuff(attachment_message(24 * MiB))
         client = RawSMTP(server.smtp_port)
@@ -199,7 +205,8 @@ class TestWorkerKilled:
             client.finish_data()
         client.close()
         server.wait_workers(2, exclude=[owner])
-        # the replacement's janitor sweeps at start (the survivor every 15 s)
+        # the replacement's janitor sweeps at start (both every second here), and forgets
+        # the intent two intervals after the first removal
         assert_nothing_stored(server, timeout=25)
         assert send_message(server.smtp_port, attachment_message(100 * 1024))[0] == 250
         assert_consistent(server.db_url, server.s3_endpoint, server.bucket)
