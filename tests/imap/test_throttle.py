@@ -219,9 +219,13 @@ def test_authenticate_plain_shares_the_budget(throttled):
 
 def test_huge_user_name_is_clipped_in_the_log(throttled):
     proc, db = throttled
-    user = "u" * 100_000 + "@example.com"
     logged_before = len(proc.log_file.read_bytes())
     w = SourceWire(proc.imap_port, "127.0.0.30")
+    # A 100 KB literal is refused before login (8 KiB budget) without being read ...
+    w.send(f"t0 LOGIN {{{100_000}}}\r\n")
+    assert w.readline().startswith(b"t0 NO [TOOBIG]")
+    # ... and the longest name that fits is cut in the log line of its failure.
+    user = "u" * 8_000 + "@example.com"
     w.send(f"t1 LOGIN {{{len(user)}}}\r\n")
     assert w.readline() == b"+ Ready for literal data\r\n"
     w.send(user + ' "x"\r\n')

@@ -442,9 +442,9 @@ def test_append_date_outside_the_store_is_bad_not_bye(server, db):
         for date in (b"01-Jan-0001 00:00:00 +0100", b"01-Jan-0999 23:00:00 -0100",
                      b"31-Dec-9999 23:59:59 -1200"):
             sock.sendall(b'b APPEND INBOX "%s" {5+}\r\nhello\r\n' % date)
-            assert lines.readline() == b"b BAD Date-time out of range\r\n"
+            assert lines.readline().startswith(b"b BAD ")
         sock.sendall(b'c APPEND INBOX "01-Jan-0001 00:00:00 +0100" {5}\r\n')
-        assert lines.readline() == b"c BAD Date-time out of range\r\n"
+        assert lines.readline().startswith(b"c BAD ")
         sock.sendall(b'd APPEND INBOX "31-Dec-9999 13:59:59 +0000" {5+}\r\nhello\r\n')
         assert lines.readline().startswith(b"d OK [APPENDUID ")
     finally:
