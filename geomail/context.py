@@ -55,8 +55,7 @@ class ServerContext:
         import socket
         socket.getaddrinfo("localhost", 25)
         try:
-            with self.db.cursor() as cur:
-                cur.execute("SELECT 1")
+            self.db.ping()
             self.blobs.ensure_bucket(create=False)
         except Exception as exc:  # storage down now: sessions will answer 4xx, not crash
             log.warning("warm-up of storage clients failed: %s", exc)

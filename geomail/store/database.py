@@ -123,6 +123,11 @@ class Database:
                 if attempt == attempts or not is_retryable(exc):
                     raise
 
+    def ping(self):
+        """One round trip to the server (warm-up, health checks)."""
+        with self.cursor() as cur:
+            cur.execute("SELECT 1")
+
     def close(self):
         """Close every pooled connection (worker shutdown, tests)."""
         with self._lock:
