@@ -31,7 +31,7 @@ from geomail.netio import Connection, ConnectionClosed, LineTooLong
 from geomail.store.accounts import create_account
 from geomail.store.database import Database
 from geomail.store.messages import MailboxInfo, Snapshot
-from tests.fixtures.server import GeomailProcess
+from tests.fixtures.server import serve_module
 from tests.fuzz.imapfuzz import TEMPLATES, FuzzClient, mutate, populate, server_tracebacks
 from tests.imap.conftest import PASSWORD
 
@@ -112,12 +112,7 @@ def test_parser_raises_only_typed_errors(lines, steps):
 
 @pytest.fixture(scope="module")
 def fuzz_server(tmp_path_factory, mysql_url, s3_endpoint, s3_bucket):
-    proc = GeomailProcess(tmp_path_factory.mktemp("fuzz"), mysql_url, s3_endpoint, s3_bucket,
-                          workers=1)
-    proc.start()
-    proc.wait_workers(1)
-    yield proc
-    proc.stop()
+    yield from serve_module(tmp_path_factory, "fuzz", mysql_url, s3_endpoint, s3_bucket)
 
 
 @pytest.fixture(scope="module")

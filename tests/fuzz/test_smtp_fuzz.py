@@ -24,7 +24,7 @@ from hypothesis import strategies as st
 
 from geomail.smtp.addresses import AddressError, parse_path
 from geomail.smtp.dotstream import MAX_HELD, DotUnstuffer, LineEndFixer
-from tests.fixtures.server import GeomailProcess
+from tests.fixtures.server import serve_module
 
 CI = settings(derandomize=True, deadline=None, database=None,
               suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
@@ -424,12 +424,8 @@ def log_tracebacks(log_file):
 
 @pytest.fixture(scope="module")
 def smtp_server(tmp_path_factory, mysql_url, s3_endpoint, s3_bucket):
-    proc = GeomailProcess(tmp_path_factory.mktemp("smtpfuzz"), mysql_url, s3_endpoint, s3_bucket,
-                          workers=2, extra_args=["--max-message-size", "4096"])
-    proc.start()
-    proc.wait_workers(2)
-    yield proc
-    proc.stop()
+    yield from serve_module(tmp_path_factory, "smtpfuzz", mysql_url, s3_endpoint, s3_bucket,
+                            workers=2, extra_args=["--max-message-size", "4096"])
 
 
 def test_mutated_sessions_over_real_connections(smtp_server):

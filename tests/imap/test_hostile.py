@@ -17,7 +17,7 @@ import pytest
 
 from geomail.store.accounts import create_account
 from geomail.store.database import Database
-from tests.fixtures.server import GeomailProcess
+from tests.fixtures.server import serve_module
 from tests.imap.conftest import PASSWORD, Wire, attachment_keys, message, multipart
 
 NOOP_BUDGET = 1.0         # seconds: the bystander's NOOP, whatever A sends
@@ -26,12 +26,7 @@ MESSAGES = 10_240         # 5 appended, then doubled 11 times by COPY
 
 @pytest.fixture(scope="module")
 def lone_worker(tmp_path_factory, mysql_url, s3_endpoint, s3_bucket):
-    proc = GeomailProcess(tmp_path_factory.mktemp("hostile"), mysql_url, s3_endpoint, s3_bucket,
-                          workers=1)
-    proc.start()
-    proc.wait_workers(1)
-    yield proc
-    proc.stop()
+    yield from serve_module(tmp_path_factory, "hostile", mysql_url, s3_endpoint, s3_bucket)
 
 
 @pytest.fixture(scope="module")
