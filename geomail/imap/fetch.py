@@ -188,7 +188,7 @@ def _fetch(session, p, uid_mode):
 def expunge_issued():
     """RFC 2180 §4.1.3 with RFC 5530's code: some of the messages the client named are gone
     (another session expunged them); the others were answered, the session goes on."""
-    return CommandError("Some messages were expunged", R.EXPUNGEISSUED)
+    return CommandError("Some of the requested messages no longer exist", R.EXPUNGEISSUED)
 
 
 def _write_rows(session, out, items, view, stream, seen_now):

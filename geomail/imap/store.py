@@ -85,17 +85,15 @@ def _store(session, p, uid_mode):
         return
     db = session.context.db
     try:
-        modseq, changed, _, found = messages.store_flags(db, view.mailbox_id, ranges, mode, flags)
+        modseq, changed, _, _ = messages.store_flags(db, view.mailbox_id, ranges, mode, flags)
     except messages.KeywordLimit:
         raise keyword_limit() from None
     if changed:
         view.own_change(modseq)
-    expected = len(view.uids_in(ranges))
     if not silent:
         _answer(session, view, db, ranges, uid_mode)
-    if found < expected:
-        # RFC 2180 §4.2.1: the others were changed; these are gone (RFC 5530 code)
-        raise CommandError("Some messages were expunged", R.EXPUNGEISSUED)
+    # Messages another session expunged meanwhile are left out and the STORE is OK: RFC 2180 4.2.1 (.SILENT) and 4.2.3 allow it, and Dovecot does so
+    # (a client cannot do anything useful with a NO for a message it will see vanish).
 
 
 def _answer(session, view, db, ranges, uid_mode):

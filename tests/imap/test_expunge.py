@@ -28,7 +28,7 @@ def test_expunge_by_another_session_waits_for_an_allowed_point(session, wire, de
     # FETCH, STORE, SEARCH: no EXPUNGE; the expunged message has no data and the
     # FETCH says so (RFC 2180 4.1.3, RFC 5530 EXPUNGEISSUED)
     assert session.command("FETCH 1:2 (UID)") == [
-        "* 2 FETCH (UID 2)", "TAG NO [EXPUNGEISSUED] Some messages were expunged"]
+        "* 2 FETCH (UID 2)", "TAG NO [EXPUNGEISSUED] Some of the requested messages no longer exist"]
     assert session.command("SEARCH ALL") == ["* SEARCH 2", "TAG OK SEARCH completed"]
     assert session.command("STORE 2 +FLAGS (\\Seen)") == [
         "* 2 FETCH (FLAGS (\\Seen \\Recent))", "TAG OK STORE completed"]

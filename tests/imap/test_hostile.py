@@ -260,15 +260,15 @@ def test_fetch_of_message_expunged_by_another_session(lone_worker, hostile_db):
     b.ok("STORE 2 +FLAGS.SILENT (\\Deleted)")
     b.ok("EXPUNGE")
     lines = a.command("FETCH 1:3 (UID BODY.PEEK[TEXT] BODY.PEEK[HEADER.FIELDS (Subject)])")
-    assert lines[-1] == "TAG NO [EXPUNGEISSUED] Some messages were expunged", lines
+    assert lines[-1] == "TAG NO [EXPUNGEISSUED] Some of the requested messages no longer exist", lines
     fetched = [line for line in lines if " FETCH " in line]
     assert [line.split(" ")[1] for line in fetched] == ["1", "3"]
     assert "body 0" in fetched[0] and "body 2" in fetched[1] and "Subject: gone2" in fetched[1]
     lines = a.command("FETCH 2 BODY[]")
-    assert lines == ["TAG NO [EXPUNGEISSUED] Some messages were expunged"], lines
+    assert lines == ["TAG NO [EXPUNGEISSUED] Some of the requested messages no longer exist"], lines
     lines = a.command("STORE 1:3 +FLAGS (\\Flagged)")
-    assert lines[-1] == "TAG NO [EXPUNGEISSUED] Some messages were expunged", lines
-    assert [line.split(" ")[1] for line in lines[:-1]] == ["1", "3"]
+    assert lines[-1] == "TAG OK STORE completed", lines
+    assert {line.split(" ")[1] for line in lines[:-1]} == {"1", "3"}, lines
     lines = a.command("COPY 1:3 Other")
     assert lines[-1].startswith("TAG NO [EXPUNGEISSUED]"), lines
     lines = a.command("MOVE 2:3 Other")
