@@ -75,6 +75,9 @@ def storage_failure(failed):
     never be stored, do not retry; [SERVERBUG] (logged with its traceback)."""
     if failed.kind == TEMPORARY:
         return CommandError("Could not store the message, try again", R.UNAVAILABLE)
+    if isinstance(failed.cause, messages.KeywordLimit):
+        return CommandError(f"The mailbox holds {messages.MAX_MAILBOX_KEYWORDS} keywords "
+                            "already", R.LIMIT)
     if failed.kind == PERMANENT:
         if failed.too_big:
             return CommandError("Message too big for the store", R.TOOBIG)

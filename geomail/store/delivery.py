@@ -227,10 +227,14 @@ def _insert_message(cur, content_id, parsed, target):
 
 
 def _remember_keywords(cur, mailbox_id, keywords):
-    """Add keywords to the mailbox's FLAGS list (under the row lock already held)."""
+    """Add keywords to the mailbox's FLAGS list (under the row lock already held);
+    KeywordLimit past MAX_MAILBOX_KEYWORDS (the transaction is rolled back)."""
+    from geomail.store.messages import MAX_MAILBOX_KEYWORDS, KeywordLimit
     cur.execute("SELECT keywords FROM mailboxes WHERE id = %s", (mailbox_id,))
     known = (cur.fetchone()[0] or "").split()
     missing = [k for k in keywords if k not in known]
+    if len(known) + len(missing) > MAX_MAILBOX_KEYWORDS:
+        raise KeywordLimit(f"a mailbox can hold at most {MAX_MAILBOX_KEYWORDS} keywords")
     if missing:
         cur.execute("UPDATE mailboxes SET keywords = %s WHERE id = %s",
                     (" ".join(known + missing), mailbox_id))

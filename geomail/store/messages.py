@@ -23,6 +23,7 @@ import re
 
 import gevent
 
+from geomail.errors import PermanentFailure
 from geomail.store.accounts import drop_references, orphan_objects
 from geomail.store.database import is_duplicate_key
 from geomail.store.errors import InvalidMailboxName, MailboxExists, StoreError
@@ -62,8 +63,10 @@ class MessagesExpunged(StoreError, LookupError):
     """Some of the messages named were expunged by another session (RFC 2180 §4)."""
 
 
-class KeywordLimit(StoreError):
-    """A message or a mailbox would get more keywords than MAX_*_KEYWORDS (IMAP: NO [LIMIT])."""
+class KeywordLimit(StoreError, PermanentFailure):
+    """A message or a mailbox would get more keywords than MAX_*_KEYWORDS (IMAP: NO [LIMIT]).
+
+    Permanent (geomail.errors): the same request would fail again."""
 
 
 def _check_keyword_count(merged, new_keywords):

@@ -239,6 +239,14 @@ def test_keywords_past_the_columns_get_limit(lone_worker, hostile_db):
     lines = w.command("COPY 2 Full")                                        # 500 + 100
     assert lines[-1].startswith("TAG NO [LIMIT]"), lines
     assert w.command("STATUS Full (MESSAGES)")[0] == "* STATUS Full (MESSAGES 2)"
+    # APPEND with a keyword the full mailbox does not know yet stores nothing
+    data = message("one keyword too many")
+    w.send(f"apk APPEND Full (brandnew) {{{len(data)}}}\r\n")
+    assert w.readline().startswith(b"+")
+    w.send(data + b"\r\n")
+    lines = w.read_response("apk")
+    assert lines[-1].startswith("apk NO [LIMIT]"), lines
+    assert w.command("STATUS Full (MESSAGES)")[0] == "* STATUS Full (MESSAGES 2)"
     w.close()
     assert "Traceback" not in lone_worker.output()
 
