@@ -96,9 +96,7 @@ def store_message(db, parsed, attachments, targets, pending_ids=()):
         for target in sorted(targets, key=lambda t: t.mailbox_id):
             uids[id(target)] = (target.mailbox_id,
                                 _insert_message(cur, content_id, parsed, target))
-        if pending_ids:
-            cur.execute(f"DELETE FROM pending_objects WHERE id IN ({_marks(pending_ids)})",
-                        tuple(pending_ids))
+        intents.forget_in(cur, pending_ids)
         return [uids[id(target)] for target in targets]
 
     return db.run_transaction(work)
@@ -310,27 +308,6 @@ def load_contents(db, content_ids, parts=True, imap_forms=False):
                 out[content_id]["attachments"].append(
                     {"index": index, "bucket": bucket, "key": key, "size": size})
     return out
-
-
-# -- the upload intent log: geomail/store/intents.py (these names stay for callers) --
-
-def record_pending(db, bucket, key, host, pid):
-    """Note an upload about to start (autocommit); returns the row id."""
-    return intents.record(db, bucket, key, host, pid)
-
-
-def forget_pending(db, ids):
-    intents.forget(db, ids)
-
-
-def pending_by_keys(db, keys):
-    """[(id, bucket, key)] of the intent rows of these object keys."""
-    return intents.by_keys(db, keys)
-
-
-def pending_for_cleanup(db, host, live_pids, older_than_seconds, grace=0):
-    """Rows no writer will finish (see intents.stale)."""
-    return intents.stale(db, host, live_pids, older_than_seconds, grace)
 
 
 # -- helpers ------------------------------------------------------------------

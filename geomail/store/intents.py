@@ -40,12 +40,19 @@ def record_many(db, bucket, keys, host, pid):
     return ids
 
 
+def forget_in(cur, ids):
+    """forget() inside the caller's transaction: the delivery that commits the rows
+    owning these objects removes their intents in the same COMMIT."""
+    if ids:
+        cur.execute(f"DELETE FROM pending_objects WHERE id IN ({_marks(ids)})", tuple(ids))
+
+
 def forget(db, ids):
     """Remove intent rows whose objects are gone (or owned by a committed row)."""
     ids = list(ids)
     if ids:
         with db.transaction() as cur:
-            cur.execute(f"DELETE FROM pending_objects WHERE id IN ({_marks(ids)})", tuple(ids))
+            forget_in(cur, ids)
 
 
 def release(db, ids):
