@@ -19,7 +19,6 @@ Sets of messages are passed as UID ranges ``[(low, high), ...]`` (inclusive).
 """
 
 import dataclasses
-import re
 
 import gevent
 
@@ -551,31 +550,6 @@ def move(db, source_id, ranges, dest_id, expected=None):
 
 
 # -- search -------------------------------------------------------------------------
-
-def search(db, mailbox_id, where, args, limit_uid=None):
-    """UIDs (ascending) of messages matching a WHERE fragment built by the IMAP search module.
-
-    ``where`` refers to messages as ``m`` and to contents as ``c``.
-    """
-    join = " JOIN message_contents c ON c.id = m.content_id" if re.search(r"\bc\.", where) else ""
-    extra = ""
-    params = [mailbox_id]
-    if limit_uid is not None:
-        extra = " AND m.uid <= %s"
-        params.append(limit_uid)
-    uids, after = [], 0
-    while True:     # keyset pages with a yield between them, as in _rows_by_uid
-        with db.cursor() as cur:
-            cur.execute(f"SELECT m.uid FROM messages m{join} WHERE m.mailbox_id = %s{extra} "
-                        f"AND ({where}) AND m.uid > %s ORDER BY m.uid LIMIT %s",
-                        params + list(args) + [after, PAGE * 5])
-            page = [r[0] for r in cur.fetchall()]
-        uids.extend(page)
-        if len(page) < PAGE * 5:
-            return uids
-        after = page[-1]
-        gevent.sleep(0)
-
 
 # -- mailboxes ----------------------------------------------------------------------
 

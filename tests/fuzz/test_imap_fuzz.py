@@ -22,6 +22,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from geomail.imap import fetch, search
+from geomail.store.search import compile_key
 from geomail.imap import store as store_command
 from geomail.imap.errors import CommandError
 from geomail.imap.listing import Pattern
@@ -40,7 +41,7 @@ ALLOWED = (ParseError, LiteralTooBig, CommandError, LineTooLong, ConnectionClose
 
 
 class _Selected:
-    """What search.Compiler reads of a session: a real View of a 5-message mailbox."""
+    """What search.KeyParser reads of a session: a real View of a 5-message mailbox."""
 
     def __init__(self):
         box = MailboxInfo(1, "INBOX", None, 7, 6, 9, 5, 2, 500, 4)
@@ -50,9 +51,10 @@ class _Selected:
 
 
 def _search_program(p):
-    compiler = search.Compiler(_Selected(), p)
-    compiler.program()
+    """Parse a search program; every tree that parses must compile to SQL."""
+    key = search.KeyParser(_Selected(), p).program()
     p.end()
+    compile_key(key)
 
 
 def _list_pattern(p):
