@@ -107,10 +107,10 @@ def settle(context, row_id, bucket, key, grace_seconds):
 def _own_abandoned(context, grace_seconds):
     """Intent rows of keys this process's deliveries left behind (their writer is alive).
 
-    A delivery leaves its keys in ``delivery.ABANDONED`` when it could not
+    A delivery leaves its keys in ``ingest.ABANDONED`` when it could not
     release its rows (MySQL lost) or when its COMMIT's outcome is unknown.
     """
-    from geomail.delivery import ABANDONED
+    from geomail.ingest import ABANDONED
     now = time.monotonic()
     keys = [key for key, since in list(ABANDONED.items()) if now - since >= grace_seconds][:500]
     if not keys:

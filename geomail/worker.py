@@ -72,7 +72,7 @@ def import_session_code(preload_codecs=False):
                 importlib.import_module("encodings." + module.name)
             except Exception:  # platform-specific codecs (mbcs, oem) do not import here
                 pass
-    import geomail.delivery  # noqa: F401
+    import geomail.ingest  # noqa: F401
     import geomail.imap.server  # noqa: F401
     import geomail.janitor  # noqa: F401
     import geomail.reader  # noqa: F401

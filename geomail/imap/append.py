@@ -1,6 +1,6 @@
 """APPEND (RFC 3501 §6.3.11) with UIDPLUS's APPENDUID (RFC 4315) and APPENDLIMIT (RFC 7889).
 
-The message literal is streamed into ``geomail.delivery.store_message``, the
+The message literal is streamed into ``geomail.ingest.store_message``, the
 same path SMTP uses, so an appended message is stored exactly like a
 delivered one.  A client that disconnects mid-literal leaves nothing: the
 delivery is aborted (uploads removed, no rows written).
@@ -9,12 +9,12 @@ delivery is aborted (uploads removed, no rows written).
 import datetime
 import logging
 
-from geomail.delivery import DeliveryFailed, Target, store_message
+from geomail.ingest import DeliveryFailed, Target, store_message
 from geomail.errors import PERMANENT, TEMPORARY
 from geomail.imap import response as R
 from geomail.imap.errors import Bad, CommandError
 from geomail.imap.names import mailbox_arg
-from geomail.imap.store import check_flags
+from geomail.imap.store_command import check_flags
 from geomail.store import messages
 
 log = logging.getLogger("geomail.imap")

@@ -11,7 +11,7 @@ tagged OK, or (code, text), or None for "<NAME> completed".
 import dataclasses
 
 from geomail.imap import (anystate, append, auth, copy, expunge, fetch, idle, listing,
-                          mailbox, search, select, store)
+                          mailbox, search, select, store_command)
 from geomail.imap.states import ANY, AUTH, NOAUTH, SEL
 
 
@@ -60,12 +60,12 @@ COMMANDS = _table(
     Command("EXPUNGE", expunge.expunge, SEL, arguments=False),
     Command("SEARCH", search.search, SEL, forbids_expunge=True),
     Command("FETCH", fetch.fetch, SEL, forbids_expunge=True),
-    Command("STORE", store.store, SEL, forbids_expunge=True),
+    Command("STORE", store_command.store, SEL, forbids_expunge=True),
     Command("COPY", copy.copy, SEL, forbids_expunge=True),
     Command("MOVE", copy.move, SEL),                                 # RFC 6851
     Command("UID SEARCH", search.uid_search, SEL),
     Command("UID FETCH", fetch.uid_fetch, SEL),
-    Command("UID STORE", store.uid_store, SEL),
+    Command("UID STORE", store_command.uid_store, SEL),
     Command("UID COPY", copy.uid_copy, SEL),
     Command("UID MOVE", copy.uid_move, SEL),
     Command("UID EXPUNGE", expunge.uid_expunge, SEL),               # RFC 4315

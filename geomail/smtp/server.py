@@ -13,7 +13,7 @@ import email.utils
 import logging
 import time
 
-from geomail.delivery import Delivery, DeliveryFailed, Target
+from geomail.ingest import Delivery, DeliveryFailed, Target
 from geomail.errors import BUG
 from geomail.netio import Connection, ConnectionClosed, DeadlineExceeded, LineTooLong, Timeout
 from geomail.smtp.addresses import AddressError, parse_mailbox, parse_path

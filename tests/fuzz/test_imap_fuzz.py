@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 
 from geomail.imap import fetch, search
 from geomail.store.search import compile_key
-from geomail.imap import store as store_command
+from geomail.imap import store_command
 from geomail.imap.errors import CommandError
 from geomail.imap.listing import Pattern
 from geomail.imap.parser import LiteralTooBig, ParseError, Parser

@@ -63,7 +63,7 @@ def paused_context(fresh_db_url, private_s3):
 def test_request_carried_out_after_we_gave_up_keeps_its_intent(paused_context, private_s3,
                                                                size):
     from geomail import janitor
-    from geomail.delivery import Delivery, DeliveryFailed
+    from geomail.ingest import Delivery, DeliveryFailed
     context = paused_context
     db_url = context.db.url
     delivery = Delivery(context, owner_account_id=1)
@@ -311,7 +311,7 @@ def _stale_intent(db, bucket, key):
 
 def test_janitor_never_deletes_a_committed_object_and_sweeps_in_turn(janitor_context):
     from geomail import janitor
-    from geomail.delivery import Delivery
+    from geomail.ingest import Delivery
     from geomail.store.accounts import create_account
     from geomail.store.delivery import Target, inbox_of
     context = janitor_context()

@@ -30,7 +30,7 @@ from geomail.store import delivery as sql
 from geomail.store import intents
 from geomail.store.delivery import StoredAttachment, Target  # noqa: F401  re-exported
 
-log = logging.getLogger("geomail.delivery")
+log = logging.getLogger("geomail.ingest")
 
 HOSTNAME = socket.gethostname()
 
