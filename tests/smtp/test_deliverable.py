@@ -23,6 +23,8 @@ import pytest
 from geomail.mime.parser import MAX_PARTS
 from geomail.store.accounts import create_account
 from geomail.store.database import Database
+# server (the session's geomail) and db (a pool on its database): the IMAP tests' fixtures
+from tests.imap.conftest import db, server  # noqa: F401  pytest finds fixtures by name
 from tests.smtp.conftest import RawSMTP, db_query, leftovers
 
 PASSWORD = "deliverable pw"
@@ -181,18 +183,6 @@ CASES = {
 
 
 # -- the server and its clients -------------------------------------------------
-
-@pytest.fixture(scope="module")
-def server(geomail_server):
-    return geomail_server
-
-
-@pytest.fixture(scope="module")
-def db(server, mysql_url):
-    database = Database(mysql_url, 2)
-    yield database
-    database.close()
-
 
 def new_account(db):
     return create_account(db, f"deliver{secrets.token_hex(6)}@example.com", PASSWORD)
