@@ -17,7 +17,7 @@ setup(
     license="MIT",
     python_requires=">=3.9",
     packages=find_packages(include=["geomail", "geomail.*"]),
-    package_data={"geomail.store": ["migrations/*.sql"]},
+    package_data={"geomail.store": ["migrations/*.sql", "migrations/sqlite/*.sql"]},
     install_requires=[
         "gevent>=23.9,<27",
         "pymysql>=1.1,<2",

@@ -13,9 +13,11 @@ errors):
 - ``BUG``: anything else.  Logged with its traceback; IMAP answers
   ``NO [SERVERBUG]`` and the session goes on.
 
-``classify`` is the one place that knows the exceptions of pymysql and the
-blob store; it looks them up in ``sys.modules`` so that importing this module
-(the master does) pulls in neither.
+The store and the blob store raise these themselves: each backend turns its
+driver's exceptions into them at the edge (geomail/store/database.py
+``typed_error``, geomail/store/sqlite.py ``_typed``, geomail/blobs/).
+``classify`` is what the protocols ask; it imports no driver, so the master
+can import this module.
 """
 
 import socket
@@ -24,13 +26,6 @@ import sys
 TEMPORARY = "temporary"
 PERMANENT = "permanent"
 BUG = "bug"
-
-# MySQL error numbers that say "this value cannot be stored", whatever the retry:
-# 1048 column cannot be null, 1153 packet bigger than max_allowed_packet,
-# 1264 out of range, 1292 incorrect datetime, 1366 incorrect string value,
-# 1406 data too long, 1118 row size too large, 3140 invalid JSON,
-# 4025 CHECK constraint failed.
-PERMANENT_MYSQL_ERRORS = frozenset((1048, 1118, 1153, 1264, 1292, 1366, 1406, 3140, 4025))
 
 
 class StorageError(Exception):
@@ -55,14 +50,6 @@ def classify(exc):
     """TEMPORARY, PERMANENT or BUG for any exception raised while using storage."""
     if isinstance(exc, StorageError):
         return exc.kind
-    pymysql_err = sys.modules.get("pymysql.err")
-    if pymysql_err is not None and isinstance(exc, pymysql_err.MySQLError):
-        code = exc.args[0] if exc.args and isinstance(exc.args[0], int) else None
-        if code in PERMANENT_MYSQL_ERRORS:
-            return PERMANENT
-        if isinstance(exc, (pymysql_err.OperationalError, pymysql_err.InterfaceError)):
-            return TEMPORARY
-        return BUG
     blobs = sys.modules.get("geomail.blobs.s3")
     if blobs is not None and isinstance(exc, blobs.BlobStoreError):
         return TEMPORARY

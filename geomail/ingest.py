@@ -44,9 +44,6 @@ HOSTNAME = socket.gethostname()
 # are gone, so its objects are never touched.
 ABANDONED = {}
 
-# MySQL errors after which a COMMIT may or may not have happened (server shutdown,
-# query interrupted, connection killed, server gone, connection lost).
-_LOST_CONNECTION = (1053, 1317, 1927, 2006, 2013, 2055)
 
 
 class DeliveryFailed(Exception):
@@ -207,11 +204,8 @@ class _AttachmentSink:
 
 
 def _outcome_unknown(exc):
-    import pymysql.err
-    if isinstance(exc, pymysql.err.InterfaceError):
-        return True
-    return isinstance(exc, pymysql.err.OperationalError) and bool(exc.args) \
-        and exc.args[0] in _LOST_CONNECTION
+    """The connection went away during the COMMIT: it may have happened (StoreUnavailable)."""
+    return bool(getattr(exc, "outcome_unknown", False))
 
 
 def store_message(context, chunks, owner_account_id, targets):

@@ -4,7 +4,7 @@ import dataclasses
 import datetime
 
 from geomail import passwords
-from geomail.store.database import is_duplicate_key
+from geomail.store.errors import is_duplicate_key
 from geomail.store.errors import AccountExists, AccountNotFound, InvalidAddress
 from geomail.store.mailboxes import STANDARD_MAILBOXES, allocate_uidvalidity, create_mailbox_in
 
@@ -192,8 +192,8 @@ def _delete_in(cur, address):
     cur.execute("SELECT m.content_id, COUNT(*) FROM messages m JOIN mailboxes b ON b.id = m.mailbox_id "
                 "WHERE b.account_id = %s GROUP BY m.content_id ORDER BY m.content_id", (account_id,))
     references = dict(cur.fetchall())
-    cur.execute("DELETE m FROM messages m JOIN mailboxes b ON b.id = m.mailbox_id "
-                "WHERE b.account_id = %s", (account_id,))
+    cur.execute("DELETE FROM messages WHERE mailbox_id IN "
+                "(SELECT id FROM mailboxes WHERE account_id = %s)", (account_id,))
     orphans = drop_references(cur, references)
     objects = orphan_objects(cur, orphans)
     for chunk in _chunks(orphans):

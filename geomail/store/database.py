@@ -13,13 +13,22 @@ import pymysql
 import pymysql.err
 from dbutils.pooled_db import PooledDB
 
+from geomail.store import dialect
 from geomail.store.dburl import parse_db_url, with_database
+from geomail.store.errors import StoreRejected, StoreUnavailable
 
 # MySQL error numbers the store reacts to.
 ER_DUP_ENTRY = 1062
 ER_LOCK_WAIT_TIMEOUT = 1205
 ER_LOCK_DEADLOCK = 1213
 ER_BAD_DB_ERROR = 1049
+# The connection went away during a request: a COMMIT may or may not have happened.
+LOST_CONNECTION = frozenset((1053, 1317, 1927, 2006, 2013, 2055))
+# "This value cannot be stored", whatever the retry: 1048 column cannot be null,
+# 1153 packet bigger than max_allowed_packet, 1264 out of range, 1292 incorrect
+# datetime, 1366 incorrect string value, 1406 data too long, 1118 row size too
+# large, 3140 invalid JSON, 4025 CHECK constraint failed.
+PERMANENT_ERRORS = frozenset((1048, 1118, 1153, 1264, 1292, 1366, 1406, 3140, 4025))
 
 # Run on every new connection. READ COMMITTED: every locking read the store
 # relies on is explicit (SELECT ... FOR UPDATE on the mailbox row when
@@ -50,6 +59,8 @@ def connect_kwargs(url, require_database=True):
 class Database:
     """A bounded pool of MySQL connections with transaction helpers."""
 
+    dialect = dialect.MYSQL
+
     def __init__(self, url, pool_size=10):
         self.url = url
         self.pool_size = pool_size
@@ -60,6 +71,12 @@ class Database:
     @property
     def database_name(self):
         return self._kwargs["database"]
+
+    def describe(self):
+        """Where the data is, for the start-up line (no password)."""
+        kwargs = self._kwargs
+        where = kwargs.get("unix_socket") or f"{kwargs.get('host')}:{kwargs.get('port', 3306)}"
+        return f"MySQL {where}/{kwargs['database']}"
 
     def _get_pool(self):
         """Create the pool on first use, so building a Database never touches the network."""
@@ -78,9 +95,14 @@ class Database:
         The caller ends what it starts: the pool (reset=False, to save a round
         trip per checkout) only rolls back a transaction opened with begin().
         """
-        conn = self._get_pool().connection(shareable=False)
+        try:
+            conn = self._get_pool().connection(shareable=False)
+        except pymysql.err.MySQLError as exc:
+            _raise_typed(exc)
         try:
             yield conn
+        except pymysql.err.MySQLError as exc:
+            _raise_typed(exc)
         finally:
             conn.close()  # back to the pool
 
@@ -119,14 +141,36 @@ class Database:
             try:
                 with self.transaction() as cur:
                     return work(cur)
-            except pymysql.err.OperationalError as exc:
-                if attempt == attempts or not is_retryable(exc):
+            except StoreUnavailable as exc:
+                if attempt == attempts or not exc.retryable:
                     raise
 
     def ping(self):
         """One round trip to the server (warm-up, health checks)."""
         with self.cursor() as cur:
             cur.execute("SELECT 1")
+
+    @contextlib.contextmanager
+    def named_lock(self, name, wait=0):
+        """Yields True while this connection holds MySQL's GET_LOCK(name) (every host of
+        the database sees it), False if another holds it past ``wait`` seconds.
+
+        The lock is the connection's: it goes when the block ends or when the
+        connection dies, so a killed worker never keeps it.
+        """
+        with self.connection() as conn:
+            with conn.cursor() as cur:
+                cur.execute("SELECT GET_LOCK(%s, %s)", (name, wait))
+                held = (cur.fetchone() or (0,))[0] == 1
+            try:
+                yield held
+            finally:
+                if held:
+                    try:
+                        with conn.cursor() as cur:
+                            cur.execute("SELECT RELEASE_LOCK(%s)", (name,))
+                    except Exception:   # the connection died: the server let the lock go
+                        pass
 
     def close(self):
         """Close every pooled connection (worker shutdown, tests)."""
@@ -149,13 +193,31 @@ def error_code(exc):
     return args[0] if args and isinstance(args[0], int) else None
 
 
-def is_duplicate_key(exc):
-    return isinstance(exc, pymysql.err.IntegrityError) and error_code(exc) == ER_DUP_ENTRY
-
-
 def is_retryable(exc):
     """Deadlocks and lock-wait timeouts: the transaction was rolled back and may simply be retried."""
     return error_code(exc) in (ER_LOCK_DEADLOCK, ER_LOCK_WAIT_TIMEOUT)
+
+
+def _raise_typed(exc):
+    typed = typed_error(exc)
+    if typed is exc:
+        raise exc
+    raise typed from exc
+
+
+def typed_error(exc):
+    """The store's error for a pymysql exception (the exception itself when it is a bug
+    or a duplicate key, which the store's own code looks for)."""
+    code = error_code(exc)
+    message = f"MySQL: {exc.args[1] if len(exc.args) > 1 else exc}"
+    if code in PERMANENT_ERRORS:
+        return StoreRejected(message, code=code)
+    if isinstance(exc, pymysql.err.InterfaceError):
+        return StoreUnavailable(message, outcome_unknown=True, code=code)
+    if isinstance(exc, pymysql.err.OperationalError):
+        return StoreUnavailable(message, retryable=is_retryable(exc),
+                                outcome_unknown=code in LOST_CONNECTION, code=code)
+    return exc
 
 
 def _quote_identifier(name):
@@ -198,4 +260,4 @@ def drop_database(url):
 
 
 __all__ = ["Database", "ensure_database", "drop_database", "connect_kwargs", "with_database",
-           "is_duplicate_key", "is_retryable", "error_code"]
+           "is_retryable", "error_code", "typed_error"]

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 
 from geomail.errors import PermanentFailure
 from geomail.mime.segments import RAW
-from geomail.store import intents
+from geomail.store import dialect, intents
 from geomail.store.mailboxes import INBOX
 
 FLAG_COLUMNS = ("seen", "answered", "flagged", "deleted", "draft")
@@ -110,7 +110,7 @@ def _insert_content(cur, parsed, refcount):
     statement = None
     if 2 * len(raw) + sum(len(text or "") for text in texts) < limit:    # the usual case
         statement = _content_statement(cur, parsed, raw, texts, refcount)
-    if statement is None or _statement_size(statement) > limit:
+    if statement is None or statement[2] > limit:
         # too long for one statement: the header block stays in the row (SEARCH
         # HEADER reads it there), the rest of raw goes to message_content_chunks,
         # and SEARCH BODY/TEXT see the start of each text, 1/SEARCH_TEXT_SHARE of
@@ -119,10 +119,10 @@ def _insert_content(cur, parsed, refcount):
         raw, rest = parsed.raw[:head], parsed.raw[head:]
         texts = tuple(_cut_bytes(text, limit // SEARCH_TEXT_SHARE) for text in texts)
         statement = _content_statement(cur, parsed, raw, texts, refcount)
-        if _statement_size(statement) > limit:
-            raise ContentTooLarge(f"the message's index and IMAP forms ({len(statement)}"
+        if statement[2] > limit:
+            raise ContentTooLarge(f"the message's index and IMAP forms ({statement[2]}"
                                   f" characters) are over max_allowed_packet ({limit})")
-    cur.execute(statement)
+    cur.execute(statement[0], statement[1])
     content_id = cur.lastrowid
     step = (limit - 1024) // 2          # pymysql sends bytes as hex: two characters a byte
     for seq, start in enumerate(range(0, len(rest), step)):
@@ -132,7 +132,10 @@ def _insert_content(cur, parsed, refcount):
 
 
 def _content_statement(cur, parsed, raw, texts, refcount):
-    return cur.mogrify(_CONTENT_INSERT, (
+    """(SQL, parameters, size) of the content row's INSERT: for MySQL the statement as
+    sent (values inlined by pymysql, to be measured against max_allowed_packet),
+    for SQLite the statement with its values bound (measured by their lengths)."""
+    values = (
         raw,
         json.dumps(parsed.segments_json(), separators=(",", ":")),
         json.dumps(parsed.parts.to_json(), separators=(",", ":")),
@@ -141,7 +144,11 @@ def _content_statement(cur, parsed, raw, texts, refcount):
         _imap_form(parsed.envelope, "ENVELOPE"), _imap_form(parsed.bodystructure, "BODYSTRUCTURE"),
         _imap_form(parsed.body, "BODY"),
         texts[0] or None, texts[1] or None,
-        refcount))
+        refcount)
+    if dialect.of(cur).name == dialect.SQLITE_NAME:
+        return _CONTENT_INSERT, values, 2 * sum(len(v) for v in values if isinstance(v, (bytes, str)))
+    statement = cur.mogrify(_CONTENT_INSERT, values)
+    return statement, None, _statement_size(statement)
 
 
 class ContentTooLarge(PermanentFailure):
@@ -149,6 +156,9 @@ class ContentTooLarge(PermanentFailure):
 
 
 _max_packet = []     # max_allowed_packet of the server, read once per process
+# The embedded store keeps rows of the size a default MariaDB takes (16 MiB), so
+# that content rows, chunks and SEARCH's share of the texts look alike on both.
+SQLITE_STATEMENT_LIMIT = 16 * 1024 * 1024 - 1024
 SEARCH_TEXT_SHARE = 8   # a long message's text_plain, text_html: 1/8 of the limit each
 
 
@@ -160,6 +170,8 @@ def _statement_limit(cur):
     content row is kept under it instead (raw chunks), or refused for good.
     Result rows are bounded by it too, so no stored row may be longer.
     """
+    if dialect.of(cur).name == dialect.SQLITE_NAME:
+        return SQLITE_STATEMENT_LIMIT
     if not _max_packet:
         cur.execute("SELECT @@max_allowed_packet")
         _max_packet.append(int(cur.fetchone()[0]))
@@ -202,13 +214,7 @@ def _insert_message(cur, content_id, parsed, target):
     headers = parsed.headers
     size = parsed.size + len(target.trace_headers)
     unseen = 0 if "seen" in flags else 1
-    cur.execute("UPDATE mailboxes SET uidnext = LAST_INSERT_ID(uidnext) + 1,"
-                " highestmodseq = highestmodseq + 1, message_count = message_count + 1,"
-                " unseen_count = unseen_count + %s, total_size = total_size + %s WHERE id = %s",
-                (unseen, size, target.mailbox_id))
-    if cur.rowcount != 1:
-        raise LookupError(f"mailbox {target.mailbox_id} does not exist")
-    uid = int(cur.lastrowid)
+    uid = _allocate_uid(cur, target.mailbox_id, unseen, size)
     cur.execute(_MESSAGE_INSERT_FROM_MAILBOX, (
         uid, content_id,
         *(1 if name in flags else 0 for name in FLAG_COLUMNS),
@@ -222,6 +228,30 @@ def _insert_message(cur, content_id, parsed, target):
     if keywords:
         _remember_keywords(cur, target.mailbox_id, keywords)
     return uid
+
+
+_ALLOCATE_UID = ("UPDATE mailboxes SET uidnext = {uidnext} + 1,"
+                 " highestmodseq = highestmodseq + 1, message_count = message_count + 1,"
+                 " unseen_count = unseen_count + %s, total_size = total_size + %s WHERE id = %s")
+
+
+def _allocate_uid(cur, mailbox_id, unseen, size):
+    """The mailbox's next UID, taken under its row lock with the counters moved.
+
+    MySQL hands the old uidnext back through LAST_INSERT_ID(expr); SQLite
+    through RETURNING (its write transaction already holds the database).
+    """
+    if dialect.of(cur).returning:
+        cur.execute(_ALLOCATE_UID.format(uidnext="uidnext") + " RETURNING uidnext - 1",
+                    (unseen, size, mailbox_id))
+        row = cur.fetchone()
+        if row is None:
+            raise LookupError(f"mailbox {mailbox_id} does not exist")
+        return int(row[0])
+    cur.execute(_ALLOCATE_UID.format(uidnext="LAST_INSERT_ID(uidnext)"), (unseen, size, mailbox_id))
+    if cur.rowcount != 1:
+        raise LookupError(f"mailbox {mailbox_id} does not exist")
+    return int(cur.lastrowid)
 
 
 def _remember_keywords(cur, mailbox_id, keywords):

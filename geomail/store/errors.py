@@ -1,8 +1,54 @@
-"""Exceptions raised by the store; callers never see pymysql's own."""
+"""Exceptions raised by the store; callers never see pymysql's or sqlite3's own.
+
+The backends turn their driver's failures into ``StoreUnavailable`` (try
+again later) and ``StoreRejected`` (this value can never be stored) at the
+edge of every connection they hand out (``Database.connection``, the SQLite
+cursor); anything else that escapes is a bug (geomail/errors.py ``classify``).
+"""
+
+import sys
+
+from geomail.errors import PermanentFailure, TemporaryFailure
 
 
 class StoreError(Exception):
     """Base of every error the store raises on purpose."""
+
+
+class StoreUnavailable(StoreError, TemporaryFailure):
+    """The database cannot answer now: connection lost or refused, deadlock, lock
+    wait timeout, a busy or unreadable file, a full disk.
+
+    ``retryable``: the transaction was rolled back whole and may simply run
+    again (deadlock, lock wait, busy).  ``outcome_unknown``: the connection
+    was lost during the request, so a COMMIT may or may not have happened.
+    """
+
+    def __init__(self, message, retryable=False, outcome_unknown=False, code=None):
+        super().__init__(message)
+        self.retryable = retryable
+        self.outcome_unknown = outcome_unknown
+        self.code = code
+
+
+class StoreRejected(StoreError, PermanentFailure):
+    """The database refuses this value whatever the retry (too long, out of range, invalid)."""
+
+    def __init__(self, message, code=None):
+        super().__init__(message)
+        self.code = code
+
+
+def is_duplicate_key(exc):
+    """Whether ``exc`` is a UNIQUE/PRIMARY KEY violation, on either backend."""
+    pymysql_err = sys.modules.get("pymysql.err")
+    if pymysql_err is not None and isinstance(exc, pymysql_err.IntegrityError):
+        return bool(exc.args) and exc.args[0] == 1062
+    sqlite3 = sys.modules.get("sqlite3")
+    if sqlite3 is not None and isinstance(exc, sqlite3.IntegrityError):
+        text = str(exc).lower()
+        return "unique" in text or "primary key" in text
+    return False
 
 
 class InvalidAddress(StoreError, ValueError):

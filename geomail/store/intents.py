@@ -15,7 +15,7 @@ known to be gone.  Its states, without a schema change:
   than any delivery lasts (any host).
 """
 
-import contextlib
+from geomail.store import dialect
 
 RELEASED_PID = 0
 
@@ -60,7 +60,7 @@ def release(db, ids):
     ids = list(ids)
     if ids:
         with db.transaction() as cur:
-            cur.execute("UPDATE pending_objects SET owner_pid = %s, created_at = NOW(6)"
+            cur.execute(f"UPDATE pending_objects SET owner_pid = %s, created_at = {dialect.of(db).now}"
                         f" WHERE id IN ({_marks(ids)})", (RELEASED_PID, *ids))
 
 
@@ -83,12 +83,13 @@ def stale(db, host, live_pids, foreign_age, grace, limit=1000):
     The test is all in SQL, so the rows of live deliveries never fill the batch.
     """
     pids = sorted(int(pid) for pid in live_pids) or [-1]
+    ago = dialect.of(db).seconds_ago
     with db.cursor() as cur:
         cur.execute("SELECT id, bucket, object_key FROM pending_objects"
-                    " WHERE (owner_pid = %s AND created_at < NOW(6) - INTERVAL %s SECOND)"
+                    f" WHERE (owner_pid = %s AND created_at < {ago})"
                     "  OR (owner_host = %s AND owner_pid <> %s"
                     f"      AND owner_pid NOT IN ({_marks(pids)}))"
-                    "  OR created_at < NOW(6) - INTERVAL %s SECOND"
+                    f"  OR created_at < {ago}"
                     " ORDER BY id LIMIT %s",
                     (RELEASED_PID, grace, host, RELEASED_PID, *pids, foreign_age, limit))
         return [(r[0], r[1], r[2]) for r in cur.fetchall()]
@@ -127,9 +128,9 @@ def _referenced(cur, bucket, key):
 
 def keys_with_intent(db, bucket):
     """{key: (owner_host, owner_pid, age in seconds)} of every intent row of the bucket."""
+    age = dialect.of(db).age_seconds.format("created_at")
     with db.cursor() as cur:
-        cur.execute("SELECT object_key, owner_host, owner_pid,"
-                    " TIMESTAMPDIFF(SECOND, created_at, NOW(6)) FROM pending_objects"
+        cur.execute(f"SELECT object_key, owner_host, owner_pid, {age} FROM pending_objects"
                     " WHERE bucket = %s", (bucket,))
         return {r[0]: (r[1], int(r[2]), int(r[3])) for r in cur.fetchall()}
 
@@ -150,27 +151,11 @@ def attachment_keys(db, bucket, batch=10000):
         last = rows[-1][0]
 
 
-@contextlib.contextmanager
 def sweep_lock(db, name):
-    """MySQL's GET_LOCK(name) held for the block, without waiting: yields True if
-    we hold it, False if another worker or host is sweeping now (skip this round).
-
-    The lock is the connection's: it is released when the block ends, or when
-    that connection dies (a killed worker never keeps it).
-    """
-    with db.connection() as conn:
-        with conn.cursor() as cur:
-            cur.execute("SELECT GET_LOCK(%s, 0)", (name,))
-            held = (cur.fetchone() or (0,))[0] == 1
-        try:
-            yield held
-        finally:
-            if held:
-                try:
-                    with conn.cursor() as cur:
-                        cur.execute("SELECT RELEASE_LOCK(%s)", (name,))
-                except Exception:   # the connection died: the server let the lock go
-                    pass
+    """``with sweep_lock(db, name) as held:`` a lock every worker and host of the store
+    sees, without waiting: held is False while another is sweeping (skip this round).
+    MySQL's GET_LOCK, or a lock file for the embedded store (one host)."""
+    return db.named_lock(name, 0)
 
 
 def _marks(items):

@@ -13,18 +13,31 @@ number and the budget cannot be overshot by racing), and given back after a
 successful login (``refund``).
 """
 
+from geomail.store import dialect
+
 ACCOUNT = "account"
 ADDRESS = "address"
 MAX_SUBJECT_LENGTH = 320  # the column; longer names are never accounts (see accounts.py)
 _PURGE_BATCH = 1000
 
-_RESERVE_ROW = "(%s, %s, 1, NOW(6))"
-# Assignments of ON DUPLICATE KEY UPDATE run left to right and later ones
-# see earlier results, so failures is computed first, from the old window_start.
-_RESERVE_UPDATE = (
-    " ON DUPLICATE KEY UPDATE"
-    " failures = IF(window_start < NOW(6) - INTERVAL %s SECOND, 1, failures + 1),"
-    " window_start = IF(window_start < NOW(6) - INTERVAL %s SECOND, NOW(6), window_start)")
+# The upsert in each backend's spelling.  MySQL's ON DUPLICATE KEY UPDATE runs
+# its assignments left to right and later ones see earlier results, so
+# failures is computed first, from the old window_start; SQLite's ON CONFLICT
+# reads the old row in every assignment.
+_RESERVE = {
+    dialect.MYSQL_NAME: (
+        "(%s, %s, 1, NOW(6))",
+        " ON DUPLICATE KEY UPDATE"
+        " failures = IF(window_start < NOW(6) - INTERVAL %s SECOND, 1, failures + 1),"
+        " window_start = IF(window_start < NOW(6) - INTERVAL %s SECOND, NOW(6), window_start)"),
+    dialect.SQLITE_NAME: (
+        f"(%s, %s, 1, {dialect.SQLITE.now})",
+        f" ON CONFLICT (kind, subject) DO UPDATE SET"
+        f" failures = CASE WHEN window_start < {dialect.SQLITE.seconds_ago} THEN 1"
+        f" ELSE failures + 1 END,"
+        f" window_start = CASE WHEN window_start < {dialect.SQLITE.seconds_ago}"
+        f" THEN {dialect.SQLITE.now} ELSE window_start END"),
+}
 
 
 def _subject_filter(keys):
@@ -42,13 +55,14 @@ def reserve(db, keys, window):
     keys = sorted(set(keys))
     if not keys:
         return {}
-    rows = ", ".join([_RESERVE_ROW] * len(keys))
+    row, update = _RESERVE[dialect.of(db).name]
+    rows = ", ".join([row] * len(keys))
     params = [v for key in keys for v in key] + [window, window]
     where, where_params = _subject_filter(keys)
 
     def work(cur):
         cur.execute(f"INSERT INTO login_failures (kind, subject, failures, window_start) "
-                    f"VALUES {rows}{_RESERVE_UPDATE}", params)
+                    f"VALUES {rows}{update}", params)
         cur.execute(f"SELECT kind, subject, failures FROM login_failures WHERE {where}", where_params)
         return {(kind, subject): int(failures) for kind, subject, failures in cur.fetchall()}
 
@@ -69,8 +83,13 @@ def refund(db, keys):
 
 def purge_expired(db, window):
     """Delete up to a batch of counters whose window has passed; returns how many."""
-    with db.cursor() as cur:
-        cur.execute("DELETE FROM login_failures WHERE window_start < NOW(6) - INTERVAL %s SECOND "
-                    "LIMIT %s", (window, _PURGE_BATCH))
+    ago = dialect.of(db).seconds_ago
+    with db.cursor() as cur:    # SQLite has no DELETE ... LIMIT: the batch by rowid
+        if dialect.of(db).name == dialect.SQLITE_NAME:
+            cur.execute("DELETE FROM login_failures WHERE rowid IN (SELECT rowid FROM login_failures"
+                        f" WHERE window_start < {ago} LIMIT %s)", (window, _PURGE_BATCH))
+        else:
+            cur.execute(f"DELETE FROM login_failures WHERE window_start < {ago} LIMIT %s",
+                        (window, _PURGE_BATCH))
         return cur.rowcount
 

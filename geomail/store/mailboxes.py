@@ -3,7 +3,7 @@
 import dataclasses
 import time
 
-from geomail.store.database import is_duplicate_key
+from geomail.store.errors import is_duplicate_key
 from geomail.store.errors import InvalidMailboxName, MailboxExists
 
 DELIMITER = "/"

@@ -24,8 +24,8 @@ import gevent
 
 from geomail.errors import PermanentFailure
 from geomail.store.accounts import drop_references, orphan_objects
-from geomail.store.database import is_duplicate_key
-from geomail.store.errors import InvalidMailboxName, MailboxExists, StoreError
+from geomail.store import dialect
+from geomail.store.errors import InvalidMailboxName, MailboxExists, StoreError, is_duplicate_key
 from geomail.store.mailboxes import (DELIMITER, INBOX, allocate_uidvalidity, create_mailbox_in,
                                      normalize_name)
 
@@ -437,8 +437,7 @@ def _remove_in(cur, mailbox_id, uids, modseq):
     cur.execute(f"DELETE FROM messages WHERE mailbox_id = %s AND {cond}", [mailbox_id, *args])
     for i in range(0, len(uids), _RANGE_CHUNK):
         chunk = uids[i:i + _RANGE_CHUNK]
-        cur.executemany("INSERT INTO expunged (mailbox_id, uid, modseq) VALUES (%s, %s, %s) "
-                        "ON DUPLICATE KEY UPDATE modseq = VALUES(modseq)",
+        cur.executemany("REPLACE INTO expunged (mailbox_id, uid, modseq) VALUES (%s, %s, %s)",
                         [(mailbox_id, uid, modseq) for uid in chunk])
     cur.execute("UPDATE mailboxes SET highestmodseq = %s, "
                 "message_count = GREATEST(CAST(message_count AS SIGNED) - %s, 0), "
@@ -494,9 +493,14 @@ def _copy_in(cur, source_id, ranges, dest_id, dest_lock, expected=None):
                 f"SELECT %s, %s + ROW_NUMBER() OVER (ORDER BY uid) - 1, %s, {_COPIED} "
                 f"FROM messages WHERE mailbox_id = %s AND {cond}",
                 [dest_id, uidnext, modseq, source_id, *args])
-    cur.execute("UPDATE message_contents c JOIN (SELECT content_id, COUNT(*) AS n FROM messages "
-                f"WHERE mailbox_id = %s AND {cond} GROUP BY content_id) s ON s.content_id = c.id "
-                "SET c.refcount = c.refcount + s.n", [source_id, *args])
+    counts = (f"(SELECT content_id, COUNT(*) AS n FROM messages WHERE mailbox_id = %s AND {cond}"
+              " GROUP BY content_id) s")
+    if dialect.of(cur).name == dialect.SQLITE_NAME:
+        cur.execute(f"UPDATE message_contents SET refcount = refcount + s.n FROM {counts}"
+                    " WHERE s.content_id = message_contents.id", [source_id, *args])
+    else:
+        cur.execute(f"UPDATE message_contents c JOIN {counts} ON s.content_id = c.id"
+                    " SET c.refcount = c.refcount + s.n", [source_id, *args])
     keywords = []
     for row in rows:
         if row[3]:
@@ -657,8 +661,8 @@ def rename_mailbox(db, account_id, old, new):
 
     def work(cur):
         cur.execute("SELECT id, name FROM mailboxes WHERE account_id = %s AND "
-                    "(name = %s OR name LIKE %s) ORDER BY name FOR UPDATE",
-                    (account_id, old, _like_prefix(old)))
+                    "(name = %s OR (name >= %s AND name < %s)) ORDER BY name FOR UPDATE",
+                    (account_id, old, *_inferiors_range(old)))
         rows = cur.fetchall()
         if not rows or rows[0][1] != old:
             raise MailboxNotFound(f"mailbox {old!r} does not exist")
@@ -682,8 +686,10 @@ def rename_mailbox(db, account_id, old, new):
     db.run_transaction(work)
 
 
-def _like_prefix(name):
-    return name.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + DELIMITER + "%"
+def _inferiors_range(name):
+    """(low, high): the names below ``name`` are those from low up to, not including,
+    high ('/' + 1 is '0'); both backends compare these columns by code point."""
+    return name + DELIMITER, name + chr(ord(DELIMITER) + 1)
 
 
 def _create_superiors(cur, account_id, name):
@@ -712,8 +718,7 @@ def _rename_inbox(cur, account_id, inbox_id, new):
                 (uidnext, count, unseen, size, keywords, first_recent, new_id))
     modseq = highestmodseq + 1
     for i in range(0, len(uids), _RANGE_CHUNK):
-        cur.executemany("INSERT INTO expunged (mailbox_id, uid, modseq) VALUES (%s, %s, %s) "
-                        "ON DUPLICATE KEY UPDATE modseq = VALUES(modseq)",
+        cur.executemany("REPLACE INTO expunged (mailbox_id, uid, modseq) VALUES (%s, %s, %s)",
                         [(inbox_id, uid, modseq) for uid in uids[i:i + _RANGE_CHUNK]])
     cur.execute("UPDATE mailboxes SET highestmodseq = %s, message_count = 0, unseen_count = 0, "
                 "total_size = 0 WHERE id = %s", (modseq, inbox_id))

@@ -1,9 +1,12 @@
-"""SEARCH on MySQL: a key tree (geomail.searchkeys) compiled to one WHERE clause.
+"""SEARCH in the database: a key tree (geomail.searchkeys) compiled to one WHERE clause.
 
 The clause is over ``messages m`` (and ``message_contents c`` for body and
 header text, joined only when a key needs it), so a large mailbox is
 searched in the database, not by loading rows into Python.  Substring
-matches are case-insensitive through the utf8mb4_unicode_ci columns.
+matches are case-insensitive: on MySQL through the utf8mb4_unicode_ci
+columns (LIKE), on SQLite by Unicode case folding (the CASEFOLD and REGEXP
+functions geomail/store/sqlite.py gives every connection).  The two
+backends differ only in the ``TextOps`` below.
 Every value travels as a query argument; the only client text that becomes
 part of a pattern is escaped (LIKE) or ``re.escape``d (REGEXP), and its
 length was bounded by the protocol layer (MariaDB's PCRE2 refuses patterns
@@ -16,22 +19,60 @@ import re
 import gevent
 
 from geomail import searchkeys as K
+from geomail.store import dialect
 from geomail.store.messages import PAGE, ranges_sql
 
 ADDRESS_COLUMNS = {"from": "m.from_addr", "to": "m.to_addr", "cc": "m.cc_addr",
                    "subject": "m.subject"}
 CUT_LENGTH = 1000      # characters kept in from_addr/to_addr/cc_addr/subject (store.delivery)
-HEADER_TEXT = "CONVERT(SUBSTRING(c.raw, 1, c.header_size) USING utf8mb4)"
-TRACE_TEXT = "CONVERT(m.trace_headers USING utf8mb4)"
-# the header block without joining message_contents (alias hc, not c: no join is added)
-HEADER_SUBQUERY = ("(SELECT CONVERT(SUBSTRING(hc.raw, 1, hc.header_size) USING utf8mb4) "
-                   "FROM message_contents hc WHERE hc.id = m.content_id)")
 _DATE_OPS = {"before": "<", "on": "=", "since": ">="}
+
+
+class TextOps:
+    """How one backend matches text: substrings, regular expressions, the header block."""
+
+    def __init__(self, the_dialect, header_text, trace_text, header_subquery):
+        self.dialect = the_dialect
+        self.header_text = header_text
+        self.trace_text = trace_text
+        # the header block without joining message_contents (alias hc, not c: no join)
+        self.header_subquery = header_subquery
+
+    def contains(self, text, value):
+        """(SQL, args): ``value`` occurs in ``text``, case-insensitively."""
+        if self.dialect.name == dialect.SQLITE_NAME:
+            return f"instr(CASEFOLD({text}), %s) > 0", [value.casefold()]
+        return f"{text} LIKE %s", [like(value)]
+
+    def char_length(self, text):
+        return self.dialect.char_length.format(text)
+
+    def keyword(self, name):
+        """(SQL, args): the space-separated keywords column holds ``name`` (exactly)."""
+        spaced = self.dialect.concat("' '", "m.keywords", "' '")
+        if self.dialect.name == dialect.SQLITE_NAME:
+            return f"instr({spaced}, %s) > 0", [" " + name + " "]
+        return f"{spaced} LIKE %s", [like(" " + name + " ")]
+
+
+MYSQL_TEXT = TextOps(
+    dialect.MYSQL,
+    header_text="CONVERT(SUBSTRING(c.raw, 1, c.header_size) USING utf8mb4)",
+    trace_text="CONVERT(m.trace_headers USING utf8mb4)",
+    header_subquery="(SELECT CONVERT(SUBSTRING(hc.raw, 1, hc.header_size) USING utf8mb4) "
+                    "FROM message_contents hc WHERE hc.id = m.content_id)")
+SQLITE_TEXT = TextOps(
+    dialect.SQLITE,
+    header_text="substr(c.raw, 1, c.header_size)",
+    trace_text="m.trace_headers",
+    header_subquery="(SELECT substr(hc.raw, 1, hc.header_size) "
+                    "FROM message_contents hc WHERE hc.id = m.content_id)")
+_TEXT_OPS = {dialect.MYSQL_NAME: MYSQL_TEXT, dialect.SQLITE_NAME: SQLITE_TEXT}
 
 
 def search(db, mailbox_id, key, limit_uid=None):
     """UIDs (ascending) of the mailbox's messages that match the key tree."""
-    where, args = compile_key(key)
+    where, args = compile_key(key, _TEXT_OPS[dialect.of(db).name])
     join = " JOIN message_contents c ON c.id = m.content_id" if re.search(r"\bc\.", where) else ""
     extra = ""
     params = [mailbox_id]
@@ -52,42 +93,42 @@ def search(db, mailbox_id, key, limit_uid=None):
         gevent.sleep(0)
 
 
-def compile_key(key):
-    """(SQL condition, arguments) of one node of the key tree."""
-    return _COMPILERS[type(key)](key)
+def compile_key(key, text=MYSQL_TEXT):
+    """(SQL condition, arguments) of one node of the key tree, for the backend of ``text``."""
+    return _COMPILERS[type(key)](key, text)
 
 
-def _and(key):
-    parts = [compile_key(k) for k in key.keys]
+def _and(key, text):
+    parts = [compile_key(k, text) for k in key.keys]
     return (" AND ".join(f"({sql})" for sql, _ in parts),
             [a for _, args in parts for a in args])
 
 
-def _or(key):
-    (left, left_args), (right, right_args) = compile_key(key.left), compile_key(key.right)
+def _or(key, text):
+    (left, left_args), (right, right_args) = compile_key(key.left, text), compile_key(key.right, text)
     return f"({left}) OR ({right})", left_args + right_args
 
 
-def _not(key):
-    sql, args = compile_key(key.key)
+def _not(key, text):
+    sql, args = compile_key(key.key, text)
     return f"NOT ({sql})", args
 
 
-def _flag(key):
+def _flag(key, text):
     if key.name not in K.FLAG_NAMES:
         raise ValueError(f"not a system flag: {key.name}")
     return f"m.{key.name} = {1 if key.set else 0}", []
 
 
-def _keyword(key):
-    return "CONCAT(' ', m.keywords, ' ') LIKE %s", [like(" " + key.name + " ")]
+def _keyword(key, text):
+    return text.keyword(key.name)
 
 
-def _size(key):
+def _size(key, text):
     return ("m.rfc822_size > %s" if key.larger else "m.rfc822_size < %s"), [key.octets]
 
 
-def _date(key):
+def _date(key, text):
     """internal: the INTERNALDATE (a UTC moment) by UTC day.  sent: the Date: header's
     own calendar date, "disregarding time and timezone" (RFC 3501 §6.4.4)."""
     day = key.day
@@ -101,7 +142,7 @@ def _date(key):
     return f"{column} {_DATE_OPS[key.relation]} %s", [day]
 
 
-def _address(key):
+def _address(key, text):
     """The indexed (decoded) column; the stored header block only where the column was cut.
 
     The columns hold the decoded field cut to CUT_LENGTH characters: only
@@ -110,15 +151,16 @@ def _address(key):
     A correlated subquery, so that the usual case needs no join.
     """
     column = ADDRESS_COLUMNS[key.field]
-    head_sql, head_args = _header_regex(key.field.capitalize(), key.value, HEADER_SUBQUERY)
-    return (f"({column} LIKE %s) OR ((CHAR_LENGTH({column}) >= {CUT_LENGTH} OR {column} IS NULL)"
-            f" AND ({head_sql}))", [like(key.value)] + head_args)
+    column_sql, column_args = text.contains(column, key.value)
+    head_sql, head_args = _header_regex(key.field.capitalize(), key.value, text.header_subquery)
+    return (f"({column_sql}) OR (({text.char_length(column)} >= {CUT_LENGTH} OR {column} IS NULL)"
+            f" AND ({head_sql}))", column_args + head_args)
 
 
-def _header(key):
+def _header(key, text):
     """A line of the header block or of the trace headers that matches."""
-    head_sql, head_args = _header_regex(key.field, key.value, HEADER_TEXT)
-    trace_sql, trace_args = _header_regex(key.field, key.value, TRACE_TEXT)
+    head_sql, head_args = _header_regex(key.field, key.value, text.header_text)
+    trace_sql, trace_args = _header_regex(key.field, key.value, text.trace_text)
     return f"{head_sql} OR {trace_sql}", head_args + trace_args
 
 
@@ -129,14 +171,18 @@ def _header_regex(field, value, text):
     return f"{text} REGEXP %s", [pattern]
 
 
-def _body(key):
-    return "c.text_plain LIKE %s OR c.text_html LIKE %s", [like(key.value), like(key.value)]
+def _body(key, text):
+    plain_sql, plain_args = text.contains("c.text_plain", key.value)
+    html_sql, html_args = text.contains("c.text_html", key.value)
+    return f"{plain_sql} OR {html_sql}", plain_args + html_args
 
 
-def _text(key):
-    body_sql, body_args = _body(key)
-    return (f"({HEADER_TEXT} LIKE %s OR {TRACE_TEXT} LIKE %s) OR ({body_sql})",
-            [like(key.value), like(key.value)] + body_args)
+def _text(key, text):
+    head_sql, head_args = text.contains(text.header_text, key.value)
+    trace_sql, trace_args = text.contains(text.trace_text, key.value)
+    body_sql, body_args = _body(key, text)
+    return (f"({head_sql} OR {trace_sql}) OR ({body_sql})",
+            head_args + trace_args + body_args)
 
 
 def like(value):
@@ -145,10 +191,10 @@ def like(value):
 
 
 _COMPILERS = {
-    K.All: lambda key: ("TRUE", []),
-    K.Nothing: lambda key: ("FALSE", []),
+    K.All: lambda key, text: ("TRUE", []),
+    K.Nothing: lambda key, text: ("FALSE", []),
     K.And: _and, K.Or: _or, K.Not: _not,
-    K.Uids: lambda key: ranges_sql(list(key.ranges), "m.uid"),
+    K.Uids: lambda key, text: ranges_sql(list(key.ranges), "m.uid"),
     K.Flag: _flag, K.Keyword: _keyword, K.Size: _size, K.Date: _date,
     K.Address: _address, K.Header: _header, K.Body: _body, K.Text: _text,
 }

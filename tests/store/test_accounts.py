@@ -1,5 +1,6 @@
 """Accounts against the real MariaDB: creation, races, passwords, deletion."""
 
+import datetime
 import secrets
 import threading
 
@@ -124,8 +125,8 @@ def add_message(db, mailbox_id, content_id):
         cur.execute("SELECT uidnext, highestmodseq FROM mailboxes WHERE id = %s FOR UPDATE", (mailbox_id,))
         uid, modseq = cur.fetchone()
         cur.execute("INSERT INTO messages (mailbox_id, uid, modseq, content_id, internal_date, "
-                    "rfc822_size, trace_headers) VALUES (%s, %s, %s, %s, UTC_TIMESTAMP(6), 4, '')",
-                    (mailbox_id, uid, modseq + 1, content_id))
+                    "rfc822_size, trace_headers) VALUES (%s, %s, %s, %s, %s, 4, '')",
+                    (mailbox_id, uid, modseq + 1, content_id, datetime.datetime.utcnow()))
         cur.execute("UPDATE mailboxes SET uidnext = uidnext + 1, highestmodseq = %s, "
                     "message_count = message_count + 1, total_size = total_size + 4 WHERE id = %s",
                     (modseq + 1, mailbox_id))

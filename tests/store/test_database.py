@@ -1,17 +1,29 @@
-"""Database: pooled connections, transactions that commit or roll back."""
+"""The database contract, on both backends: pooled connections, transactions that
+commit or roll back, values refused with a typed error."""
 
 import threading
 
 import pytest
 
+from geomail.errors import PERMANENT, TEMPORARY, classify
 from geomail.store.database import Database
+from geomail.store.errors import StoreRejected, StoreUnavailable
+from geomail.store.sqlite import SQLiteDatabase
+
+TABLE = {
+    "mysql": "CREATE TABLE t (id INT PRIMARY KEY, v VARCHAR(10)) ENGINE=InnoDB",
+    "sqlite": "CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT CHECK (length(v) <= 10))",
+}
 
 
-@pytest.fixture
-def db(fresh_db_url):
-    db = Database(fresh_db_url(), pool_size=2)
+@pytest.fixture(params=sorted(TABLE))
+def db(request, tmp_path):
+    if request.param == "mysql":
+        db = Database(request.getfixturevalue("fresh_db_url")(), pool_size=2)
+    else:
+        db = SQLiteDatabase(tmp_path / "t.sqlite3", pool_size=2)
     with db.transaction() as cur:
-        cur.execute("CREATE TABLE t (id INT PRIMARY KEY, v VARCHAR(10)) ENGINE=InnoDB")
+        cur.execute(TABLE[request.param])
     yield db
     db.close()
 
@@ -33,6 +45,15 @@ def test_commit_and_rollback(db):
 
 
 def test_session_settings(db):
+    if isinstance(db, SQLiteDatabase):
+        with db.cursor() as cur:
+            cur.execute("PRAGMA journal_mode")
+            assert cur.fetchone() == ("wal",)
+            cur.execute("PRAGMA synchronous")
+            assert cur.fetchone() == (2,)        # FULL: COMMIT waits for the disk
+            cur.execute("PRAGMA foreign_keys")
+            assert cur.fetchone() == (1,)
+        return
     with db.cursor() as cur:
         cur.execute("SELECT @@session.time_zone, @@session.tx_isolation, @@session.autocommit")
         assert cur.fetchone() == ("+00:00", "READ-COMMITTED", 1)
@@ -50,11 +71,32 @@ def test_a_transaction_is_invisible_until_commit(db):
         assert other.fetchone()[0] == 1
 
 
-def test_strict_mode_refuses_oversized_values(db):
-    import pymysql
-    with pytest.raises(pymysql.err.DataError):
+def test_oversized_values_are_refused_as_permanent(db):
+    with pytest.raises(StoreRejected) as raised:
         with db.transaction() as cur:
             cur.execute("INSERT INTO t VALUES (3, %s)", ("x" * 11,))
+    assert classify(raised.value) == PERMANENT
+    assert rows(db) == []
+
+
+def test_a_duplicate_key_is_the_stores_to_handle(db):
+    """UNIQUE violations reach the store's code as themselves (is_duplicate_key), not typed."""
+    from geomail.store.errors import is_duplicate_key
+    with db.transaction() as cur:
+        cur.execute("INSERT INTO t VALUES (4, 'a')")
+    with pytest.raises(Exception) as raised:
+        with db.transaction() as cur:
+            cur.execute("INSERT INTO t VALUES (4, 'b')")
+    assert is_duplicate_key(raised.value)
+
+
+def test_a_server_that_cannot_be_reached_is_temporary(tmp_path):
+    for db in (Database("mysql://nobody@127.0.0.1:1/none?connect_timeout=2"),
+               SQLiteDatabase(tmp_path / "missing-dir" / "x.sqlite3")):
+        with pytest.raises(StoreUnavailable) as raised:
+            db.ping()
+        assert classify(raised.value) == TEMPORARY
+        db.close()
 
 
 def test_pool_is_bounded_and_blocking(db):

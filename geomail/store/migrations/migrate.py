@@ -8,14 +8,21 @@ one that gets it second finds nothing left to do.
 MySQL commits DDL implicitly, so a migration that fails half-way cannot be
 rolled back; each file should therefore be small, and the error names the
 file and statement so an operator can finish it by hand.
+
+The embedded store (SQLite) has its own files in ``sqlite/``, numbered and
+named as these are: version N means the same tables on both backends.
+SQLite's DDL is transactional, so there each file is applied all or
+nothing, under a host-wide lock file instead of GET_LOCK.
 """
 
 import pathlib
 import re
 
+from geomail.store import dialect
 from geomail.store.errors import MigrationLockTimeout, SchemaTooNew, SchemaTooOld, StoreError
 
 MIGRATIONS_DIR = pathlib.Path(__file__).resolve().parent
+SQLITE_MIGRATIONS_DIR = MIGRATIONS_DIR / "sqlite"
 LOCK_NAME = "geomail.migrate"
 LOCK_TIMEOUT = 60  # seconds; a first migration of an empty database takes well under that
 
@@ -28,6 +35,14 @@ CREATE TABLE IF NOT EXISTS schema_version (
     applied_at  DATETIME(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6),
     PRIMARY KEY (version)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin
+"""
+
+_CREATE_SQLITE_VERSION_TABLE = """
+CREATE TABLE IF NOT EXISTS schema_version (
+    version     INTEGER NOT NULL PRIMARY KEY,
+    name        TEXT NOT NULL,
+    applied_at  DATETIME NOT NULL DEFAULT (strftime('%Y-%m-%d %H:%M:%f', 'now'))
+)
 """
 
 
@@ -49,9 +64,18 @@ def available_migrations(directory=MIGRATIONS_DIR):
     return found
 
 
-def latest_version():
-    """The schema version this code expects."""
-    migrations = available_migrations()
+def migrations_dir(db):
+    """The migration files of ``db``'s backend."""
+    return SQLITE_MIGRATIONS_DIR if _is_sqlite(db) else MIGRATIONS_DIR
+
+
+def _is_sqlite(db):
+    return dialect.of(db).name == dialect.SQLITE_NAME
+
+
+def latest_version(db=None):
+    """The schema version this code expects (the same number on both backends)."""
+    migrations = available_migrations(migrations_dir(db) if db is not None else MIGRATIONS_DIR)
     return migrations[-1][0] if migrations else 0
 
 
@@ -83,8 +107,12 @@ def _version_of(cur):
 def current_version(db):
     """The database's schema version; 0 for an empty database."""
     with db.cursor() as cur:
-        cur.execute("SELECT COUNT(*) FROM information_schema.tables "
-                    "WHERE table_schema = DATABASE() AND table_name = 'schema_version'")
+        if _is_sqlite(db):
+            cur.execute("SELECT COUNT(*) FROM sqlite_master "
+                        "WHERE type = 'table' AND name = 'schema_version'")
+        else:
+            cur.execute("SELECT COUNT(*) FROM information_schema.tables "
+                        "WHERE table_schema = DATABASE() AND table_name = 'schema_version'")
         if not cur.fetchone()[0]:
             return 0
         return _version_of(cur)
@@ -96,7 +124,7 @@ def check_version(db):
     Workers call this at start instead of migrating: migration is an explicit
     operator step (``geomail-admin migrate``) or the master's, not a race of N workers.
     """
-    have, want = current_version(db), latest_version()
+    have, want = current_version(db), latest_version(db)
     if have > want:
         raise SchemaTooNew(have, want)
     if have < want:
@@ -111,8 +139,10 @@ def migrate(db):
     when there is nothing to do. Raises SchemaTooNew when the database is
     ahead of this code.
     """
-    migrations = available_migrations()
+    migrations = available_migrations(migrations_dir(db))
     latest = migrations[-1][0] if migrations else 0
+    if _is_sqlite(db):
+        return _migrate_sqlite(db, migrations, latest)
     with db.connection() as conn:
         cur = conn.cursor()
         try:
@@ -142,6 +172,30 @@ def _acquire_lock(cur):
         raise MigrationLockTimeout(
             f"could not take the migration lock {LOCK_NAME!r} within {LOCK_TIMEOUT} s; "
             "another geomail is migrating this server (or died holding it)")
+
+
+def _migrate_sqlite(db, migrations, latest):
+    """migrate() for the embedded store: each file in one transaction, under a lock file."""
+    with db.named_lock(LOCK_NAME, LOCK_TIMEOUT) as held:
+        if not held:
+            raise MigrationLockTimeout(
+                f"could not take the migration lock of {db.describe()} within {LOCK_TIMEOUT} s; "
+                "another geomail of this host is migrating it")
+        with db.connection() as conn:
+            cur = conn.cursor()
+            cur.execute(_CREATE_SQLITE_VERSION_TABLE)
+            start = _version_of(cur)
+            if start > latest:
+                raise SchemaTooNew(start, latest)
+            for version, path in migrations:
+                if version > start:
+                    conn.begin()
+                    try:
+                        _apply(conn, cur, version, path)
+                    except BaseException:
+                        conn.rollback()
+                        raise
+            return start, max(start, latest)
 
 
 def _apply(conn, cur, version, path):
