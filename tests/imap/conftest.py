@@ -14,7 +14,6 @@ import time
 import pytest
 
 from geomail.store.accounts import create_account
-from geomail.store.database import Database
 
 PASSWORD = "pass word"
 _counter = itertools.count(1)
@@ -26,8 +25,8 @@ def server(geomail_server):
 
 
 @pytest.fixture(scope="session")
-def db(server, mysql_url):
-    database = Database(mysql_url, 2)
+def db(server, test_storage):
+    database = test_storage.open_db()
     yield database
     database.close()
 
