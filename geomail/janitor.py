@@ -61,8 +61,10 @@ def sweep(context):
 
     Returns 0 without doing anything while another worker or host sweeps.
     """
-    with intents.sweep_lock(context.db, lock_name(context.db)) as held:
+    name = lock_name(context.db)
+    with intents.sweep_lock(context.db, name) as held:
         if not held:
+            log.debug("janitor: lock %s held by another worker or host; sweep skipped", name)
             return 0
         return _sweep(context, grace(context.config))
 
@@ -95,6 +97,7 @@ def settle(context, row_id, bucket, key, grace_seconds):
         _FIRST_REMOVED.pop(row_id, None)
         return True
     context.blobs_for(bucket).remove(key)
+    log.debug("janitor: removed %s/%s of intent %d", bucket, key, row_id)
     now = time.monotonic()
     first = _FIRST_REMOVED.setdefault(row_id, now)
     if now - first < grace_seconds:
