@@ -28,10 +28,12 @@ import time
 
 import pytest
 
-from tests.fixtures.faults import db_connection as db_connect, db_query  # noqa: F401
+from tests.fixtures.faults import db_connection as db_connect  # noqa: F401
+from tests.fixtures.faults import db_query as mysql_query
 from tests.fixtures.faults import private_s3  # noqa: F401  (fixture for the fault tests)
 from tests.fixtures.server import GeomailProcess
 from tests.fixtures.services import _boto_client, _empty_and_delete_bucket
+from tests.fixtures.storage import TestStorage, chosen_backend
 
 MiB = 1024 * 1024
 
@@ -40,13 +42,31 @@ MiB = 1024 * 1024
 
 
 
+def db_query(db_url, sql, args=()):
+    """All rows of one statement on a MySQL URL's database or a TestStorage's store."""
+    if isinstance(db_url, TestStorage):
+        db = db_url.open_db(1)
+        try:
+            with db.cursor() as cur:
+                cur.execute(sql, tuple(args))
+                return cur.fetchall()
+        finally:
+            db.close()
+    return mysql_query(db_url, sql, args)
+
+
 def count_rows(db_url, table):
     """Rows in table (0 when the schema has not been created yet)."""
     import pymysql
+    import sqlite3
     try:
-        return int(db_query(db_url, f"SELECT COUNT(*) FROM `{table}`")[0][0])
+        return int(db_query(db_url, f"SELECT COUNT(*) FROM {table}")[0][0])
     except pymysql.err.ProgrammingError as exc:   # 1146: table does not exist (yet)
         if exc.args and exc.args[0] == 1146:
+            return 0
+        raise
+    except sqlite3.OperationalError as exc:
+        if "no such table" in str(exc):
             return 0
         raise
 
@@ -84,6 +104,8 @@ def s3_client(endpoint):
 
 
 def bucket_keys(endpoint, bucket):
+    if isinstance(endpoint, TestStorage):
+        return sorted(endpoint.open_blobs(bucket).list_keys())
     client = s3_client(endpoint)
     keys = []
     try:
@@ -95,6 +117,8 @@ def bucket_keys(endpoint, bucket):
 
 
 def multipart_uploads(endpoint, bucket):
+    if isinstance(endpoint, TestStorage):
+        return sorted((u.key, u.upload_id) for u in endpoint.open_blobs(bucket).open_uploads())
     client = s3_client(endpoint)
     try:
         uploads = client.list_multipart_uploads(Bucket=bucket).get("Uploads", [])
@@ -132,15 +156,22 @@ def assert_consistent(db_url, endpoint, bucket, pending_allowed=False):
     orphans = sorted(keys - referenced)
     assert not missing, f"attachments rows whose object is missing: {missing}"
     assert not orphans, f"objects no attachments row refers to: {orphans}"
-    client = s3_client(endpoint)
+    sizes = {item.key: item.size for item in _blobs(endpoint, bucket).list_objects()}
     for _, _, key, size, _ in rows:
-        assert client.head_object(Bucket=bucket, Key=key)["ContentLength"] == size, key
+        assert sizes[key] == size, key
     assert multipart_uploads(endpoint, bucket) == []
     dangling = db_query(db_url, "SELECT m.id FROM messages m LEFT JOIN message_contents c"
                                 " ON c.id = m.content_id WHERE c.id IS NULL")
     assert not dangling, f"messages without content: {dangling}"
     if not pending_allowed:
         assert count_rows(db_url, "pending_objects") == 0
+
+
+def _blobs(endpoint, bucket):
+    if isinstance(endpoint, TestStorage):
+        return endpoint.open_blobs(bucket)
+    from geomail.blobs.s3 import BlobStore
+    return BlobStore(endpoint, bucket, access_key="geomail-test", secret_key="geomail-test")
 
 
 def wait_until(predicate, timeout=20.0, interval=0.1, message=None):
@@ -296,18 +327,26 @@ def smtp_storage(fresh_db_url, s3_endpoint):
 
 
 @pytest.fixture
-def storage_server(tmp_path, fresh_db_url, s3_endpoint):
-    """Factory for a geomail on a database and bucket of its own, so rows and objects can be counted.
+def storage_server(request, tmp_path):
+    """Factory for a geomail on a store and bucket of its own, so rows and objects can be counted.
 
     ``server = storage_server(extra_args=[...], s3_endpoint=None, workers=2)``; the server has
-    ``db_url``, ``s3_endpoint`` and ``bucket`` attributes.  Stopped and cleaned up at the end.
+    ``db_url``, ``s3_endpoint`` and ``bucket`` attributes (on the embedded backend the first two
+    are its TestStorage, which the helpers above take too).  Stopped and cleaned up at the end.
     """
     started = []
 
-    def start(extra_args=(), s3_endpoint=s3_endpoint, workers=2, **kwargs):
-        db_url = fresh_db_url()
+    def start(extra_args=(), s3_endpoint=None, workers=2, **kwargs):
         bucket = f"geomail-smtp-{secrets.token_hex(6)}"
-        server = GeomailProcess(tmp_path / f"geomail{len(started)}", db_url, s3_endpoint, bucket,
+        workdir = tmp_path / f"geomail{len(started)}"
+        if chosen_backend() == "embedded" and s3_endpoint is None:
+            storage = TestStorage("embedded", data_dir=str(workdir / "data"), bucket=bucket)
+            db_url = s3_endpoint = storage
+        else:
+            db_url = request.getfixturevalue("fresh_db_url")()
+            s3_endpoint = s3_endpoint or request.getfixturevalue("s3_endpoint")
+            storage = db_url, s3_endpoint, bucket
+        server = GeomailProcess(workdir, *(storage if isinstance(storage, tuple) else (storage,)),
                                 workers=workers, extra_args=list(extra_args), **kwargs)
         server.db_url, server.s3_endpoint, server.bucket = db_url, s3_endpoint, bucket
         started.append(server)
@@ -318,6 +357,8 @@ def storage_server(tmp_path, fresh_db_url, s3_endpoint):
     yield start
     for server in started:
         server.stop()
+        if isinstance(server.s3_endpoint, TestStorage):
+            continue    # its data dir goes with tmp_path
         try:
             _empty_and_delete_bucket(_boto_client(server.s3_endpoint), server.bucket)
         except Exception:   # a private S3 may already be gone
