@@ -1,4 +1,4 @@
-"""From a stream of message bytes to a stored message (DESIGN.md "Delivery").
+"""From a stream of message bytes to a stored message (docs/DESIGN.md "Delivery").
 
 One ``Delivery`` per message being received, used by SMTP DATA/BDAT and
 IMAP APPEND alike:

@@ -1,4 +1,4 @@
-"""Reading a stored message back, byte for byte (DESIGN.md "Byte-exact messages").
+"""Reading a stored message back, byte for byte (docs/DESIGN.md "Byte-exact messages").
 
 A stored message is its trace headers (per message row) followed by the
 content rebuilt from MySQL (``raw`` + ``segments``) and S3 (attachment

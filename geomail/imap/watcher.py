@@ -1,4 +1,4 @@
-"""One new-mail watcher per worker (DESIGN.md "IMAP sessions").
+"""One new-mail watcher per worker (docs/DESIGN.md "IMAP sessions").
 
 Sessions with a mailbox selected register here.  A single greenlet polls
 MySQL for the (highestmodseq, uidnext) of every watched mailbox every

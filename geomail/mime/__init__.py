@@ -1,4 +1,6 @@
-"""Incremental MIME parsing for byte-exact storage (DESIGN.md "Delivery", "Byte-exact messages").
+"""Incremental MIME parsing for byte-exact storage.
+
+See docs/DESIGN.md "Delivery" and "Byte-exact messages".
 
     parser = MessageParser(sink)          # sink.open(AttachmentInfo) -> writer
     for chunk in chunks: parser.feed(chunk)

@@ -3,7 +3,7 @@
 The message is never held whole: attachment bodies are decoded on the fly
 and written to ``attachment_sink.open(info)`` writers; every other byte is
 kept in ``raw``. ``segments`` say how raw and the decoded attachments give
-back the message byte for byte (DESIGN.md "Byte-exact messages").
+back the message byte for byte (docs/DESIGN.md "Byte-exact messages").
 
 Boundaries, header blocks and the default content types follow Python's
 email.feedparser, so that the attachments decode to what

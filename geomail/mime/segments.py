@@ -2,7 +2,7 @@
 
 A message is stored as ``raw`` (every byte that is not an attachment body
 proven re-encodable, in order) plus a list of segments. Concatenating the
-segments' bytes gives the message exactly as received (DESIGN.md,
+segments' bytes gives the message exactly as received (docs/DESIGN.md,
 "Byte-exact messages").
 
 JSON form (what goes to MySQL), one list per segment:

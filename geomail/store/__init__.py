@@ -2,6 +2,6 @@
 
 Everything above it (SMTP delivery, IMAP sessions, admin tools) calls the
 functions of its modules with a ``Database``; none of them writes SQL. An
-embedded SQLite implementation (DESIGN.md "Embedded default") is meant to be a
+embedded SQLite implementation (docs/DESIGN.md "Two backends") is meant to be a
 second implementation of these same functions.
 """

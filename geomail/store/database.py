@@ -46,8 +46,8 @@ SESSION_SETUP = [
 def connect_kwargs(url, require_database=True):
     """pymysql connect arguments for ``url`` plus the options geomail always wants."""
     kwargs = parse_db_url(url, require_database=require_database)
-    # Without ssl_disabled pymysql spends ~32 ms of CPU per connect building a
-    # TLS context (measured, see DESIGN.md); reconnect storms would feel it.
+    # Without ssl_disabled pymysql builds a TLS context at every connect (tens of
+    # ms of CPU; docs/DESIGN.md "Two backends"); reconnect storms would feel it.
     kwargs.setdefault("connect_timeout", 10)
     # autocommit: a read is its own transaction (nothing to end afterwards: one
     # round trip less per read); every write that needs atomicity runs inside

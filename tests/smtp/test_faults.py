@@ -4,7 +4,7 @@ Every test runs a geomail of its own on a fresh database and a bucket of its
 own, so rows and objects can be counted exactly.  The S3 outage uses a
 private SeaweedFS (module scope) which the test really stops and restarts;
 MySQL connections are really killed with KILL; the worker is really killed
-with SIGKILL.  DESIGN.md "Delivery" point 4: nothing lost, nothing
+with SIGKILL.  docs/DESIGN.md "Delivery" point 4: nothing lost, nothing
 half-stored, the client gets 451 4.3.0 (or nothing, if it left).
 """
 

@@ -1,4 +1,4 @@
--- geomail schema version 1: the whole storage model (DESIGN.md "Storage model").
+-- geomail schema version 1: the whole storage model (docs/DESIGN.md "Storage model").
 -- Designed for IMAP4rev1 plus CONDSTORE/QRESYNC, SORT, THREAD, QUOTA, ESEARCH
 -- and SPECIAL-USE without rework. InnoDB, utf8mb4; utf8mb4_bin wherever case
 -- (or exact bytes) matters, utf8mb4_unicode_ci where search is case-insensitive.
