@@ -163,6 +163,8 @@ def _mysql_line(exc, config):
                 f"(`geomail-admin migrate` does), or fix the database name in {DB_URL}")
     if code in (CR_CONNECTION_ERROR, CR_CONN_HOST_ERROR, CR_UNKNOWN_HOST):
         reason = detail.split("(", 1)[1].rstrip(")") if "(" in detail else detail
+        if "Name or service not known" in reason or "nodename nor servname" in reason:
+            return f"cannot connect to MySQL at {where}: unknown host name; fix the host in {DB_URL}"
         return (f"cannot connect to MySQL at {where} ({reason}): is it running there? "
                 f"Fix the host or port in {DB_URL}")
     if code in (CR_SERVER_GONE, CR_SERVER_LOST):
