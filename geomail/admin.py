@@ -77,7 +77,7 @@ def main(argv=None):
         db = open_storage(args)
         return handler(args, db) or EXIT_OK
     except StoreError as exc:
-        sys.stderr.write(f"geomail-admin: {preflight.explain(exc, args)}\n")
+        sys.stderr.write(f"geomail-admin: {exc}\n")
         return EXIT_FAILURE
     except Exception as exc:  # storage unreachable and the like: one line, no traceback
         if not _is_storage_failure(exc):
@@ -115,9 +115,10 @@ def open_storage(args):
 def _is_storage_failure(exc):
     """MySQL, SQLite, S3, file-system and start-up check failures: reported as one line."""
     from geomail import preflight
+    from geomail.errors import StorageError
     for cause in preflight.causes(exc):
         module = type(cause).__module__ or ""
-        if (isinstance(cause, (OSError, preflight.PreflightError))
+        if (isinstance(cause, (OSError, preflight.PreflightError, StorageError))
                 or module.startswith(("pymysql", "sqlite3", "geomail.blobs"))):
             return True
     return False

@@ -110,13 +110,19 @@ _S3_CREDENTIALS = ("InvalidAccessKeyId", "SignatureDoesNotMatch", "AccessDenied"
 
 def explain(exc, config):
     """One line for a start-up failure: what failed and which option or variable to fix."""
+    from geomail.errors import TEMPORARY
+    from geomail.store.errors import StoreError
     for cause in causes(exc):
         if isinstance(cause, PreflightError):
             return str(cause)
+        if isinstance(cause, StoreError) and getattr(cause, "kind", None) != TEMPORARY:
+            return _one_line(cause)       # raised on purpose: its text says what to do
         module = type(cause).__module__ or ""
         if module.startswith("pymysql"):
             return _mysql_line(cause, config)
-        if type(cause).__name__ in ("BlobStoreError", "BlobNotFound") or module == "geomail.blobs.s3":
+        if _is_blob_error(cause):
+            if backend(config) == "embedded":
+                return f"cannot use {config.data_dir} as {DATA_DIR}: {_one_line(cause)}"
             return _s3_line(cause, config)
         if module.startswith("sqlite3"):
             return (f"cannot use the embedded store {_embedded_file(config)} in {DATA_DIR}: "
@@ -124,6 +130,12 @@ def explain(exc, config):
     if isinstance(exc, OSError) and backend(config) == "embedded":
         return _data_dir_line(config, exc)
     return _one_line(exc)
+
+
+def _is_blob_error(exc):
+    """A BlobStoreError of either blob store (geomail.blobs.s3, .errors or .localdir)."""
+    return any(cls.__name__ == "BlobStoreError" and (cls.__module__ or "").startswith("geomail.blobs")
+               for cls in type(exc).__mro__)
 
 
 def causes(exc):

@@ -229,7 +229,7 @@ def test_banner_for_the_embedded_store(workdir):
     text = "\n".join(lines)
     assert lines[0] == "geomail ready: SMTP 0.0.0.0:2525, IMAP 0.0.0.0:1143 (4 workers; domains example.test)"
     assert f"embedded SQLite + local blob directory in {workdir / 'store'}" in text
-    assert f"account add user@example.test" in text and f"--data-dir {workdir / 'store'}" in text
+    assert "account add user@example.test" in text and f"--data-dir {workdir / 'store'}" in text
     assert "swaks --server 127.0.0.1:2525 --to user@example.test" in text
     assert "IMAP client at 127.0.0.1:1143" in text
 

@@ -15,7 +15,7 @@ import pytest
 
 from tests.fixtures.faults import PrivateS3
 from tests.fixtures.server import ADMIN, GEOMAIL, clean_env, run_admin
-from tests.fixtures.services import S3_ACCESS_KEY, S3_SECRET_KEY, db_server_url, free_port
+from tests.fixtures.services import S3_ACCESS_KEY, db_server_url, free_port
 
 DB_SERVER = db_server_url().rstrip("/")
 
