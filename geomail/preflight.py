@@ -122,7 +122,7 @@ def explain(exc, config):
             return _mysql_line(cause, config)
         if _is_blob_error(cause):
             if backend(config) == "embedded":
-                return f"cannot use {config.data_dir} as {DATA_DIR}: {_one_line(cause)}"
+                return _blob_dir_line(cause, config)
             return _s3_line(cause, config)
         if module.startswith("sqlite3"):
             return (f"cannot use the embedded store {_embedded_file(config)} in {DATA_DIR}: "
@@ -193,9 +193,19 @@ def _s3_line(exc, config):
     if "does not exist" in text or "NoSuchBucket" in text:
         return (f"S3 bucket {bucket!r} does not exist at {endpoint}: create it, fix {BUCKET}, "
                 f"or let geomail create it with {CREATE_BUCKET}")
+    if "Unable to locate credentials" in text or "NoCredentials" in text:
+        return f"S3 at {endpoint} needs credentials: set {KEYS}"
     if any(word in text for word in _S3_CREDENTIALS):
         return f"S3 at {endpoint} refused the credentials for bucket {bucket!r}: fix {KEYS}"
     return f"S3 at {endpoint}, bucket {bucket!r}: {text} (check {ENDPOINT}, {BUCKET}, {KEYS})"
+
+
+def _blob_dir_line(exc, config):
+    text = _one_line(exc)
+    if "creating it is turned off" in text:
+        return (f"{text}: create it, fix {BUCKET}, or let geomail create it with "
+                f"{CREATE_BUCKET}")
+    return f"cannot use {config.data_dir} as {DATA_DIR}: {text}"
 
 
 def _data_dir_line(config, exc):

@@ -20,13 +20,16 @@ from tests.fixtures.services import S3_ACCESS_KEY, db_server_url, free_port
 DB_SERVER = db_server_url().rstrip("/")
 
 
-def geomail(tmp_path, *args, log_file=False, env=None):
+def geomail(tmp_path, *args, log_file=False, env=None, drop=()):
     command = [sys.executable, str(GEOMAIL), "--host", "127.0.0.1", "--workers", "1",
                "--smtp-port", str(free_port()), "--imap-port", str(free_port()), *args]
     if log_file:
         command += ["--log-file", str(tmp_path / "geomail.log")]
+    environment = clean_env(**(env or {}))
+    for name in drop:
+        environment.pop(name, None)
     return subprocess.run(command, capture_output=True, text=True, timeout=120, cwd=tmp_path,
-                          env=clean_env(**(env or {})))
+                          env=environment)
 
 
 def assert_one_line(result, *needles, log_file=None):
@@ -130,6 +133,19 @@ class TestGeomail:
                           "MAIL_OSS_SECRET_KEY", log_file=log_file)
         assert s3_with_keys.endpoint in line
 
+    def test_no_s3_credentials(self, tmp_path, mysql_url, s3_endpoint, log_file):
+        """Neither --oss-access-key nor AWS's own places (environment, ~/.aws) have any."""
+        nowhere = str(tmp_path / "no-such-file")
+        env = {"AWS_SHARED_CREDENTIALS_FILE": nowhere, "AWS_CONFIG_FILE": nowhere,
+               "AWS_EC2_METADATA_DISABLED": "true"}
+        result = geomail(tmp_path, *storage(mysql_url, s3_endpoint, keys=("", "")),
+                         log_file=log_file, env=env, drop=("AWS_ACCESS_KEY_ID",
+                                                           "AWS_SECRET_ACCESS_KEY",
+                                                           "AWS_SESSION_TOKEN"))
+        assert_one_line(result, f"S3 at {s3_endpoint} needs credentials",
+                        "--oss-access-key and --oss-secret-key", "MAIL_OSS_ACCESS_KEY",
+                        log_file=tmp_path / "geomail.log" if log_file else None)
+
     def test_s3_endpoint_unreachable(self, tmp_path, mysql_url, log_file):
         endpoint = f"http://127.0.0.1:{free_port()}"
         self.check(tmp_path, storage(mysql_url, endpoint),
@@ -225,3 +241,19 @@ def test_data_dir_is_private_and_handed_to_the_workers_user(tmp_path):
     owner = pwd.getpwnam("nobody").pw_uid if os.geteuid() == 0 else os.geteuid()
     for path in ("", "blobs", "blobs/b", "geomail.sqlite3"):
         assert os.stat(tmp_path / "data" / path).st_uid == owner, path
+
+
+def test_blob_directory_failures_name_the_data_dir_options(tmp_path):
+    """The local blob store's errors (the embedded backend) point at --data-dir and the bucket
+    options, not at S3's."""
+    import argparse
+    from geomail import preflight
+    from geomail.blobs.s3 import BlobStoreError
+    config = argparse.Namespace(data_dir=str(tmp_path), oss_bucket="b", db_url="", oss_endpoint="")
+    missing = BlobStoreError(f"blob directory {tmp_path}/blobs/b does not exist and creating it "
+                             "is turned off")
+    line = preflight.explain(missing, config)
+    assert "--oss-create-bucket true (MAIL_OSS_CREATE_BUCKET)" in line and "S3" not in line
+    unwritable = BlobStoreError(f"blob directory {tmp_path}/blobs/b is not writable by this user")
+    assert preflight.explain(unwritable, config).startswith(
+        f"cannot use {tmp_path} as --data-dir (MAIL_DATA_DIR): blob directory")
