@@ -73,7 +73,9 @@ def hand_over(config):
     if config.group:
         gid = int(config.group) if config.group.isdigit() else grp.getgrnam(config.group).gr_gid
     database = database_path(config)
-    paths = [config.data_dir, blobs_root(config), os.path.join(blobs_root(config), config.oss_bucket),
+    blobs = blobs_root(config)
+    paths = [config.data_dir, blobs, os.path.join(blobs, config.oss_bucket),
+             os.path.join(blobs, ".uploads"), os.path.join(blobs, ".uploads", config.oss_bucket),
              database, database + "-wal", database + "-shm"]
     for path in paths:
         try:
