@@ -31,7 +31,7 @@ def build_parser():
     passwd.add_argument("--password-stdin", action="store_true",
                         help="Read the password from standard input (first line).")
     actions.add_parser("list", help="List accounts with their message counts.")
-    delete = actions.add_parser("delete", help="Delete an account, its messages and S3 objects.")
+    delete = actions.add_parser("delete", help="Delete an account, its messages and stored objects.")
     delete.add_argument("address")
 
     fsck = groups.add_parser(
@@ -69,24 +69,59 @@ def duration(text):
 def main(argv=None):
     parser = build_parser()
     args = configuration.load(argv, prog="geomail-admin", admin=True, parser=parser)
-    from geomail.store.database import Database
+    from geomail import preflight
     from geomail.store.errors import StoreError
-    db = Database(args.db_url, 2)
     handler = globals()["cmd_" + args.group + ("_" + args.action if getattr(args, "action", None) else "")]
+    db = None
     try:
+        db = open_storage(args)
         return handler(args, db) or EXIT_OK
     except StoreError as exc:
         sys.stderr.write(f"geomail-admin: {exc}\n")
         return EXIT_FAILURE
     except Exception as exc:  # storage unreachable and the like: one line, no traceback
-        from geomail.blobs.s3 import BlobStoreError
-        import pymysql
-        if isinstance(exc, (pymysql.MySQLError, BlobStoreError, OSError)):
-            sys.stderr.write(f"geomail-admin: {exc}\n")
-            return EXIT_FAILURE
-        raise
+        if not _is_storage_failure(exc):
+            raise
+        sys.stderr.write(f"geomail-admin: {preflight.explain(exc, args)}\n")
+        return EXIT_FAILURE
     finally:
-        db.close()
+        if db is not None:
+            db.close()
+
+
+def open_storage(args):
+    """The configured database; the embedded one is created and migrated on first use.
+
+    An embedded store belongs to this host alone, so migrating it here is
+    safe and lets `account add` work before the server ever ran; a MySQL
+    schema changes only through `migrate` or a starting server.
+    """
+    from geomail import preflight
+    from geomail.store.open import open_database
+    if args.backend == "mysql":
+        return open_database(args, 2)
+    preflight.prepare_data_dir(args)
+    db = open_database(args, 2)
+    if args.group != "migrate":
+        from geomail.store.migrations.migrate import migrate
+        try:
+            migrate(db)
+        except BaseException:
+            db.close()
+            raise
+    return db
+
+
+def _is_storage_failure(exc):
+    """MySQL, SQLite, S3, file-system and start-up check failures: reported as one line."""
+    from geomail import preflight
+    from geomail.errors import StorageError
+    for cause in preflight.causes(exc):
+        module = type(cause).__module__ or ""
+        if (isinstance(cause, (OSError, preflight.PreflightError, StorageError))
+                or module.startswith(("pymysql", "sqlite3", "geomail.blobs"))):
+            return True
+    return False
 
 
 def read_password(args, confirm=True):
@@ -103,9 +138,10 @@ def read_password(args, confirm=True):
 
 
 def cmd_migrate(args, db):
-    from geomail.store.database import ensure_database
     from geomail.store.migrations.migrate import migrate
-    ensure_database(args.db_url)
+    if args.backend == "mysql":
+        from geomail.store.database import ensure_database
+        ensure_database(args.db_url)
     before, after = migrate(db)
     if before == after:
         print(f"schema is up to date (version {after})")

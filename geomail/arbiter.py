@@ -17,9 +17,11 @@ import signal
 import time
 from dataclasses import dataclass, field
 
+from geomail import banner
 from geomail import config as configuration
 from geomail import connlimit
 from geomail import logs
+from geomail import preflight
 from geomail.daemon import Pidfile, daemonize
 from geomail.heartbeat import Heartbeat
 from geomail.sockets import BindError, bind_listener, check_port_free
@@ -109,15 +111,17 @@ class Arbiter:
     def start(self):
         """Bind, check storage, daemonize, write the pidfile, install signals."""
         log.info("geomail master starting: %s", configuration.describe(self.config))
-        try:
-            for _, port in self._ports(self.config):
+        for name, port in self._ports(self.config):
+            try:
                 check_port_free(self.config.host, port)
-        except BindError as exc:
-            raise HaltServer(str(exc))
+            except BindError as exc:
+                raise HaltServer(f"{exc}; choose another with {_port_option(name)}")
         for slot in range(self.num_workers):
             self.slots[slot] = Slot(self.bind_slot(self.config))
         connlimit.create_shared(self.num_workers)   # before any fork: workers inherit it
         self.preflight()
+        for line in banner.lines(self.config, self._ports(self.config)):
+            log.info("%s", line)
         if self.config.daemon:
             daemonize()
             self.master_pid = os.getpid()
@@ -153,11 +157,11 @@ class Arbiter:
             os.close(read_end)
             status = PREFLIGHT_FAILED
             try:
-                from geomail import preflight
                 preflight.run(self.config)
                 status = 0
-            except Exception as exc:  # the reason travels to the master
-                os.write(write_end, str(exc).encode("utf-8", "replace")[:4000])
+            except Exception as exc:  # the reason travels to the master, as one line
+                line = preflight.explain(exc, self.config)
+                os.write(write_end, line.encode("utf-8", "replace")[:4000])
             finally:
                 os._exit(status)
         os.close(write_end)
@@ -468,6 +472,12 @@ class Arbiter:
             log.error("geomail stopped: %s", reason)
         else:
             log.info("geomail stopped")
+
+
+def _port_option(listener):
+    """The flag and variable that set a listener's port: --smtp-port (MAIL_SMTP_PORT)."""
+    option = configuration.OPTIONS_BY_NAME[listener + "_port"]
+    return f"{option.flag} ({option.env_name})"
 
 
 def _describe(code):

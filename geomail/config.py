@@ -90,6 +90,9 @@ def boolean(text):
 
 
 def db_url(text):
+    """A mysql:// URL, or empty for the embedded store."""
+    if not str(text).strip():
+        return ""
     try:
         parse_db_url(text)
     except ValueError as exc:
@@ -164,6 +167,24 @@ def _cpu_count():
     return os.cpu_count() or 1
 
 
+def _privileged():
+    return os.geteuid() == 0
+
+
+def default_port(privileged, unprivileged):
+    """The well-known port as root; above 1024 otherwise, so that a user's first run binds."""
+    return privileged if _privileged() else unprivileged
+
+
+def default_data_dir():
+    """/var/lib/geomail as root, else $XDG_DATA_HOME/geomail or ~/.local/share/geomail."""
+    if _privileged():
+        return "/var/lib/geomail"
+    base = os.environ.get("XDG_DATA_HOME") or os.path.join(os.path.expanduser("~"), ".local",
+                                                          "share")
+    return os.path.join(base, "geomail")
+
+
 OPTIONS = [
     # server
     Option("workers", "Number of worker processes.", _cpu_count(), positive_int,
@@ -172,8 +193,8 @@ OPTIONS = [
            env="MAIL_SERVER_HOST", admin=False, metavar="ADDR"),
     Option("hostname", "Name the server gives itself in greetings and Received headers.",
            socket.getfqdn(), metavar="NAME"),
-    Option("smtp_port", "SMTP port.", 25, port, admin=False),
-    Option("imap_port", "IMAP port.", 143, port, admin=False),
+    Option("smtp_port", "SMTP port.", default_port(25, 2525), port, admin=False),
+    Option("imap_port", "IMAP port.", default_port(143, 1143), port, admin=False),
     Option("smtp_only", "Serve SMTP only.", False, boolean, flag_only=True, admin=False),
     Option("imap_only", "Serve IMAP only.", False, boolean, flag_only=True, admin=False),
     Option("max_connections", "Connections served at once per worker and protocol; "
@@ -240,15 +261,19 @@ OPTIONS = [
            "to any accounts, in 15 minutes; past it likewise.", 50, positive_int,
            section="imap", admin=False),
     # storage
-    Option("db_url", "MySQL database, mysql://user:password@host:port/database.",
-           "mysql://geomail@127.0.0.1:3306/geomail", db_url, section="storage",
-           secret=True, metavar="URL"),
+    Option("data_dir", "Directory of the embedded store (geomail.sqlite3 and blobs/), used "
+           "when neither --db-url nor --oss-endpoint is given.", "", section="storage",
+           metavar="PATH"),
+    Option("db_url", "MySQL database, mysql://user:password@host:port/database; with "
+           "--oss-endpoint, MySQL + S3 replace the embedded store (empty: embedded).",
+           "", db_url, section="storage", secret=True, metavar="URL"),
     Option("db_pool_size", "MySQL connections per worker at most; requests wait when all are busy.",
            10, positive_int, section="storage"),
-    Option("oss_endpoint", "S3-compatible endpoint URL for attachments "
-           "(empty: the AWS default for the region).", "", http_url, section="storage",
-           metavar="URL"),
-    Option("oss_bucket", "Bucket for attachments.", "mail-attachments", section="storage",
+    Option("oss_endpoint", "S3-compatible endpoint URL for attachments, with --db-url "
+           "(for AWS: https://s3.REGION.amazonaws.com; empty: the embedded store).", "",
+           http_url, section="storage", metavar="URL"),
+    Option("oss_bucket", "Bucket for attachments (embedded store: the directory "
+           "blobs/NAME in --data-dir).", "mail-attachments", section="storage",
            metavar="NAME"),
     Option("oss_access_key", "S3 access key.", "", section="storage", secret=True,
            metavar="KEY"),
@@ -374,6 +399,12 @@ def _show(option):
         return "number of CPUs"
     if option.name == "hostname":
         return "this host's FQDN"
+    if option.name == "smtp_port":
+        return "25 as root, else 2525"
+    if option.name == "imap_port":
+        return "143 as root, else 1143"
+    if option.name == "data_dir":
+        return "/var/lib/geomail as root, else $XDG_DATA_HOME/geomail or ~/.local/share/geomail"
     if isinstance(option.default, list):
         return ",".join(option.default) or "none"
     if option.default == "" or option.default is None:
@@ -405,7 +436,27 @@ def load(argv=None, prog="geomail", admin=False, parser=None):
             parser.error("--smtps-port and --imaps-port need --tls-cert and --tls-key")
     if getattr(config, "oss_part_size", 5 * MiB) < 5 * MiB:
         parser.error("argument --oss-part-size: S3 needs parts of at least 5M")
+    if bool(config.db_url) != bool(config.oss_endpoint):
+        parser.error(BACKEND_MISMATCH)
+    config.data_dir = os.path.abspath(os.path.expanduser(config.data_dir or default_data_dir()))
+    config.backend = backend(config)
     return config
+
+
+BACKEND_MISMATCH = (
+    "--db-url (MAIL_DB_URL) and --oss-endpoint (MAIL_OSS_ENDPOINT) go together: give both "
+    "for MySQL + S3, or neither for the embedded store in --data-dir (MAIL_DATA_DIR)")
+
+
+def backend(config):
+    """ "mysql" (MySQL + S3) when --db-url or --oss-endpoint is set, else "embedded".
+
+    load() refuses one without the other; looking at both keeps partial
+    configurations (tests, tools passing only the oss_* settings) on S3.
+    """
+    if getattr(config, "db_url", "") or getattr(config, "oss_endpoint", ""):
+        return "mysql"
+    return "embedded"
 
 
 def describe(config):
@@ -437,7 +488,8 @@ SECTION_TITLES = {
     "server": "Listeners, TLS and mail routing",
     "smtp": "SMTP limits and delivery",
     "imap": "IMAP limits",
-    "storage": "Storage: MySQL for messages, S3 for attachment bodies",
+    "storage": "Storage: embedded (SQLite + a blob directory in data-dir) by default; "
+               "MySQL for messages and S3 for attachment bodies with db-url and oss-endpoint",
     "process": "Processes, privileges and logs",
 }
 
@@ -465,7 +517,7 @@ def render_sample_config():
                 lines.append("# Secret: keep this file readable by root and the geomail user only.")
             default = _show(option)
             shown = "" if default == "empty" else default
-            if option.name in ("workers", "hostname"):
+            if option.name in ("workers", "hostname", "smtp_port", "imap_port", "data_dir"):
                 lines.append(f"# Default: {default}.")
                 shown = ""
             lines.append(f"# {option.name.replace('_', '-')} = {shown}".rstrip())

@@ -6,7 +6,7 @@ log = logging.getLogger("geomail.context")
 
 
 class ServerContext:
-    """Holds the worker's MySQL pool and S3 client (both created after fork)."""
+    """Holds the worker's database pool and blob store (both created after fork)."""
 
     def __init__(self, config, db, blobs, worker=None):
         self.config = config
@@ -21,8 +21,8 @@ class ServerContext:
 
     @classmethod
     def create(cls, config, worker=None):
-        from geomail.store.database import Database
-        db = Database(config.db_url, config.db_pool_size)
+        from geomail.store.open import open_database
+        db = open_database(config, config.db_pool_size)
         return cls(config, db, blob_store(config), worker)
 
     @property
@@ -47,7 +47,8 @@ class ServerContext:
         return self._other_buckets[bucket]
 
     def warm_up(self):
-        """Use MySQL, S3 and the resolver once, so their lazily imported code is loaded.
+        """Use the database, the blob store and the resolver once, so their lazily
+        imported code is loaded.
 
         Called before a worker gives up root: afterwards it may not be able
         to read the Python library (a Python installed under /root, say).
@@ -84,16 +85,9 @@ class ServerContext:
 
 
 def blob_store(config, bucket=None):
-    """The S3 client for this process, built from the oss_* settings."""
-    from geomail.blobs.s3 import BlobStore
-    extra = {}
-    if hasattr(config, "oss_multipart_threshold"):
-        extra = dict(multipart_threshold=config.oss_multipart_threshold,
-                     part_size=config.oss_part_size)
-    return BlobStore(endpoint=config.oss_endpoint or None, bucket=bucket or config.oss_bucket,
-                     access_key=config.oss_access_key or None,
-                     secret_key=config.oss_secret_key or None, region=config.oss_region,
-                     **extra)
+    """The blob store for this process (S3 or the local directory): see geomail.blobs.open."""
+    from geomail.blobs.open import open_blob_store
+    return open_blob_store(config, bucket)
 
 
 def _attachment_cache(config):

@@ -1,5 +1,6 @@
 """Configuration precedence: flag > environment > config file > ./.env > default."""
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -27,9 +28,11 @@ def load(argv=()):
 
 def test_defaults(workdir):
     cfg = load()
-    assert (cfg.host, cfg.smtp_port, cfg.imap_port) == ("0.0.0.0", 25, 143)
+    ports = (25, 143) if os.geteuid() == 0 else (2525, 1143)
+    assert (cfg.host, cfg.smtp_port, cfg.imap_port) == ("0.0.0.0", *ports)
     assert cfg.oss_bucket == "mail-attachments"
-    assert cfg.oss_endpoint == ""
+    assert cfg.oss_endpoint == "" and cfg.db_url == ""
+    assert cfg.backend == "embedded" and config.backend(cfg) == "embedded"
     assert cfg.smtp_only is False and cfg.daemon is False
     assert cfg.workers >= 1
 
@@ -37,7 +40,8 @@ def test_defaults(workdir):
 def test_each_layer_beats_the_one_below(workdir, monkeypatch):
     (workdir / ".env").write_text(
         "# comment\nMAIL_SMTP_PORT=2001\nMAIL_IMAP_PORT=3001\nexport MAIL_OSS_BUCKET='from-dotenv'\n"
-        "MAIL_SERVER_HOST=127.0.0.4\nMAIL_OSS_ENDPOINT=http://dotenv:1\n")
+        "MAIL_SERVER_HOST=127.0.0.4\nMAIL_OSS_ENDPOINT=http://dotenv:1\n"
+        "MAIL_DB_URL=mysql://dotenv/mail\n")
     conf = workdir / "geomail.conf"
     conf.write_text("smtp-port = 2002\nimap-port = 3002\noss-bucket = from-file\n")
     monkeypatch.setenv("MAIL_SMTP_PORT", "2003")
@@ -129,11 +133,13 @@ def test_sample_config_is_generated_from_the_table():
 
 def test_sample_config_parses(workdir):
     cfg = load(["--config", str(ROOT / "etc" / "geomail.conf")])
-    assert cfg.smtp_port == 25
+    assert cfg.smtp_port == config.OPTIONS_BY_NAME["smtp_port"].default
+    assert cfg.backend == "embedded"
 
 
 def test_secrets_are_masked_in_logs(workdir):
-    cfg = load(["--db-url", "mysql://u:hunter2@h/db", "--oss-secret-key", "s3cr3t"])
+    cfg = load(["--db-url", "mysql://u:hunter2@h/db", "--oss-endpoint", "http://s3:1",
+                "--oss-secret-key", "s3cr3t"])
     text = config.describe(cfg)
     assert "hunter2" not in text and "s3cr3t" not in text
 
@@ -144,3 +150,96 @@ def test_readme_table_is_generated_from_the_table():
     begin = readme.index("-->\n", readme.index("<!-- options:begin")) + 4
     end = readme.index("<!-- options:end -->")
     assert readme[begin:end] == config.render_markdown_table()
+
+
+# -- the backend, --data-dir and the ports a user's first run gets --------------
+
+def test_backend_is_chosen_by_db_url_and_oss_endpoint(workdir):
+    assert load().backend == "embedded"
+    cfg = load(["--db-url", "mysql://u@h/mail", "--oss-endpoint", "http://s3:1"])
+    assert cfg.backend == "mysql" and config.backend(cfg) == "mysql"
+
+
+@pytest.mark.parametrize("argv, env", [
+    (["--db-url", "mysql://u@h/mail"], {}),
+    (["--oss-endpoint", "http://s3:1"], {}),
+    ([], {"MAIL_DB_URL": "mysql://u@h/mail"}),
+    (["--db-url", "mysql://u@h/mail", "--oss-endpoint", ""], {}),
+])
+def test_one_of_db_url_and_oss_endpoint_is_refused(workdir, monkeypatch, capsys, argv, env):
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    with pytest.raises(SystemExit) as stop:
+        load(argv)
+    assert stop.value.code == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1
+    for name in ("--db-url", "MAIL_DB_URL", "--oss-endpoint", "MAIL_OSS_ENDPOINT"):
+        assert name in err
+
+
+def test_data_dir_default_follows_the_user(workdir, monkeypatch):
+    monkeypatch.setattr(config, "_privileged", lambda: True)
+    assert config.default_data_dir() == "/var/lib/geomail"
+    assert load().data_dir == "/var/lib/geomail"
+    monkeypatch.setattr(config, "_privileged", lambda: False)
+    monkeypatch.setenv("HOME", str(workdir / "home"))
+    monkeypatch.delenv("XDG_DATA_HOME", raising=False)
+    assert load().data_dir == str(workdir / "home" / ".local" / "share" / "geomail")
+    monkeypatch.setenv("XDG_DATA_HOME", str(workdir / "xdg"))
+    assert load().data_dir == str(workdir / "xdg" / "geomail")
+
+
+def test_data_dir_is_absolute(workdir, monkeypatch):
+    """Made absolute at load: --daemon changes directory before the workers open the store."""
+    assert load(["--data-dir", "rel/dir"]).data_dir == str(workdir / "rel" / "dir")
+    monkeypatch.setenv("HOME", str(workdir))
+    assert load(["--data-dir", "~/x"]).data_dir == str(workdir / "x")
+    monkeypatch.setenv("MAIL_DATA_DIR", "/srv/mail")
+    assert load().data_dir == "/srv/mail"
+
+
+def test_default_ports_need_no_root_for_a_user(monkeypatch):
+    monkeypatch.setattr(config, "_privileged", lambda: True)
+    assert config.default_port(25, 2525) == 25
+    monkeypatch.setattr(config, "_privileged", lambda: False)
+    assert config.default_port(25, 2525) == 2525
+
+
+def test_factories_build_mysql_and_s3_from_the_settings(workdir):
+    from geomail.blobs.open import open_blob_store
+    from geomail.blobs.s3 import BlobStore
+    from geomail.store.database import Database
+    from geomail.store.open import open_database
+    cfg = load(["--db-url", "mysql://u@h:3307/mail", "--oss-endpoint", "http://s3:1",
+                "--oss-bucket", "b", "--oss-part-size", "6M"])
+    db = open_database(cfg, 3)
+    assert isinstance(db, Database) and (db.url, db.pool_size) == ("mysql://u@h:3307/mail", 3)
+    store = open_blob_store(cfg)
+    assert isinstance(store, BlobStore)
+    assert (store.endpoint, store.bucket, store.part_size) == ("http://s3:1", "b", 6 * 1024 * 1024)
+    assert open_blob_store(cfg, "older-bucket").bucket == "older-bucket"
+
+
+def test_banner_for_the_embedded_store(workdir):
+    from geomail import banner
+    cfg = load(["--domains", "example.test", "--workers", "4", "--data-dir", "store",
+                "--smtp-port", "2525", "--imap-port", "1143"])
+    lines = banner.lines(cfg, [("smtp", 2525), ("imap", 1143)])
+    text = "\n".join(lines)
+    assert lines[0] == "geomail ready: SMTP 0.0.0.0:2525, IMAP 0.0.0.0:1143 (4 workers; domains example.test)"
+    assert f"embedded SQLite + local blob directory in {workdir / 'store'}" in text
+    assert "account add user@example.test" in text and f"--data-dir {workdir / 'store'}" in text
+    assert "swaks --server 127.0.0.1:2525 --to user@example.test" in text
+    assert "IMAP client at 127.0.0.1:1143" in text
+
+
+def test_banner_for_mysql_and_s3_hides_the_password(workdir):
+    from geomail import banner
+    cfg = load(["--db-url", "mysql://mail:hunter2@db.example:3307/geo", "--oss-endpoint",
+                "http://s3:1", "--oss-bucket", "b", "--host", "127.0.0.5"])
+    text = "\n".join(banner.lines(cfg, [("smtp", 25)]))
+    assert "MySQL mail@db.example:3307/geo + S3 http://s3:1 bucket b" in text
+    assert "hunter2" not in text and "--data-dir" not in text
+    assert "no --domains (MAIL_DOMAINS) set" in text
+    assert "swaks --server 127.0.0.5:25" in text and "IMAP client" not in text
