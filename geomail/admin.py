@@ -79,7 +79,7 @@ def main(argv=None):
         sys.stderr.write(f"geomail-admin: {exc}\n")
         return EXIT_FAILURE
     except Exception as exc:  # storage unreachable and the like: one line, no traceback
-        from geomail.blobs.s3 import BlobStoreError
+        from geomail.blobs.errors import BlobStoreError
         import pymysql
         if isinstance(exc, (pymysql.MySQLError, BlobStoreError, OSError)):
             sys.stderr.write(f"geomail-admin: {exc}\n")

@@ -13,9 +13,10 @@ errors):
 - ``BUG``: anything else.  Logged with its traceback; IMAP answers
   ``NO [SERVERBUG]`` and the session goes on.
 
-``classify`` is the one place that knows the exceptions of pymysql and the
-blob store; it looks them up in ``sys.modules`` so that importing this module
-(the master does) pulls in neither.
+``classify`` is the one place that knows the exceptions of pymysql; it looks
+them up in ``sys.modules`` so that importing this module (the master does)
+does not pull it in.  The blob stores' errors (``geomail.blobs.errors``) are
+StorageErrors and carry their own kind.
 """
 
 import socket
@@ -63,9 +64,6 @@ def classify(exc):
         if isinstance(exc, (pymysql_err.OperationalError, pymysql_err.InterfaceError)):
             return TEMPORARY
         return BUG
-    blobs = sys.modules.get("geomail.blobs.s3")
-    if blobs is not None and isinstance(exc, blobs.BlobStoreError):
-        return TEMPORARY
     if isinstance(exc, (ConnectionError, socket.timeout, TimeoutError)):
         return TEMPORARY
     return BUG

@@ -24,7 +24,7 @@ are reported.
 import datetime
 from dataclasses import dataclass
 
-from geomail.blobs.s3 import BlobStoreError
+from geomail.blobs.errors import BlobStoreError
 from geomail.store import intents
 
 
