@@ -45,6 +45,7 @@ READ_BLOCK = 1 * MiB        # read per threadpool hop
 COPY_BLOCK = 4 * MiB        # complete_upload's copy size per call
 MAX_PARTS = 10000           # S3's limit on part numbers
 TMP_PREFIX = ".geomail-tmp-"
+TMP_ID = "tmp:"             # upload id of a crash's leftover temporary file or directory
 UPLOADS = ".uploads"
 KEY_FILE = "key"
 FILE_MODE = 0o640
@@ -97,9 +98,19 @@ def _write_all(fd, data):
         view = view[os.write(fd, view):]
 
 
+def _tmp_name(name):
+    """A temporary name in name's directory that still tells which key it was for.
+
+    open_uploads lists leftovers of a crash (as S3 lists the multipart
+    uploads a crash left open), so fsck and the janitor can remove them.
+    """
+    tmp = f"{TMP_PREFIX}{secrets.token_hex(8)}.{name}"
+    return tmp if len(tmp.encode("utf-8", "surrogateescape")) <= 255 else tmp[:len(TMP_PREFIX) + 16]
+
+
 def _write_file(directory, name, data, sync=True):
     """directory/name holds data, whole or not at all: temp file, fsync, rename, dir fsync."""
-    tmp = os.path.join(directory, TMP_PREFIX + secrets.token_hex(8))
+    tmp = os.path.join(directory, _tmp_name(name))
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, FILE_MODE)
     try:
         try:
@@ -137,13 +148,15 @@ def _copy_into(fd, path):
         size = os.fstat(source.fileno()).st_size
         offset = 0
         while offset < size:
-            try:
-                copied = os.copy_file_range(source.fileno(), fd, min(COPY_BLOCK, size - offset),
-                                            offset)
-            except OSError as exc:
-                if exc.errno not in (errno.EXDEV, errno.ENOSYS, errno.EOPNOTSUPP, errno.EINVAL):
-                    raise
-                copied = 0
+            copied = 0
+            if _COPY_FILE_RANGE is not None:      # Linux: no copy through user space
+                try:
+                    copied = _COPY_FILE_RANGE(source.fileno(), fd, min(COPY_BLOCK, size - offset),
+                                              offset)
+                except OSError as exc:
+                    if exc.errno not in (errno.EXDEV, errno.ENOSYS, errno.EOPNOTSUPP,
+                                         errno.EINVAL):
+                        raise
             if not copied:             # unsupported here: read and write
                 block = os.pread(source.fileno(), COPY_BLOCK, offset)
                 if not block:
@@ -151,6 +164,9 @@ def _copy_into(fd, path):
                 _write_all(fd, block)
                 copied = len(block)
             offset += copied
+
+
+_COPY_FILE_RANGE = getattr(os, "copy_file_range", None)
 
 
 def _part_name(number, token):
@@ -190,6 +206,16 @@ class LocalBlobStore:
 
     def _path(self, key):
         return os.path.join(self.bucket_dir, *self._parts(key))
+
+    def _leftover_path(self, upload_id):
+        """The temporary file or directory a ``tmp:`` upload id names, or None."""
+        rel = upload_id[len(TMP_ID):]
+        path = os.path.normpath(os.path.join(self.root, rel))
+        inside = any(os.path.dirname(path) == top or os.path.dirname(path).startswith(top + os.sep)
+                     for top in (self.bucket_dir, self.uploads_dir))
+        if os.path.isabs(rel) or not inside or not os.path.basename(path).startswith(TMP_PREFIX):
+            return None
+        return path
 
     def _upload_path(self, upload_id):
         if not isinstance(upload_id, str) or not upload_id.isalnum():
@@ -344,29 +370,46 @@ class LocalBlobStore:
             raise BlobStoreError(f"local blob store list_objects failed: bucket directory "
                                  f"{self.bucket_dir} does not exist")
         found = []
-        self._walk(self.bucket_dir, "", prefix, found)
+        self._walk(self.bucket_dir, "", prefix, found, None)
         found.sort()
         return found
 
-    def _walk(self, directory, relative, prefix, found):
+    def _walk(self, directory, relative, prefix, found, leftovers):
+        """StoredObjects under directory matching prefix into found; temporary files
+        into leftovers (OpenUpload with a ``tmp:`` id) unless it is None."""
         try:
             entries = list(os.scandir(directory))
         except (FileNotFoundError, NotADirectoryError):
             return                           # removed while we looked
         for entry in entries:
             if entry.name.startswith(TMP_PREFIX):
+                if leftovers is not None:
+                    self._leftover(entry, relative, prefix, leftovers)
                 continue
             name = relative + entry.name
             try:
                 if entry.is_dir(follow_symlinks=False):
                     below = name + "/"
                     if below.startswith(prefix) or prefix.startswith(below):
-                        self._walk(entry.path, below, prefix, found)
-                elif name.startswith(prefix) and entry.is_file(follow_symlinks=False):
+                        self._walk(entry.path, below, prefix, found, leftovers)
+                elif found is not None and name.startswith(prefix) \
+                        and entry.is_file(follow_symlinks=False):
                     info = entry.stat(follow_symlinks=False)
                     found.append(StoredObject(name, info.st_size, _utc(info.st_mtime)))
             except FileNotFoundError:
                 continue
+
+    def _leftover(self, entry, relative, prefix, leftovers):
+        _, _, name = entry.name[len(TMP_PREFIX):].partition(".")
+        key = relative + (name or entry.name)        # the key it was for, when the name tells
+        if not key.startswith(prefix):
+            return
+        try:
+            initiated = _utc(entry.stat(follow_symlinks=False).st_mtime)
+        except FileNotFoundError:
+            return                                    # renamed into place meanwhile
+        rel = os.path.relpath(entry.path, self.root)
+        leftovers.append(OpenUpload(key, TMP_ID + rel, initiated))
 
     def exists(self, key):
         """Whether the object exists now; BlobStoreError when the directory cannot tell."""
@@ -475,7 +518,7 @@ class LocalBlobStore:
                                      f"has {size} bytes, under S3's minimum (EntityTooSmall)")
         key_parts = self._parts(key)
         target = _make_dirs(self.bucket_dir, key_parts[:-1])
-        tmp = os.path.join(target, TMP_PREFIX + secrets.token_hex(8))
+        tmp = os.path.join(target, _tmp_name(key_parts[-1]))
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, FILE_MODE)
         try:
             try:
@@ -492,7 +535,16 @@ class LocalBlobStore:
         self._remove_upload_dir(directory)
 
     def abort_upload(self, key, upload_id):
-        """Abort one multipart upload; one that is already gone is not an error."""
+        """Abort one multipart upload; one that is already gone is not an error.
+
+        A ``tmp:`` id (see open_uploads) removes a crash's temporary file.
+        """
+        if isinstance(upload_id, str) and upload_id.startswith(TMP_ID):
+            path = self._leftover_path(upload_id)      # its key may be unknown ("")
+            if path is None:
+                raise BlobStoreError(f"local blob store: no upload {upload_id!r} in {self.root}")
+            self._run("abort_upload", path, _remove_leftover, path)
+            return
         self._parts(key)
         directory = self._upload_path(upload_id)
         self._run("abort_upload", directory, self._abort, key, directory)
@@ -520,17 +572,34 @@ class LocalBlobStore:
         """[OpenUpload(key, upload_id, initiated)] of multipart uploads still open.
 
         ``initiated`` is the mtime of the upload's key file, an aware datetime.
+        Temporary files and directories are listed too, with an upload id
+        ``tmp:<path under root>`` and their mtime: a write in progress, or one
+        a crash cut off.  fsck reports those older than its ``--older-than``
+        and aborts them (removes them) as it does S3's forgotten uploads;
+        remove(key) takes the key's own.
         """
         return self._run("open_uploads", self.uploads_dir, self._open_uploads, prefix)
 
     def _open_uploads(self, prefix):
+        leftovers = []
+        if os.path.isdir(self.bucket_dir):
+            self._walk(self.bucket_dir, "", prefix, None, leftovers)
         try:
             names = sorted(os.listdir(self.uploads_dir))
         except FileNotFoundError:
-            return []
+            names = []
         uploads = []
         for name in names:
             if name.startswith(TMP_PREFIX):
+                directory = os.path.join(self.uploads_dir, name)
+                key = self._upload_key(directory) or ""
+                if key.startswith(prefix):
+                    try:
+                        initiated = _utc(os.stat(directory).st_mtime)
+                    except FileNotFoundError:
+                        continue
+                    leftovers.append(OpenUpload(key, TMP_ID + os.path.relpath(directory, self.root),
+                                                initiated))
                 continue
             directory = os.path.join(self.uploads_dir, name)
             key = self._upload_key(directory)
@@ -541,8 +610,17 @@ class LocalBlobStore:
             except FileNotFoundError:
                 continue                             # aborted while we looked
             uploads.append(OpenUpload(key, name, initiated))
+        uploads += leftovers
         uploads.sort(key=lambda u: (u.key, u.initiated))
         return uploads
+
+
+def _remove_leftover(path):
+    if os.path.isdir(path) and not os.path.islink(path):
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        _unlink_quietly(path)
+    _fsync_dir(os.path.dirname(path))
 
 
 def _open_object(path):

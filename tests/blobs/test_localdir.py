@@ -60,6 +60,16 @@ class TestLayout:
         assert files_under(tmp_path / "data" / ".uploads") == []
         assert files_under(tmp_path / "data" / "mail") == ["7/t/big.bin"]
 
+    def test_complete_without_copy_file_range(self, store, monkeypatch):
+        import geomail.blobs.localdir as localdir
+        monkeypatch.setattr(localdir, "_COPY_FILE_RANGE", None)    # macOS, old kernels
+        first, last = os.urandom(5 * MiB), os.urandom(777)
+        upload_id = store.create_upload("7/t/copied.bin")
+        parts = [(1, store.upload_part("7/t/copied.bin", upload_id, 1, first)),
+                 (2, store.upload_part("7/t/copied.bin", upload_id, 2, last))]
+        store.complete_upload("7/t/copied.bin", upload_id, parts)
+        assert store.get("7/t/copied.bin") == first + last
+
     def test_delete_removes_the_directories_it_empties(self, store):
         store.put("7/a/one", b"1")
         store.put("7/b/two", b"2")
@@ -191,6 +201,32 @@ class TestCrashSafety:
         (left,) = files_under(root / "mail")               # the torso, under a temporary name
         assert os.path.basename(left).startswith(TMP_PREFIX)
         assert os.path.getsize(root / "mail" / left) >= 2 * MiB
+        # listed as an open upload of its key (fsck reports it), removed with the key
+        (upload,) = store.open_uploads()
+        assert (upload.key, upload.upload_id) == ("7/a/dying", "tmp:mail/" + left)
+        store.remove("7/a/dying")
+        assert files_under(root) == [] and store.open_uploads() == []
+
+    def test_leftovers_of_uploads_are_listed_and_aborted(self, store):
+        upload_id = store.create_upload("7/t/cut.bin")
+        store.upload_part("7/t/cut.bin", upload_id, 1, b"x")
+        hidden = os.path.join(store.uploads_dir, TMP_PREFIX + upload_id)
+        os.rename(os.path.join(store.uploads_dir, upload_id), hidden)   # an abort cut short
+        (left,) = store.open_uploads()
+        assert left.key == "7/t/cut.bin" and left.upload_id.startswith("tmp:.uploads/mail/")
+        store.abort_upload(left.key, left.upload_id)
+        assert store.open_uploads() == [] and not os.path.exists(hidden)
+
+    @pytest.mark.parametrize("upload_id", ["tmp:../outside/" + TMP_PREFIX + "x", "tmp:/etc/passwd",
+                                           "tmp:mail/7/a/one", "../../x", "tmp:" + TMP_PREFIX])
+    def test_abort_of_a_forged_upload_id_removes_nothing(self, store, tmp_path, upload_id):
+        store.put("7/a/one", b"1")
+        os.makedirs(tmp_path / "outside")
+        (tmp_path / "outside" / (TMP_PREFIX + "x")).write_bytes(b"not ours")
+        with pytest.raises(BlobStoreError):
+            store.abort_upload("7/a/one", upload_id)
+        assert store.get("7/a/one") == b"1"
+        assert (tmp_path / "outside" / (TMP_PREFIX + "x")).exists()
 
 
 GEVENT_CHILD = """
