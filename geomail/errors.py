@@ -15,13 +15,12 @@ errors):
 
 The store and the blob store raise these themselves: each backend turns its
 driver's exceptions into them at the edge (geomail/store/database.py
-``typed_error``, geomail/store/sqlite.py ``_typed``, geomail/blobs/).
+``typed_error``, geomail/store/sqlite.py ``_typed``, geomail/blobs/errors.py).
 ``classify`` is what the protocols ask; it imports no driver, so the master
 can import this module.
 """
 
 import socket
-import sys
 
 TEMPORARY = "temporary"
 PERMANENT = "permanent"
@@ -50,9 +49,6 @@ def classify(exc):
     """TEMPORARY, PERMANENT or BUG for any exception raised while using storage."""
     if isinstance(exc, StorageError):
         return exc.kind
-    blobs = sys.modules.get("geomail.blobs.s3")
-    if blobs is not None and isinstance(exc, blobs.BlobStoreError):
-        return TEMPORARY
     if isinstance(exc, (ConnectionError, socket.timeout, TimeoutError)):
         return TEMPORARY
     return BUG

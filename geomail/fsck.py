@@ -24,7 +24,7 @@ are reported.
 import datetime
 from dataclasses import dataclass
 
-from geomail.blobs.s3 import BlobStoreError
+from geomail.blobs.errors import BlobStoreError
 from geomail.store import intents
 
 
@@ -36,6 +36,7 @@ class Problem:
     age: float = None    # seconds
     detail: str = ""
     repaired: bool = False
+    upload_id: str = None  # kind upload: what abort_upload takes (may contain spaces)
 
 
 def check(db, store, older_than):
@@ -61,7 +62,8 @@ def check(db, store, older_than):
         age = _age(now, upload.initiated)
         if age is None or age >= older_than:
             problems.append(Problem("upload", upload.key, None, age,
-                                    f"open multipart upload {upload.upload_id}"))
+                                    f"open multipart upload {upload.upload_id}",
+                                    upload_id=upload.upload_id))
     for key, (host, pid, age) in sorted(pending.items()):
         if age >= older_than:
             problems.append(Problem("intent", key, None, age, f"intent of {host} pid {pid}"))
@@ -82,8 +84,7 @@ def repair(db, store, problems, host, pid):
                         or intents.by_keys(db, [problem.key])):
                     problem.repaired = not discard(db, store, [problem.key], host, pid)
             elif problem.kind == "upload":
-                upload_id = problem.detail.rsplit(" ", 1)[1]
-                store.abort_upload(problem.key, upload_id)
+                store.abort_upload(problem.key, problem.upload_id)
                 problem.repaired = True
             elif problem.kind == "intent":
                 problem.repaired = _settle_intent(db, store, problem.key)

@@ -26,7 +26,7 @@ import os
 import socket
 import time
 
-from geomail.blobs.s3 import BlobStoreError
+from geomail.blobs.errors import BlobStoreError
 from geomail.store import intents
 
 log = logging.getLogger("geomail.janitor")

@@ -8,17 +8,15 @@ first reserved from a ``ByteBudget`` shared by the worker: when the budget is
 spent, ``write`` waits, the session stops reading its socket, and TCP tells
 the sender to slow down (back-pressure instead of memory growth).
 
-This module uses only ``threading``; under gevent's monkey-patching its
-threads and conditions are greenlets and gevent primitives.
+This module uses only ``threading`` and the store's public methods (put,
+create_upload, upload_part, complete_upload, abort_upload, delete), so it
+works on S3 and on the local directory alike; under gevent's monkey-patching
+its threads and conditions are greenlets and gevent primitives.
 """
 
 import threading
 
-import botocore.exceptions
-
-from geomail.blobs.s3 import BlobStoreError
-
-_S3_ERRORS = (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError, OSError)
+from geomail.blobs.errors import BlobStoreError
 
 
 class ByteBudget:
@@ -196,13 +194,10 @@ class PipelinedUpload:
 
     def _create(self):
         try:
-            response = self.store.client.create_multipart_upload(
-                Bucket=self.store.bucket, Key=self.key)
-        except _S3_ERRORS as exc:
-            error = self.store._fail("create_multipart_upload", exc, self.key)
+            self._upload_id = self.store.create_upload(self.key)
+        except BlobStoreError as error:
             self._uncertain = self._uncertain or error.uncertain   # an upload we have no id of
-            raise error from None
-        self._upload_id = response["UploadId"]
+            raise
 
     def _send_in_background(self, part):
         """Wait for the part in flight, then start sending this one."""
@@ -212,11 +207,8 @@ class PipelinedUpload:
 
         def send():
             try:
-                response = self.store.client.upload_part(
-                    Bucket=self.store.bucket, Key=self.key, UploadId=self._upload_id,
-                    PartNumber=number, Body=part)
-                box["etag"] = response["ETag"]
-            except _S3_ERRORS as exc:
+                box["token"] = self.store.upload_part(self.key, self._upload_id, number, part)
+            except BlobStoreError as exc:
                 box["error"] = exc
 
         thread = threading.Thread(target=send, daemon=True)
@@ -231,18 +223,15 @@ class PipelinedUpload:
         self._inflight = None
         self._release(length)
         if "error" in box:
-            error = self.store._fail("upload_part", box["error"], self.key)
+            error = box["error"]
             self._uncertain = self._uncertain or error.uncertain
             raise error
-        self._parts.append({"PartNumber": number, "ETag": box["etag"]})
+        self._parts.append((number, box["token"]))
 
     def _complete(self):
         self._object_requested = True
         try:
-            self.store.client.complete_multipart_upload(
-                Bucket=self.store.bucket, Key=self.key, UploadId=self._upload_id,
-                MultipartUpload={"Parts": self._parts})
-        except _S3_ERRORS as exc:
-            error = self.store._fail("complete_multipart_upload", exc, self.key)
+            self.store.complete_upload(self.key, self._upload_id, self._parts)
+        except BlobStoreError as error:
             self._uncertain = self._uncertain or error.uncertain
-            raise error from None
+            raise

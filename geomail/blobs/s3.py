@@ -7,8 +7,6 @@ Ranged reads, the hot path of IMAP FETCH, go through ``ranged_get`` (own
 SigV4 signing, kept-alive connections) instead of boto3.
 """
 
-import collections
-import hashlib
 import re
 
 import boto3
@@ -16,29 +14,16 @@ import botocore.config
 import botocore.exceptions
 
 from geomail.blobs import ranged_get
+from geomail.blobs.errors import BlobNotFound, BlobStoreError, OpenUpload, StoredObject
 from geomail.blobs.sigv4 import Signer
+from geomail.blobs.upload import MIN_PART_SIZE, MiB, Upload, check_sizes
 
-MiB = 1024 * 1024
-MIN_PART_SIZE = 5 * MiB  # S3's minimum for every part but the last
+__all__ = ["BlobStore", "BlobStoreError", "BlobNotFound", "StoredObject", "OpenUpload", "Upload",
+           "MiB", "MIN_PART_SIZE"]   # the errors and tuples live in geomail.blobs.errors
+
+_ERRORS = (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError, OSError)
 CHUNK_SIZE = 64 * 1024  # what get_range yields at a time
 DELETE_BATCH = 1000  # delete_objects' limit
-
-
-class BlobStoreError(Exception):
-    """An S3 operation failed; the message is one line naming endpoint, bucket and cause.
-
-    ``uncertain`` is true when S3 gave no definite answer (timeout, connection
-    lost, 5xx): a write may still have been, or may yet be, carried out.
-    """
-
-    uncertain = False
-
-
-class BlobNotFound(BlobStoreError, KeyError):
-    """The object does not exist."""
-
-    def __str__(self):  # KeyError would repr() the message
-        return str(self.args[0]) if self.args else "object not found"
 
 
 def _describe(exc):
@@ -97,9 +82,6 @@ _NOT_FOUND = ("NoSuchKey", "404", "NotFound")
 _NO_BUCKET = ("NoSuchBucket",)
 _NO_UPLOAD = ("NoSuchUpload",)
 
-StoredObject = collections.namedtuple("StoredObject", "key size last_modified")
-OpenUpload = collections.namedtuple("OpenUpload", "key upload_id initiated")
-
 
 class BlobStore:
     """One bucket on one S3-compatible endpoint."""
@@ -107,10 +89,7 @@ class BlobStore:
     def __init__(self, endpoint, bucket, access_key=None, secret_key=None, region="us-east-1",
                  multipart_threshold=8 * MiB, part_size=8 * MiB, connect_timeout=3,
                  read_timeout=30, max_attempts=3, max_pool_connections=50):
-        if part_size < MIN_PART_SIZE:
-            raise ValueError(f"part_size must be at least {MIN_PART_SIZE} bytes (S3's minimum part)")
-        if multipart_threshold < 1:
-            raise ValueError("multipart_threshold must be positive")
+        check_sizes(multipart_threshold, part_size)
         self.endpoint = endpoint or None  # None: AWS's own endpoint for the region
         self.bucket = bucket
         self.region = region or "us-east-1"
@@ -196,7 +175,7 @@ class BlobStore:
         """Store ``data`` (bytes or a binary file object) in one request."""
         try:
             self.client.put_object(Bucket=self.bucket, Key=key, Body=data)
-        except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError, OSError) as exc:
+        except _ERRORS as exc:
             raise self._fail("put_object", exc, key) from None
 
     def get(self, key):
@@ -254,7 +233,7 @@ class BlobStore:
                 response = self.client.delete_objects(
                     Bucket=self.bucket,
                     Delete={"Objects": [{"Key": k} for k in batch], "Quiet": True})
-            except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError, OSError) as exc:
+            except _ERRORS as exc:
                 raise self._fail("delete_objects", exc) from None
             errors = [e for e in response.get("Errors", []) if e.get("Code") != "NoSuchKey"]
             if errors:
@@ -270,7 +249,7 @@ class BlobStore:
             for page in paginator.paginate(Bucket=self.bucket, Prefix=prefix):
                 for item in page.get("Contents", []):
                     yield item["Key"]
-        except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError, OSError) as exc:
+        except _ERRORS as exc:
             raise self._fail("list_objects_v2", exc) from None
 
     def list_objects(self, prefix=""):
@@ -280,7 +259,7 @@ class BlobStore:
             for page in paginator.paginate(Bucket=self.bucket, Prefix=prefix):
                 for item in page.get("Contents", []):
                     yield StoredObject(item["Key"], item.get("Size", 0), item.get("LastModified"))
-        except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError, OSError) as exc:
+        except _ERRORS as exc:
             raise self._fail("list_objects_v2", exc) from None
 
     def exists(self, key):
@@ -288,7 +267,7 @@ class BlobStore:
         try:
             self.client.head_object(Bucket=self.bucket, Key=key)
             return True
-        except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError, OSError) as exc:
+        except _ERRORS as exc:
             if _error_code(exc) in _NOT_FOUND:
                 return False
             raise self._fail("head_object", exc, key) from None
@@ -313,14 +292,14 @@ class BlobStore:
                     return uploads
                 kwargs.update(KeyMarker=response.get("NextKeyMarker", ""),
                               UploadIdMarker=response.get("NextUploadIdMarker", ""))
-        except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError, OSError) as exc:
+        except _ERRORS as exc:
             raise self._fail("list_multipart_uploads", exc) from None
 
     def abort_upload(self, key, upload_id):
         """Abort one multipart upload; one that is already gone is not an error."""
         try:
             self.client.abort_multipart_upload(Bucket=self.bucket, Key=key, UploadId=upload_id)
-        except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError, OSError) as exc:
+        except _ERRORS as exc:
             if _error_code(exc) in _NO_UPLOAD:
                 return
             raise self._fail("abort_multipart_upload", exc, key) from None
@@ -339,132 +318,30 @@ class BlobStore:
         """An Upload to ``key``: write() pieces, then close() (or abort())."""
         return Upload(self, key)
 
+    # -- multipart ------------------------------------------------------------
 
-class Upload:
-    """Stream one object to S3 without holding it all in memory.
-
-    Bytes are buffered until ``multipart_threshold``: a smaller object goes up
-    with one put_object at close(). Past it a multipart upload starts and
-    every full ``part_size`` is sent as it fills, so memory stays near one
-    part. Any failure after the multipart upload was created aborts it.
-
-    Parts are sent synchronously by write(). A later step can send a part
-    while the next one is received: ``_send_part`` is the only place a part
-    leaves, and ``_parts`` is filled in order by part number, so handing
-    ``_send_part`` to a small pool and joining in ``_complete`` is enough.
-    """
-
-    def __init__(self, store, key):
-        self.store = store
-        self.key = key
-        self.size = 0
-        self._sha256 = hashlib.sha256()
-        self._buffer = bytearray()
-        self._upload_id = None
-        self._parts = []  # [{"PartNumber": n, "ETag": etag}]
-        self._state = "open"  # open -> closed | aborted
-
-    @property
-    def sha256(self):
-        """Hex SHA-256 of the bytes written so far."""
-        return self._sha256.hexdigest()
-
-    @property
-    def multipart(self):
-        return self._upload_id is not None
-
-    def write(self, data):
-        """Append bytes; may send a part to S3."""
-        if self._state != "open":
-            raise BlobStoreError(f"write to a {self._state} upload of {self.key}")
-        self._buffer += data
-        self.size += len(data)
-        self._sha256.update(data)
+    def create_upload(self, key):
+        """Begin a multipart upload of ``key``; its upload id."""
         try:
-            if self._upload_id is None and len(self._buffer) >= self.store.multipart_threshold:
-                self._create()
-            while self._upload_id is not None and len(self._buffer) >= self.store.part_size:
-                part = bytes(self._buffer[:self.store.part_size])
-                del self._buffer[:self.store.part_size]
-                self._send_part(part)
-        except BaseException:
-            self._abort_quietly()
-            raise
+            response = self.client.create_multipart_upload(Bucket=self.bucket, Key=key)
+        except _ERRORS as exc:
+            raise self._fail("create_multipart_upload", exc, key) from None
+        return response["UploadId"]
 
-    def close(self):
-        """Finish the object; returns its size. On failure nothing is left behind."""
-        if self._state == "closed":
-            return self.size
-        if self._state != "open":
-            raise BlobStoreError(f"close of an aborted upload of {self.key}")
+    def upload_part(self, key, upload_id, number, data):
+        """Send part ``number`` (1-based; all but the last at least 5 MiB); its token (ETag)."""
         try:
-            if self._upload_id is None:
-                self.store.put(self.key, bytes(self._buffer))
-            else:
-                if self._buffer or not self._parts:
-                    self._send_part(bytes(self._buffer))
-                self._complete()
-        except BaseException:
-            self._abort_quietly()
-            raise
-        self._buffer = bytearray()
-        self._state = "closed"
-        return self.size
+            response = self.client.upload_part(Bucket=self.bucket, Key=key, UploadId=upload_id,
+                                               PartNumber=number, Body=data)
+        except _ERRORS as exc:
+            raise self._fail(f"upload_part {number}", exc, key) from None
+        return response["ETag"]
 
-    def abort(self):
-        """Undo: abort the multipart upload, or delete the object if close() already stored it."""
-        state, self._state = self._state, "aborted"
-        self._buffer = bytearray()
-        client, bucket = self.store.client, self.store.bucket
+    def complete_upload(self, key, upload_id, parts):
+        """Make the object from ``parts``, [(number, token)] in ascending order."""
         try:
-            if state == "closed":
-                self.store.delete([self.key])
-            elif self._upload_id is not None:
-                upload_id, self._upload_id = self._upload_id, None
-                client.abort_multipart_upload(Bucket=bucket, Key=self.key, UploadId=upload_id)
-        except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError, OSError) as exc:
-            raise self.store._fail("abort_multipart_upload", exc, self.key) from None
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, exc_type, exc, tb):
-        if exc_type is None:
-            self.close()
-        elif self._state != "aborted":
-            self._abort_quietly()
-        return False
-
-    def _abort_quietly(self):
-        """abort() on a failure path: the original exception matters more than the abort's."""
-        try:
-            self.abort()
-        except BlobStoreError:
-            pass
-
-    def _create(self):
-        try:
-            response = self.store.client.create_multipart_upload(Bucket=self.store.bucket, Key=self.key)
-        except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError, OSError) as exc:
-            raise self.store._fail("create_multipart_upload", exc, self.key) from None
-        # from here on any failure goes through abort() (see write/close)
-        self._upload_id = response["UploadId"]
-
-    def _send_part(self, data):
-        number = len(self._parts) + 1
-        try:
-            response = self.store.client.upload_part(
-                Bucket=self.store.bucket, Key=self.key, UploadId=self._upload_id,
-                PartNumber=number, Body=data)
-        except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError, OSError) as exc:
-            raise self.store._fail(f"upload_part {number}", exc, self.key) from None
-        self._parts.append({"PartNumber": number, "ETag": response["ETag"]})
-
-    def _complete(self):
-        try:
-            self.store.client.complete_multipart_upload(
-                Bucket=self.store.bucket, Key=self.key, UploadId=self._upload_id,
-                MultipartUpload={"Parts": self._parts})
-        except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError, OSError) as exc:
-            raise self.store._fail("complete_multipart_upload", exc, self.key) from None
-        self._upload_id = None
+            self.client.complete_multipart_upload(
+                Bucket=self.bucket, Key=key, UploadId=upload_id,
+                MultipartUpload={"Parts": [{"PartNumber": n, "ETag": t} for n, t in parts]})
+        except _ERRORS as exc:
+            raise self._fail("complete_multipart_upload", exc, key) from None

@@ -1,4 +1,4 @@
-"""PipelinedUpload and ByteBudget against a real SeaweedFS."""
+"""PipelinedUpload and ByteBudget, on both blob stores (real SeaweedFS, local directory)."""
 
 import hashlib
 import os
@@ -7,17 +7,17 @@ import time
 
 import pytest
 
+from geomail.blobs.errors import BlobStoreError
+from geomail.blobs.localdir import LocalBlobStore
 from geomail.blobs.pipelined import ByteBudget, PipelinedUpload
-from geomail.blobs.s3 import BlobStore, BlobStoreError
-from tests.fixtures.services import S3_ACCESS_KEY, S3_SECRET_KEY
+from geomail.blobs.s3 import BlobStore
 
 MiB = 1024 * 1024
 
 
 @pytest.fixture
-def store(s3_endpoint, s3_bucket, blob_store):
-    return BlobStore(s3_endpoint, s3_bucket, S3_ACCESS_KEY, S3_SECRET_KEY,
-                     multipart_threshold=5 * MiB, part_size=5 * MiB)
+def store(make_blob_store):
+    return make_blob_store(multipart_threshold=5 * MiB, part_size=5 * MiB)
 
 
 def write_in_pieces(upload, data, piece=256 * 1024):
@@ -92,7 +92,7 @@ def test_budget_lets_an_oversized_request_through_when_empty():
     assert budget.used == 50
 
 
-def test_unreachable_store_fails_cleanly():
+def test_s3_unreachable_store_fails_cleanly():
     store = BlobStore("http://127.0.0.1:9", "nowhere-bucket", "k", "s",
                       multipart_threshold=5 * MiB, part_size=5 * MiB, connect_timeout=1,
                       max_attempts=1)
@@ -102,3 +102,24 @@ def test_unreachable_store_fails_cleanly():
     with pytest.raises(BlobStoreError):
         upload.close()
     assert budget.used == 0
+
+
+def test_local_failed_write_fails_cleanly_and_leaves_nothing(tmp_path):
+    """The message directory cannot be made (a file is in its place): the put and the
+    multipart complete fail with a definite BlobStoreError, and abort leaves nothing."""
+    store = LocalBlobStore(tmp_path / "data", "b", multipart_threshold=5 * MiB, part_size=5 * MiB)
+    store.ensure_bucket()
+    os.makedirs(store.bucket_dir + "/1")
+    with open(store.bucket_dir + "/1/token", "wb"):
+        pass
+    budget = ByteBudget(64 * MiB)
+    for size in (100, 12 * MiB):                              # one put; a multipart upload
+        upload = PipelinedUpload(store, "1/token/att.bin", budget)
+        write_in_pieces(upload, b"x" * size)
+        with pytest.raises(BlobStoreError) as info:
+            upload.close()
+        assert "1/token" in str(info.value) and "\n" not in str(info.value)
+        assert not info.value.uncertain and upload.removed is True
+        assert budget.used == 0
+        assert list(store.list_keys()) == ["1/token"] and store.open_uploads() == []
+        assert sorted(os.listdir(store.bucket_dir + "/1")) == ["token"]
