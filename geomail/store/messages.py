@@ -287,7 +287,8 @@ def _claim_recent(db, mailbox_id, upto):
 
 FETCH_COLUMNS = {
     # the five flag columns as one number (bit i: SYSTEM_FLAGS[i]): fewer columns to parse
-    "flags": "m.seen | m.answered << 1 | m.flagged << 2 | m.deleted << 3 | m.draft << 4, "
+    # parenthesised: SQLite gives | and << the same precedence, MySQL does not
+    "flags": "m.seen | (m.answered << 1) | (m.flagged << 2) | (m.deleted << 3) | (m.draft << 4), "
              "m.keywords",
     "internal_date": "m.internal_date",
     "size": "m.rfc822_size",

@@ -185,3 +185,11 @@ def attachment_keys(db, address):
                     "JOIN mailboxes b ON b.id = m.mailbox_id JOIN accounts a ON a.id = b.account_id "
                     "WHERE a.address = %s", (address,))
         return [r[0] for r in cur.fetchall()]
+
+
+@pytest.fixture(scope="session")
+def blob_store(test_storage):
+    """The blob store the session's server writes to (S3 bucket or local directory)."""
+    store = test_storage.open_blobs()
+    store.ensure_bucket(create=True)
+    return store

@@ -2,7 +2,7 @@
 
 import pytest
 
-from geomail.blobs.s3 import BlobNotFound
+from geomail.blobs.errors import BlobNotFound
 from tests.imap.conftest import attachment_keys, message, multipart
 
 

@@ -16,7 +16,6 @@ import time
 import pytest
 
 from geomail.store.accounts import create_account
-from geomail.store.database import Database
 from tests.fixtures.server import serve_module
 from tests.imap.conftest import PASSWORD, Wire, attachment_keys, message, multipart
 
@@ -25,13 +24,13 @@ MESSAGES = 10_240         # 5 appended, then doubled 11 times by COPY
 
 
 @pytest.fixture(scope="module")
-def lone_worker(tmp_path_factory, mysql_url, s3_endpoint, s3_bucket):
-    yield from serve_module(tmp_path_factory, "hostile", mysql_url, s3_endpoint, s3_bucket)
+def lone_worker(tmp_path_factory, test_storage):
+    yield from serve_module(tmp_path_factory, "hostile", test_storage)
 
 
 @pytest.fixture(scope="module")
-def hostile_db(mysql_url):
-    database = Database(mysql_url, 2)
+def hostile_db(test_storage):
+    database = test_storage.open_db()
     yield database
     database.close()
 
