@@ -31,6 +31,7 @@ def assert_nothing_stored(server, timeout=10):
 
 # -- S3 down --------------------------------------------------------------------
 
+@pytest.mark.mysql_s3
 class TestS3Down:
     @pytest.mark.parametrize("size", [200 * 1024, 9 * MiB], ids=["put", "multipart"])
     def test_451_nothing_left_and_recovers_without_restart(self, storage_server, private_s3, size):
@@ -90,6 +91,7 @@ class ConnectionKiller(threading.Thread):
         self.join(10)
 
 
+@pytest.mark.mysql_s3
 class TestMySQLKilled:
     def test_connections_killed_mid_data(self, storage_server):
         """KILL the worker's connections while a large message is in flight, then finish it."""

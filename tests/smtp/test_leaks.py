@@ -30,6 +30,9 @@ from tests.smtp.conftest import (MiB, assert_consistent, attachment_message, att
                                  bucket_keys, count_rows, db_query, multipart_uploads,
                                  plain_message, s3_client, send_message, wait_until)
 
+# Faults injected into SeaweedFS and MariaDB themselves (pause, kill, restart).
+pytestmark = pytest.mark.mysql_s3
+
 SMALL = 200 * 1024           # one PUT
 LARGE = 6 * MiB              # multipart: a 5 MiB part and a 1 MiB one
 SERVER_ARGS = ["--janitor-interval", "1", "--oss-multipart-threshold", "1M",

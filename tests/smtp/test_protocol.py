@@ -26,12 +26,12 @@ def expected(reply_name, **fields):
 
 
 @pytest.fixture(scope="module")
-def tight(tmp_path_factory, mysql_url, s3_endpoint, s3_bucket, tls_pair):
+def tight(tmp_path_factory, test_storage, tls_pair):
     """A one-worker server with small limits, TLS, implicit TLS and no auto-creation."""
     cert, key = tls_pair
     smtps_port = free_port()
     proc = GeomailProcess(
-        tmp_path_factory.mktemp("tight"), mysql_url, s3_endpoint, s3_bucket, workers=1,
+        tmp_path_factory.mktemp("tight"), test_storage, workers=1,
         extra_args=["--max-message-size", "200K", "--max-recipients", "3",
                     "--max-bad-commands", "3", "--smtp-timeout", "2", "--max-connections", "5",
                     "--tls-cert", cert, "--tls-key", key, "--smtps-port", str(smtps_port),
@@ -491,9 +491,8 @@ def _ehlo_text(port):
 
 
 def create_account_once(server, addresses):
-    from geomail.store.database import Database
     from geomail.store.errors import AccountExists
-    db = Database(server_db_url(server), 1)
+    db = server.storage.open_db(1)
     try:
         for address in addresses:
             try:
@@ -503,6 +502,3 @@ def create_account_once(server, addresses):
     finally:
         db.close()
 
-
-def server_db_url(server):
-    return server.args[server.args.index("--db-url") + 1]
