@@ -43,6 +43,17 @@ def build_parser():
                       help="Remove orphan objects, abort old uploads, settle old intents "
                            "(never an object an attachments row names).")
 
+    move = groups.add_parser(
+        "migrate-store", help="Copy this (embedded) store to an empty MySQL database and "
+                              "S3 bucket; stop geomail first.")
+    move.add_argument("--to-db-url", required=True, metavar="URL",
+                      help="The MySQL database to copy into (created and migrated if needed).")
+    move.add_argument("--to-oss-endpoint", required=True, metavar="URL",
+                      help="The S3 endpoint for the objects (same bucket names as now).")
+    move.add_argument("--to-oss-access-key", default="", metavar="KEY")
+    move.add_argument("--to-oss-secret-key", default="", metavar="SECRET")
+    move.add_argument("--to-oss-region", default="us-east-1", metavar="REGION")
+
     mailbox = groups.add_parser("mailbox", help="Inspect mailboxes.")
     mailbox_actions = mailbox.add_subparsers(dest="action", required=True, metavar="ACTION")
     mailbox_list = mailbox_actions.add_parser("list", help="List an account's mailboxes.")
@@ -71,7 +82,8 @@ def main(argv=None):
     args = configuration.load(argv, prog="geomail-admin", admin=True, parser=parser)
     from geomail import preflight
     from geomail.store.errors import StoreError
-    handler = globals()["cmd_" + args.group + ("_" + args.action if getattr(args, "action", None) else "")]
+    handler = globals()["cmd_" + args.group.replace("-", "_")
+                        + ("_" + args.action if getattr(args, "action", None) else "")]
     db = None
     try:
         db = open_storage(args)
@@ -200,6 +212,31 @@ def cmd_fsck(args, db):
         fsck.repair(db, store, problems, socket.gethostname(), os.getpid())
     fsck.render(problems, sys.stdout)
     return EXIT_FAILURE if problems else EXIT_OK
+
+
+def cmd_migrate_store(args, db):
+    """Objects to S3, then rows to MySQL (geomail/move_store.py); the source stays as it was."""
+    import argparse
+    from geomail.blobs.open import open_blob_store
+    from geomail.move_store import move
+    from geomail.store.database import ensure_database
+    from geomail.store.migrations.migrate import migrate
+    from geomail.store.open import open_database
+    target = argparse.Namespace(
+        db_url=args.to_db_url, oss_endpoint=args.to_oss_endpoint, oss_bucket=args.oss_bucket,
+        oss_access_key=args.to_oss_access_key, oss_secret_key=args.to_oss_secret_key,
+        oss_region=args.to_oss_region, oss_multipart_threshold=args.oss_multipart_threshold,
+        oss_part_size=args.oss_part_size, data_dir="")
+    ensure_database(target.db_url)
+    target_db = open_database(target, 2)
+    try:
+        migrate(target_db)
+        print(f"copying {db.describe()} to {target_db.describe()} and {target.oss_endpoint}")
+        move(db, lambda bucket: open_blob_store(args, bucket),
+             target_db, lambda bucket: open_blob_store(target, bucket))
+    finally:
+        target_db.close()
+    print("next: start geomail with --db-url and --oss-endpoint (and the keys) of the target")
 
 
 def cmd_mailbox_list(args, db):
