@@ -26,9 +26,11 @@ import time
 from geomail.blobs.pipelined import PipelinedUpload
 from geomail.errors import classify
 from geomail.mime import MessageParser
+from geomail.store import contents
 from geomail.store import delivery as sql
 from geomail.store import intents
-from geomail.store.delivery import StoredAttachment, Target  # noqa: F401  re-exported
+from geomail.store.contents import StoredAttachment  # noqa: F401  re-exported
+from geomail.store.delivery import Target  # noqa: F401  re-exported
 
 log = logging.getLogger("geomail.ingest")
 
@@ -54,7 +56,7 @@ class DeliveryFailed(Exception):
         super().__init__(str(cause))
         self.cause = cause
         self.kind = classify(cause)
-        self.too_big = isinstance(cause, sql.ContentTooLarge)
+        self.too_big = isinstance(cause, contents.ContentTooLarge)
 
 
 def new_token():

@@ -9,7 +9,7 @@ by chunk; the whole message is never in memory.
 
 from geomail.mime.rebuild import rebuild, render_segment
 from geomail.mime.segments import RAW, segments_from_json
-from geomail.store.delivery import load_content
+from geomail.store.contents import load_content
 
 
 class StoredMessage:

@@ -10,7 +10,9 @@ evaluates what ``parse.go`` built) and Dovecot's ``mail-search`` trees.
 
 from dataclasses import dataclass
 
-FLAG_NAMES = ("seen", "answered", "flagged", "deleted", "draft")   # the system flags' columns
+from geomail import flags
+
+FLAG_NAMES = flags.COLUMNS   # the system flags' columns (geomail/flags.py)
 ADDRESS_FIELDS = ("from", "to", "cc", "subject")                  # indexed header fields
 
 

@@ -31,7 +31,7 @@ class Message:
         self.row = row
         self._stored = None
         self._tree = None
-        if content is not None:      # loaded with its neighbours (store.delivery.load_contents)
+        if content is not None:      # loaded with its neighbours (store.contents.load_contents)
             self._stored = StoredMessage(context, row["trace_headers"], content)
 
     @property

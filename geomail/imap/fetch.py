@@ -17,7 +17,7 @@ from geomail.imap.body import Message, Section
 from geomail.imap.errors import CommandError
 from geomail.imap.parser import ParseError
 from geomail.store import messages
-from geomail.store.delivery import load_contents
+from geomail.store.contents import load_contents
 
 MACROS = {
     "ALL": ["FLAGS", "INTERNALDATE", "RFC822.SIZE", "ENVELOPE"],

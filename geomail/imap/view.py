@@ -10,12 +10,13 @@ from array import array
 
 import gevent
 
+from geomail.flags import RESPONSE_ORDER
 from geomail.imap import response as R
 from geomail.imap.errors import Bad, Bye
 from geomail.store import messages
 
 YIELD_EVERY = 200      # untagged responses between two yields to the worker's other greenlets
-PERMANENT_SYSTEM = ("\\Answered", "\\Flagged", "\\Deleted", "\\Seen", "\\Draft")
+PERMANENT_SYSTEM = RESPONSE_ORDER   # geomail/flags.py
 
 
 class View:

@@ -4,12 +4,12 @@ import dataclasses
 import datetime
 
 from geomail import passwords
+from geomail.store import contents
 from geomail.store.errors import is_duplicate_key
 from geomail.store.errors import AccountExists, AccountNotFound, InvalidAddress
 from geomail.store.mailboxes import STANDARD_MAILBOXES, allocate_uidvalidity, create_mailbox_in
 
 MAX_ADDRESS_LENGTH = 320  # the column size: 64 (local part) + 1 + 255 (domain)
-_CHUNK = 500  # ids per IN (...) list
 
 
 @dataclasses.dataclass(frozen=True)
@@ -194,47 +194,9 @@ def _delete_in(cur, address):
     references = dict(cur.fetchall())
     cur.execute("DELETE FROM messages WHERE mailbox_id IN "
                 "(SELECT id FROM mailboxes WHERE account_id = %s)", (account_id,))
-    orphans = drop_references(cur, references)
-    objects = orphan_objects(cur, orphans)
-    for chunk in _chunks(orphans):
-        cur.execute(f"DELETE FROM message_contents WHERE id IN ({_marks(chunk)})", chunk)
+    objects = contents.release(cur, references)
     cur.execute("DELETE FROM accounts WHERE id = %s", (account_id,))  # cascades the rest
     return objects
-
-
-def drop_references(cur, references):
-    """Decrement refcounts by the deleted messages; returns the content ids left unreferenced."""
-    by_count = {}
-    for content_id, count in references.items():
-        by_count.setdefault(int(count), []).append(content_id)
-    for count, ids in by_count.items():
-        for chunk in _chunks(ids):
-            cur.execute(f"UPDATE message_contents SET refcount = GREATEST(CAST(refcount AS SIGNED) - %s, 0) "
-                        f"WHERE id IN ({_marks(chunk)})", [count, *chunk])
-    orphans = []
-    for chunk in _chunks(sorted(references)):
-        cur.execute(f"SELECT id FROM message_contents WHERE refcount = 0 AND id IN ({_marks(chunk)})",
-                    chunk)
-        orphans.extend(row[0] for row in cur.fetchall())
-    return orphans
-
-
-def orphan_objects(cur, content_ids):
-    objects = []
-    for chunk in _chunks(content_ids):
-        cur.execute("SELECT bucket, object_key FROM attachments "
-                    f"WHERE content_id IN ({_marks(chunk)}) ORDER BY content_id, idx", chunk)
-        objects.extend((bucket, key) for bucket, key in cur.fetchall())
-    return objects
-
-
-def _chunks(items):
-    items = list(items)
-    return [items[i:i + _CHUNK] for i in range(0, len(items), _CHUNK)]
-
-
-def _marks(chunk):
-    return ", ".join(["%s"] * len(chunk))
 
 
 def login_record(db, address):

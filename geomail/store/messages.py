@@ -22,19 +22,17 @@ import dataclasses
 
 import gevent
 
+from geomail import flags
 from geomail.errors import PermanentFailure
-from geomail.store.accounts import drop_references, orphan_objects
-from geomail.store import dialect
+from geomail.store import contents
 from geomail.store.errors import InvalidMailboxName, MailboxExists, StoreError, is_duplicate_key
 from geomail.store.mailboxes import (DELIMITER, INBOX, allocate_uidvalidity, create_mailbox_in,
                                      normalize_name)
 
-# IMAP system flag -> column (RFC 3501 §2.3.2); \Recent is per session, not stored.
-FLAG_COLUMNS = {"\\Seen": "seen", "\\Answered": "answered", "\\Flagged": "flagged",
-                "\\Deleted": "deleted", "\\Draft": "draft"}
-SYSTEM_FLAGS = tuple(FLAG_COLUMNS)
-_FLAG_BY_LOWER = {f.lower(): f for f in SYSTEM_FLAGS}
-_COLUMNS = tuple(FLAG_COLUMNS.values())
+# IMAP system flag -> column, in bit order (geomail/flags.py)
+FLAG_COLUMNS = flags.COLUMN_OF
+SYSTEM_FLAGS = flags.SYSTEM_FLAGS
+_COLUMNS = flags.COLUMNS
 _RANGE_CHUNK = 500
 YIELD_EVERY = 500      # rows handled in Python between two yields to the worker's loop
 # Keywords live space-separated in TEXT columns (64 KiB: messages.keywords and the
@@ -74,9 +72,7 @@ def _check_keyword_count(merged, new_keywords):
         raise KeywordLimit(f"a mailbox can hold at most {MAX_MAILBOX_KEYWORDS} keywords")
 
 
-def canonical_flag(flag):
-    """System flags in their canonical spelling; keywords as given."""
-    return _FLAG_BY_LOWER.get(flag.lower(), flag)
+canonical_flag = flags.canonical
 
 
 def flags_of(bits, keywords):
@@ -445,13 +441,7 @@ def _remove_in(cur, mailbox_id, uids, modseq):
                 "unseen_count = GREATEST(CAST(unseen_count AS SIGNED) - %s, 0), "
                 "total_size = GREATEST(CAST(total_size AS SIGNED) - %s, 0) WHERE id = %s",
                 (modseq, count, unseen, size, mailbox_id))
-    orphans = drop_references(cur, references)
-    objects = orphan_objects(cur, orphans)
-    for i in range(0, len(orphans), _RANGE_CHUNK):
-        chunk = orphans[i:i + _RANGE_CHUNK]
-        cur.execute(f"DELETE FROM message_contents WHERE id IN ({', '.join(['%s'] * len(chunk))})",
-                    chunk)
-    return objects
+    return contents.release(cur, references)
 
 
 def expunge(db, mailbox_id, ranges=None):
@@ -494,14 +484,7 @@ def _copy_in(cur, source_id, ranges, dest_id, dest_lock, expected=None):
                 f"SELECT %s, %s + ROW_NUMBER() OVER (ORDER BY uid) - 1, %s, {_COPIED} "
                 f"FROM messages WHERE mailbox_id = %s AND {cond}",
                 [dest_id, uidnext, modseq, source_id, *args])
-    counts = (f"(SELECT content_id, COUNT(*) AS n FROM messages WHERE mailbox_id = %s AND {cond}"
-              " GROUP BY content_id) s")
-    if dialect.of(cur).name == dialect.SQLITE_NAME:
-        cur.execute(f"UPDATE message_contents SET refcount = refcount + s.n FROM {counts}"
-                    " WHERE s.content_id = message_contents.id", [source_id, *args])
-    else:
-        cur.execute(f"UPDATE message_contents c JOIN {counts} ON s.content_id = c.id"
-                    " SET c.refcount = c.refcount + s.n", [source_id, *args])
+    contents.add_references(cur, source_id, cond, args)
     keywords = []
     for row in rows:
         if row[3]:

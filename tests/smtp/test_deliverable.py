@@ -22,7 +22,7 @@ import pytest
 
 from geomail.mime.parser import MAX_PARTS
 from geomail.store.accounts import create_account
-from geomail.store.delivery import SQLITE_STATEMENT_LIMIT
+from geomail.store.contents import SQLITE_STATEMENT_LIMIT
 from geomail.store.sqlite import SQLiteDatabase
 # server (the session's geomail) and db (a pool on its database): the IMAP tests' fixtures
 from tests.imap.conftest import db, server  # noqa: F401  pytest finds fixtures by name

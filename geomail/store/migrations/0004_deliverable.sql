@@ -17,7 +17,7 @@ ALTER TABLE attachments MODIFY part_number VARCHAR(1024) CHARACTER SET ascii COL
 -- dropped the connection and the sender got 451 on every retry.  Such a row
 -- keeps only the header block in raw (SEARCH HEADER reads it there) and the
 -- rest follows here in pieces under max_allowed_packet, in seq order;
--- geomail.store.delivery.load_contents joins them again.
+-- geomail.store.contents.load_contents joins them again.
 
 CREATE TABLE message_content_chunks (
     content_id      BIGINT UNSIGNED NOT NULL,
