@@ -89,7 +89,8 @@ def main(argv=None):
         db = open_storage(args)
         return handler(args, db) or EXIT_OK
     except StoreError as exc:
-        sys.stderr.write(f"geomail-admin: {exc}\n")
+        # storage that does not answer is explained like at start-up (which option to fix)
+        sys.stderr.write(f"geomail-admin: {preflight.explain(exc, args)}\n")
         return EXIT_FAILURE
     except Exception as exc:  # storage unreachable and the like: one line, no traceback
         if not _is_storage_failure(exc):
