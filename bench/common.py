@@ -1,5 +1,9 @@
 """What every benchmark needs: its own MariaDB database, its own SeaweedFS, a real geomail.
 
+``GEOMAIL_TEST_BACKEND=embedded`` runs it on the embedded store instead (a
+SQLite file and a blob directory in the stack's own directory), for the
+benchmarks that support it (smtp_throughput, smtp_large_attachment).
+
 Reuses the test fixtures' helpers (tests/fixtures), outside pytest:
 
     with Stack(workers=2) as stack:
@@ -26,6 +30,7 @@ if str(ROOT) not in sys.path:
 from tests.fixtures.faults import PrivateS3            # noqa: E402
 from tests.fixtures.server import GeomailProcess       # noqa: E402
 from tests.fixtures.services import db_server_url, free_port  # noqa: E402
+from tests.fixtures.storage import TestStorage                # noqa: E402
 
 MiB = 1024 * 1024
 
@@ -52,10 +57,24 @@ class Stack:
         self.s3 = None
         self.geomail = None
         self.bucket = f"geomail-bench-{secrets.token_hex(4)}"
+        self.backend = os.environ.get("GEOMAIL_TEST_BACKEND", "mysql")
+        self.storage = None
 
     def __enter__(self):
         from geomail.store.database import ensure_database
         from geomail.store.dburl import with_database
+        if self.backend == "embedded":
+            self.storage = TestStorage("embedded", data_dir=os.path.join(self.directory, "data"),
+                                       bucket=self.bucket)
+            self.geomail = GeomailProcess(Path(self.directory) / "geomail", self.storage,
+                                          workers=self.workers, extra_args=self.extra_args)
+            try:
+                self.geomail.start()
+                self.geomail.wait_workers(self.workers)
+            except BaseException:
+                self.__exit__(None, None, None)
+                raise
+            return self
         try:
             self.db_url = with_database(db_server_url(),
                                         f"geomail_bench_{os.getpid()}_{secrets.token_hex(3)}")
@@ -88,6 +107,14 @@ class Stack:
         return self.geomail.workers()
 
     def query(self, sql, args=()):
+        if self.storage is not None:
+            db = self.storage.open_db(1)
+            try:
+                with db.cursor() as cur:
+                    cur.execute(sql, tuple(args))
+                    return cur.fetchall()
+            finally:
+                db.close()
         from tests.fixtures.faults import db_query
         return db_query(self.db_url, sql, args)
 
