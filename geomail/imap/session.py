@@ -43,6 +43,18 @@ FAILURE_REPLIES = {
 }
 
 
+# Advertised after login, one per line: an extension is listed only once it is complete.
+AUTHENTICATED_CAPABILITIES = [
+    "NAMESPACE",            # RFC 2342
+    "UIDPLUS",              # RFC 4315
+    "MOVE",                 # RFC 6851
+    "SPECIAL-USE",          # RFC 6154
+    "CREATE-SPECIAL-USE",   # RFC 6154
+    "CHILDREN",             # RFC 3348
+    "UNSELECT",             # RFC 3691
+]
+
+
 MAX_TEXT = 300                 # characters of a tagged response's human-readable text
 
 
@@ -168,8 +180,8 @@ class Session:
             else:
                 caps.append("AUTH=PLAIN")
         else:
-            caps += ["NAMESPACE", "UIDPLUS", "MOVE", "SPECIAL-USE", "CREATE-SPECIAL-USE",
-                     "CHILDREN", "UNSELECT", f"APPENDLIMIT={self.max_literal}"]
+            caps += AUTHENTICATED_CAPABILITIES
+            caps.append(f"APPENDLIMIT={self.max_literal}")
         return caps
 
     def login_disabled(self):
