@@ -127,7 +127,9 @@ def main(argv=None):
     ratio = geomail / ceiling if ceiling else 0.0
     print()
     print(f"smtp-source -s {args.sessions} -l 4096 -m {args.messages}, median of {args.runs}:")
-    print(f"  geomail (--workers 2, MariaDB, SeaweedFS): {geomail:7.0f} msgs/s")
+    backend = ("embedded SQLite + blob directory"
+               if os.environ.get("GEOMAIL_TEST_BACKEND") == "embedded" else "MariaDB, SeaweedFS")
+    print(f"  geomail (--workers 2, {backend}): {geomail:7.0f} msgs/s")
     print(f"  smtp-sink (stores nothing):                 {ceiling:7.0f} msgs/s")
     print(f"  ratio: {ratio:.1%}   errors: geomail {len(errors['geomail'])}, "
           f"smtp-sink {len(errors['smtp-sink'])}")
