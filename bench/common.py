@@ -147,10 +147,15 @@ class SmtpSink:
 
 
 def smtp_source(port, messages, sessions=20, length=4096, recipient="rcpt@example.com",
-                timeout=600):
-    """Run smtp-source; returns (seconds, errors: list of str)."""
+                timeout=600, reuse=False):
+    """Run smtp-source; returns (seconds, errors: list of str).
+
+    ``reuse``: ``-d``, each of the sessions sends its share of the messages over one
+    connection instead of one connection per message."""
     command = [find_tool("smtp-source"), "-s", str(sessions), "-m", str(messages),
-               "-l", str(length), "-f", "sender@x.org", "-t", recipient, f"127.0.0.1:{port}"]
+               "-l", str(length), "-f", "sender@x.org", "-t", recipient]
+    command += ["-d"] if reuse else []
+    command.append(f"127.0.0.1:{port}")
     started = time.monotonic()
     result = subprocess.run(command, capture_output=True, text=True, timeout=timeout)
     elapsed = time.monotonic() - started
@@ -169,6 +174,20 @@ def rss_kib(pid, field="VmRSS"):
     except OSError:
         return None
     return None
+
+
+def cpu_seconds(pids):
+    """User + system CPU seconds the processes have used so far (from /proc/PID/stat)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/stat") as handle:
+                fields = handle.read().rpartition(")")[2].split()
+            total += (int(fields[11]) + int(fields[12])) / ticks
+        except (OSError, ValueError, IndexError):
+            pass
+    return total
 
 
 def median(values):

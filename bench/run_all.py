@@ -47,7 +47,7 @@ def main():
     print("\n== Summary")
     print(f"  throughput: {throughput['geomail_msgs_per_s']:.0f} msgs/s stored, "
           f"{throughput['ratio']:.0%} of smtp-sink ({throughput['smtp_sink_msgs_per_s']:.0f}/s), "
-          f"errors {len(throughput['errors']['geomail'])}: "
+          f"errors {throughput['errors']['geomail']}: "
           f"{'met' if throughput['target_met'] else 'MISSED'}")
     print(f"  50 MiB attachment: {large['mb_per_s']:.1f} MB/s, peak RSS growth "
           f"{large['peak_rss_growth'] / 2**20:.1f} MiB (limit {large['limit'] / 2**20:.0f}), "

@@ -1,18 +1,27 @@
-"""Stored 4 KiB messages per second: geomail vs Postfix's smtp-sink, in the same run.
+"""Stored 4 KiB messages per second: geomail vs a private Postfix and smtp-sink, in one run.
 
-    python bench/smtp_throughput.py [--messages 4000] [--runs 3] [--profile DIR]
+    python bench/smtp_throughput.py [--messages 4000] [--runs 3] [--no-postfix] [--profile DIR]
 
 ``smtp-source -s 20 -l 4096 -m N`` (a new connection per message) against
-``bin/geomail --workers 2`` (own MariaDB database, own SeaweedFS) and against
+``bin/geomail --workers 2`` (own MariaDB database, own SeaweedFS; or the
+embedded store with GEOMAIL_TEST_BACKEND=embedded), against a private Postfix
+full MTA (bench/postfix.py: smtpd -> queue -> virtual(8) delivery into a
+Maildir, its own config and queue directories and port) and against
 ``smtp-sink`` (stores nothing: the protocol ceiling on this machine).  Runs
-alternate between the two so that both see the same machine state; the
-median of the runs is reported, with the ratio and the error count.  Every
-geomail run is checked: the INBOX must have grown by exactly N messages.
+interleave the three so that all see the same machine state; medians are
+reported, with ratios and error counts.  A message counts as stored only once
+it is in the store (geomail: the INBOX must have grown by exactly N, and
+geomail answers 250 only after COMMIT) or delivered (Postfix: the time runs
+until N more files are in ``Maildir/new``), never when 250 was sent.  Then
+the same with session reuse (``smtp-source -d``).  CPU per message comes from
+``/proc/PID/stat`` of geomail's workers and of every Postfix process.
 
 With ``--profile DIR``, one extra geomail run is profiled with py-spy on
 every worker (``py-spy record --format raw``), and the top frames are printed.
 
-Targets (issue 3): >= 600 msgs/s, >= 25% of smtp-sink, zero errors.
+Exit status: issue 3's targets (>= 600 msgs/s, >= 25% of smtp-sink, zero
+errors).  Issue 13's (>= 1.5x Postfix, >= 2,000/s with reuse, <= 0.6 ms of
+worker CPU per message) are printed beside them.
 """
 
 import argparse
@@ -26,10 +35,15 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from common import SmtpSink, Stack, median, smtp_source  # noqa: E402
+from common import SmtpSink, Stack, cpu_seconds, median, smtp_source  # noqa: E402
+from postfix import PrivatePostfix  # noqa: E402
+from tests.fixtures.services import free_port  # noqa: E402
 
 TARGET_RATE = 600
 TARGET_RATIO = 0.25
+TARGET_POSTFIX_RATIO = 1.5        # issue 13
+TARGET_REUSE_RATE = 2000          # issue 13, smtp-source -d
+TARGET_CPU_MS = 0.6               # issue 13, worker CPU per stored message
 
 
 def inbox_count(stack):
@@ -85,63 +99,135 @@ def summarise(path, top=25):
             if total else []}
 
 
+class Peer:
+    """One server under load: where to send, how to count what it stored, its CPU."""
+
+    def __init__(self, name, port, recipient, stored=None, cpu=None):
+        self.name, self.port, self.recipient = name, port, recipient
+        self.stored = stored           # () -> messages stored so far, or None (smtp-sink)
+        self.cpu = cpu                 # () -> CPU seconds so far, or None
+        self.rates = {False: [], True: []}
+        self.cpu_ms = {False: [], True: []}
+        self.errors = []
+
+    def run(self, messages, sessions, reuse, wait_stored):
+        """One smtp-source run; the rate counts until every message is stored."""
+        before = self.stored() if self.stored else 0
+        cpu_before = self.cpu() if self.cpu else 0.0
+        started = time.monotonic()
+        _, problems = smtp_source(self.port, messages, sessions, recipient=self.recipient,
+                                  reuse=reuse)
+        if self.stored is not None:
+            wait_stored(self, before + messages)
+            stored = self.stored() - before
+            if stored != messages:
+                problems.append(f"stored {stored} of {messages} messages")
+        seconds = time.monotonic() - started
+        rate = messages / seconds
+        self.rates[reuse].append(rate)
+        if self.cpu is not None:
+            self.cpu_ms[reuse].append((self.cpu() - cpu_before) * 1000 / messages)
+        self.errors += problems
+        cpu = (f", CPU {self.cpu_ms[reuse][-1]:.2f} ms/msg" if self.cpu is not None else "")
+        print(f"  {self.name:9}: {messages} msgs in {seconds:6.2f} s = {rate:7.0f} msgs/s{cpu}"
+              + (f"  ERRORS: {problems[:3]}" if problems else ""), flush=True)
+
+
+def wait_for(peer, count, timeout=300):
+    deadline = time.monotonic() + timeout
+    while peer.stored() < count and time.monotonic() < deadline:
+        time.sleep(0.01)
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--messages", type=int, default=4000)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--sessions", type=int, default=20)
+    parser.add_argument("--no-postfix", action="store_true", help="leave the private Postfix out")
     parser.add_argument("--profile", metavar="DIR", help="also profile one run with py-spy")
     parser.add_argument("--json", metavar="FILE", help="write the figures here")
     args = parser.parse_args(argv)
 
     sink = SmtpSink()
-    rates = {"geomail": [], "smtp-sink": []}
-    errors = {"geomail": [], "smtp-sink": []}
+    postfix = None
     profile = {}
     try:
+        if not args.no_postfix:
+            postfix = PrivatePostfix(free_port()).__enter__()
         with Stack(workers=2, extra_args=["--db-pool-size", "10"]) as stack:
-            port = stack.geomail.smtp_port
+            workers = stack.worker_pids()
+            peers = [Peer("smtp-sink", sink.port, "rcpt@example.com")]
+            if postfix is not None:
+                peers.append(Peer("postfix", postfix.port, postfix.recipient,
+                                  stored=postfix.delivered, cpu=postfix.cpu_seconds))
+            geomail = Peer("geomail", stack.geomail.smtp_port, "rcpt@example.com",
+                           stored=lambda: inbox_count(stack), cpu=lambda: cpu_seconds(workers))
+            peers.append(geomail)
             # warm up: the recipient's account exists, pools are open, code is loaded
-            smtp_source(port, 200, sessions=args.sessions)
-            smtp_source(sink.port, 200, sessions=args.sessions)
-            for run in range(args.runs):
-                for name, target in (("smtp-sink", sink.port), ("geomail", port)):
-                    before = inbox_count(stack) if name == "geomail" else 0
-                    seconds, problems = smtp_source(target, args.messages, args.sessions)
-                    if name == "geomail":
-                        stored = inbox_count(stack) - before
-                        if stored != args.messages:
-                            problems.append(f"stored {stored} of {args.messages} messages")
-                    rate = args.messages / seconds
-                    rates[name].append(rate)
-                    errors[name] += problems
-                    print(f"run {run + 1} {name:9}: {args.messages} msgs in {seconds:6.2f} s = "
-                          f"{rate:7.0f} msgs/s" + (f"  ERRORS: {problems[:3]}" if problems else ""),
-                          flush=True)
+            for peer in peers:
+                smtp_source(peer.port, 200, sessions=args.sessions, recipient=peer.recipient)
+                if peer.stored is not None:
+                    wait_for(peer, 200)
+            for reuse in (False, True):
+                for run in range(args.runs):
+                    print(f"run {run + 1}{' (smtp-source -d)' if reuse else ''}:", flush=True)
+                    for peer in peers:
+                        peer.run(args.messages, args.sessions, reuse, wait_for)
             if args.profile:
                 profile = profile_run(stack, args.messages, args.profile)
     finally:
         sink.stop()
+        if postfix is not None:
+            postfix.stop()
+    return report(args, peers, geomail, profile)
 
-    geomail, ceiling = median(rates["geomail"]), median(rates["smtp-sink"])
-    ratio = geomail / ceiling if ceiling else 0.0
-    print()
-    print(f"smtp-source -s {args.sessions} -l 4096 -m {args.messages}, median of {args.runs}:")
+
+def report(args, peers, geomail, profile):
+    by_name = {peer.name: peer for peer in peers}
+    rate = {name: median(peer.rates[False]) for name, peer in by_name.items()}
+    reuse = {name: median(peer.rates[True]) for name, peer in by_name.items()}
+    cpu = {name: median(peer.cpu_ms[False]) for name, peer in by_name.items() if peer.cpu}
     backend = ("embedded SQLite + blob directory"
                if os.environ.get("GEOMAIL_TEST_BACKEND") == "embedded" else "MariaDB, SeaweedFS")
-    print(f"  geomail (--workers 2, {backend}): {geomail:7.0f} msgs/s")
-    print(f"  smtp-sink (stores nothing):                 {ceiling:7.0f} msgs/s")
-    print(f"  ratio: {ratio:.1%}   errors: geomail {len(errors['geomail'])}, "
-          f"smtp-sink {len(errors['smtp-sink'])}")
+    print()
+    print(f"smtp-source -s {args.sessions} -l 4096 -m {args.messages}, median of {args.runs}, "
+          f"stored (not just answered):")
+    print(f"  geomail (--workers 2, {backend}): {rate['geomail']:7.0f} msgs/s, "
+          f"with -d {reuse['geomail']:7.0f} msgs/s, worker CPU {cpu['geomail']:.2f} ms/msg")
+    postfix_ratio = None
+    if "postfix" in by_name:
+        postfix_ratio = rate["geomail"] / rate["postfix"]
+        print(f"  Postfix full MTA (virtual(8) to Maildir): {rate['postfix']:7.0f} msgs/s, "
+              f"with -d {reuse['postfix']:7.0f} msgs/s, CPU {cpu['postfix']:.2f} ms/msg")
+        print(f"  ratio geomail/Postfix: {postfix_ratio:.2f}x, with -d "
+              f"{reuse['geomail'] / reuse['postfix']:.2f}x")
+    ceiling = rate["smtp-sink"]
+    ratio = rate["geomail"] / ceiling if ceiling else 0.0
+    print(f"  smtp-sink (stores nothing): {ceiling:7.0f} msgs/s; geomail is {ratio:.1%} of it")
+    errors = {peer.name: len(peer.errors) for peer in peers}
+    print(f"  errors: {errors}")
     for pid, summary in profile.items():
         print(f"\n  py-spy, worker {pid} ({summary['samples']} samples), top self time:")
         for frame, share in summary["self"][:15]:
             print(f"    {share:6.1%}  {frame}")
-    ok = geomail >= TARGET_RATE and ratio >= TARGET_RATIO and not errors["geomail"]
+    ok = rate["geomail"] >= TARGET_RATE and ratio >= TARGET_RATIO and not geomail.errors
     print(f"  target (>= {TARGET_RATE} msgs/s, >= {TARGET_RATIO:.0%} of smtp-sink, no errors): "
           f"{'met' if ok else 'MISSED'}")
-    figures = {"geomail_msgs_per_s": geomail, "smtp_sink_msgs_per_s": ceiling, "ratio": ratio,
-               "runs": rates, "errors": errors, "target_met": ok}
+    if postfix_ratio is not None:
+        met = {"ratio": postfix_ratio >= TARGET_POSTFIX_RATIO,
+               "reuse": reuse["geomail"] >= TARGET_REUSE_RATE,
+               "cpu": cpu["geomail"] <= TARGET_CPU_MS}
+        print(f"  issue 13 targets: >= {TARGET_POSTFIX_RATIO}x Postfix "
+              f"{'met' if met['ratio'] else 'MISSED'}; >= {TARGET_REUSE_RATE}/s with -d "
+              f"{'met' if met['reuse'] else 'MISSED'}; <= {TARGET_CPU_MS} ms CPU/msg "
+              f"{'met' if met['cpu'] else 'MISSED'}")
+    figures = {"geomail_msgs_per_s": rate["geomail"], "smtp_sink_msgs_per_s": ceiling,
+               "ratio": ratio, "postfix_msgs_per_s": rate.get("postfix"),
+               "geomail_over_postfix": postfix_ratio, "reuse_msgs_per_s": reuse,
+               "cpu_ms_per_msg": cpu,
+               "runs": {peer.name: peer.rates for peer in peers}, "errors": errors,
+               "target_met": ok}
     if args.json:
         with open(args.json, "w") as handle:
             json.dump(figures, handle, indent=2)

@@ -27,7 +27,9 @@ def test_large_attachment_bench():
 def test_throughput_bench():
     result = run("smtp_throughput.py", "--messages", "200", "--runs", "1")
     assert result.returncode in (0, 1), result.stderr[-2000:]
-    assert "errors: geomail 0, smtp-sink 0" in result.stdout, result.stdout[-2000:]
+    assert "errors: {'smtp-sink': 0, 'postfix': 0, 'geomail': 0}" in result.stdout, \
+        result.stdout[-2000:]
+    assert "ratio geomail/Postfix" in result.stdout, result.stdout[-2000:]
 
 
 def test_idle_bench():
