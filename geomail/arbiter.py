@@ -22,6 +22,7 @@ from geomail import config as configuration
 from geomail import connlimit
 from geomail import logs
 from geomail import preflight
+from geomail import sdnotify
 from geomail.daemon import Pidfile, daemonize
 from geomail.heartbeat import Heartbeat
 from geomail.sockets import BindError, bind_listener, check_port_free
@@ -77,6 +78,7 @@ class Arbiter:
         self.workers = {}           # pid -> WorkerProcess
         self.slots = {}             # slot number -> Slot
         self.signal_queue = []
+        self.told_ready = False        # READY=1 sent to systemd (sdnotify.py)
         self.pipe = None
         self.pidfile = None
         self.master_pid = os.getpid()
@@ -97,6 +99,7 @@ class Arbiter:
                     self.reap_workers()
                     self.murder_workers()
                     self.manage_workers()
+                    self.tell_systemd_ready()
                     continue
                 name = signal.Signals(sig).name[3:].lower()
                 log.info("handling signal %s", name.upper())
@@ -121,7 +124,7 @@ class Arbiter:
         connlimit.create_shared(self.num_workers)   # before any fork: workers inherit it
         self.preflight()
         for line in banner.lines(self.config, self._ports(self.config)):
-            log.info("%s", line)
+            (log.warning if line.startswith("warning:") else log.info)("%s", line)
         if self.config.daemon:
             daemonize()
             self.master_pid = os.getpid()
@@ -291,6 +294,16 @@ class Arbiter:
     def current_workers(self):
         return [w for w in self.workers.values()
                 if w.generation == self.generation and not w.stopping]
+
+    def tell_systemd_ready(self):
+        """READY=1 once, when every worker of the first generation is serving (sdnotify.py)."""
+        if self.told_ready:
+            return
+        workers = self.current_workers()
+        if len(workers) >= self.num_workers and all(w.heartbeat.notified() for w in workers):
+            self.told_ready = True
+            sdnotify.notify("READY=1", f"STATUS=serving with {len(workers)} workers",
+                            f"MAINPID={self.master_pid}")
 
     def manage_workers(self):
         """Bring the current generation to num_workers: spawn or retire."""
@@ -463,6 +476,7 @@ class Arbiter:
 
     def halt(self, reason=None, exit_status=0):
         """Stop everything, remove the pidfile, log why."""
+        sdnotify.notify("STOPPING=1")
         if self.workers:
             self.stop(graceful=True)
         if self.pidfile is not None:

@@ -24,9 +24,14 @@ def lines(config, ports):
     ports = dict(ports)
     user = f"user@{config.domains[0]}" if config.domains else None
     if user is None:
-        result.append("no --domains (MAIL_DOMAINS) set: no address receives mail; "
+        result.append("warning: no --domains (MAIL_DOMAINS) set: no address receives mail; "
                       "start with --domains example.test, say")
         user = "user@example.test"
+    if config.hostname.lower().rstrip(".") in ("localhost", "localhost.localdomain") \
+            or "." not in config.hostname:
+        result.append(f"warning: this server calls itself {config.hostname!r} in greetings and "
+                      "Received headers; set --hostname (MAIL_HOSTNAME) to the name your MX "
+                      "record points at, or other servers may refuse its mail")
     same = "" if configuration.backend(config) == "embedded" else \
         " (with the same --db-url and --oss-* settings)"
     result.append(f"next: add an account: {_admin_command(config)} account add {user}{same}")

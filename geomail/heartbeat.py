@@ -17,6 +17,11 @@ class Heartbeat:
         os.unlink(name)
         self._fd = fd
         self._spinner = 0
+        self.created = os.fstat(fd).st_ctime_ns
+
+    def notified(self):
+        """True once the worker has notified at all (it does so first when it is ready)."""
+        return os.fstat(self._fd).st_ctime_ns != self.created
 
     def notify(self):
         """Tell the master this worker is alive."""
