@@ -24,6 +24,8 @@ setup(
         "dbutils>=3.0,<4",
         "boto3>=1.28,<2",
         "configargparse>=1.7,<2",
+        # /metrics: its multiprocess mode adds up the pre-forked workers' values, as for gunicorn
+        "prometheus-client>=0.17,<1",
     ],
     extras_require={
         "test": [

@@ -21,11 +21,13 @@ from geomail import banner
 from geomail import config as configuration
 from geomail import connlimit
 from geomail import logs
+from geomail import metrics
 from geomail import preflight
+from geomail import httpstatus
 from geomail import sdnotify
 from geomail.daemon import Pidfile, daemonize
 from geomail.heartbeat import Heartbeat
-from geomail.sockets import BindError, bind_listener, check_port_free
+from geomail.sockets import BindError, bind_listener, check_port_free, owner_ids
 
 log = logging.getLogger("geomail.master")
 
@@ -92,6 +94,7 @@ class Arbiter:
         try:
             self.start()
             self.spawn_workers()
+            self.publish_status()
             while True:
                 sig = self.signal_queue.pop(0) if self.signal_queue else None
                 if sig is None:
@@ -100,6 +103,7 @@ class Arbiter:
                     self.murder_workers()
                     self.manage_workers()
                     self.tell_systemd_ready()
+                    self.publish_status()
                     continue
                 name = signal.Signals(sig).name[3:].lower()
                 log.info("handling signal %s", name.upper())
@@ -116,12 +120,14 @@ class Arbiter:
         log.info("geomail master starting: %s", configuration.describe(self.config))
         for name, port in self._ports(self.config):
             try:
-                check_port_free(self.config.host, port)
+                check_port_free(self._host(self.config, name), port)
             except BindError as exc:
                 raise HaltServer(f"{exc}; choose another with {_port_option(name)}")
         for slot in range(self.num_workers):
             self.slots[slot] = Slot(self.bind_slot(self.config))
         connlimit.create_shared(self.num_workers)   # before any fork: workers inherit it
+        if self.config.http_port:                  # before any fork: workers inherit it
+            metrics.enable_multiprocess(owner_ids(self.config.user, self.config.group))
         self.preflight()
         for line in banner.lines(self.config, self._ports(self.config)):
             (log.warning if line.startswith("warning:") else log.info)("%s", line)
@@ -141,7 +147,7 @@ class Arbiter:
         listeners = {}
         try:
             for name, port in self._ports(config):
-                listeners[name] = bind_listener(config.host, port)
+                listeners[name] = bind_listener(self._host(config, name), port)
         except BindError as exc:
             for sock in listeners.values():
                 sock.close()
@@ -285,11 +291,16 @@ class Arbiter:
             ports += [("smtp", config.smtp_port), ("smtps", config.smtps_port)]
         if not config.smtp_only:
             ports += [("imap", config.imap_port), ("imaps", config.imaps_port)]
+        ports.append(("http", config.http_port))
         return [(name, port) for name, port in ports if port]
+
+    @staticmethod
+    def _host(config, listener):
+        return config.http_host if listener == "http" else config.host
 
     @classmethod
     def _addresses(cls, config):
-        return (config.host, tuple(cls._ports(config)))
+        return (config.host, config.http_host, tuple(cls._ports(config)))
 
     def current_workers(self):
         return [w for w in self.workers.values()
@@ -304,6 +315,11 @@ class Arbiter:
             self.told_ready = True
             sdnotify.notify("READY=1", f"STATUS=serving with {len(workers)} workers",
                             f"MAINPID={self.master_pid}")
+
+    def publish_status(self):
+        """With --http-port: what /health reports of the master (httpapi.py reads it)."""
+        if self.config.http_port:
+            httpstatus.write(len(self.current_workers()), self.num_workers)
 
     def manage_workers(self):
         """Bring the current generation to num_workers: spawn or retire."""
@@ -383,6 +399,7 @@ class Arbiter:
             if worker is None:
                 continue
             worker.heartbeat.close()
+            metrics.process_gone(pid)
             code = os.waitstatus_to_exitcode(status)
             if code == WORKER_BOOT_ERROR:
                 raise HaltServer("a worker failed to boot (see the log above)", WORKER_BOOT_ERROR)
@@ -477,6 +494,7 @@ class Arbiter:
     def halt(self, reason=None, exit_status=0):
         """Stop everything, remove the pidfile, log why."""
         sdnotify.notify("STOPPING=1")
+        metrics.remove_multiprocess_dir()
         if self.workers:
             self.stop(graceful=True)
         if self.pidfile is not None:

@@ -12,12 +12,15 @@ import sys
 from geomail import config as configuration
 from geomail.store.dburl import parse_db_url
 
-LABELS = {"smtp": "SMTP", "smtps": "SMTPS", "imap": "IMAP", "imaps": "IMAPS"}
+LABELS = {"smtp": "SMTP", "smtps": "SMTPS", "imap": "IMAP", "imaps": "IMAPS",
+          "http": "HTTP /metrics /health"}
 
 
 def lines(config, ports):
     """Log lines for ``config`` and its ``[(listener, port)]``."""
-    listening = ", ".join(f"{LABELS[name]} {_address(config.host, port)}" for name, port in ports)
+    listening = ", ".join(
+        f"{LABELS[name]} {_address(config.http_host if name == 'http' else config.host, port)}"
+        for name, port in ports)
     domains = ",".join(config.domains) or "none"
     result = [f"geomail ready: {listening} ({config.workers} workers; domains {domains})",
               f"data: {storage(config)}"]

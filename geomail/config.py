@@ -209,6 +209,11 @@ OPTIONS = [
            admin=False),
     Option("imaps_port", "Implicit-TLS IMAP port (RFC 8314); 0: off.", 0, optional_port,
            admin=False),
+    Option("http_port", "Port of /metrics (Prometheus) and /health; 0: off.", 0, optional_port,
+           admin=False),
+    Option("http_host", "Address the /metrics and /health listener binds to (keep it "
+           "private: it tells how busy the server is).", "127.0.0.1", admin=False,
+           metavar="ADDR"),
     Option("tls_cert", "PEM certificate chain for STARTTLS and the implicit-TLS ports; "
            "empty: no TLS.", "", admin=False, metavar="PATH"),
     Option("tls_key", "PEM private key of --tls-cert.", "", admin=False, metavar="PATH",

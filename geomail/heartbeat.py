@@ -45,12 +45,7 @@ class Heartbeat:
 
     def chown(self, user, group):
         """Hand the file to the worker's user, so it can still notify after dropping root."""
-        import grp
-        import pwd
-        uid = gid = -1
-        if user:
-            entry = pwd.getpwuid(int(user)) if str(user).isdigit() else pwd.getpwnam(user)
-            uid, gid = entry.pw_uid, entry.pw_gid
-        if group:
-            gid = int(group) if str(group).isdigit() else grp.getgrnam(group).gr_gid
+        from geomail.sockets import owner_ids
+        uid, gid = owner_ids(user, group)
+        uid, gid = (-1 if uid is None else uid), (-1 if gid is None else gid)
         os.fchown(self._fd, uid, gid)

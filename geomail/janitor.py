@@ -26,6 +26,7 @@ import os
 import socket
 import time
 
+from geomail import metrics
 from geomail.blobs.errors import BlobStoreError
 from geomail.store import intents
 
@@ -88,15 +89,19 @@ def _sweep(context, grace_seconds):
 
 def settle(context, row_id, bucket, key, grace_seconds):
     """Remove one stale intent's object; True once the row is gone (forgotten or owned)."""
+    actions = metrics.get().janitor_actions
     state = intents.claim(context.db, row_id, bucket, key)
     if state == "gone":
         _FIRST_REMOVED.pop(row_id, None)
+        actions.labels("intent_settled").inc()
         return True
     if state == "referenced":        # a committed row owns the object: keep it
         intents.forget(context.db, [row_id])
         _FIRST_REMOVED.pop(row_id, None)
+        actions.labels("intent_owned").inc()
         return True
     context.blobs_for(bucket).remove(key)
+    actions.labels("object_removed").inc()
     log.debug("janitor: removed %s/%s of intent %d", bucket, key, row_id)
     now = time.monotonic()
     first = _FIRST_REMOVED.setdefault(row_id, now)
@@ -104,6 +109,7 @@ def settle(context, row_id, bucket, key, grace_seconds):
         return False                 # removed; forgotten at a sweep after the grace
     intents.forget(context.db, [row_id])
     _FIRST_REMOVED.pop(row_id, None)
+    actions.labels("intent_settled").inc()
     return True
 
 

@@ -65,10 +65,8 @@ def _explain(host, port, exc):
     return f"cannot listen on {host}:{port}: {reason}"
 
 
-def drop_privileges(user, group):
-    """Switch to user/group (names or numbers); a no-op when neither is set."""
-    if not user and not group:
-        return
+def owner_ids(user, group):
+    """(uid, gid) of --user/--group (names or numbers); None for what is not set."""
     gid = _lookup_group(group) if group else None
     uid = None
     if user:
@@ -76,6 +74,14 @@ def drop_privileges(user, group):
         uid = entry.pw_uid
         if gid is None:
             gid = entry.pw_gid
+    return uid, gid
+
+
+def drop_privileges(user, group):
+    """Switch to user/group (names or numbers); a no-op when neither is set."""
+    if not user and not group:
+        return
+    uid, gid = owner_ids(user, group)
     if gid is not None:
         os.setgroups([])
         os.setgid(gid)

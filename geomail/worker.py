@@ -14,6 +14,8 @@ import os
 import signal
 import time
 
+from geomail import metrics
+
 # Greenlets beyond --max-connections that only answer "too many" and hang up.
 # A refusal is one send of a line that fits the new socket's send buffer,
 # bounded anyway by REFUSAL_TIMEOUT, and no TLS handshake (see refuse), so a
@@ -22,6 +24,7 @@ REFUSAL_SLOTS = 64
 REFUSAL_TIMEOUT = 2.0
 # How long the TLS handshake of an implicit-TLS port (RFC 8314) may take.
 HANDSHAKE_TIMEOUT = 30.0
+HTTP_CONNECTIONS = 16              # /metrics and /health requests served at once per worker
 # Sessions closed since the last malloc_trim that make it worth another, and the
 # least seconds between two (a trim walks the heap: 10-45 ms measured for 200 MB).
 TRIM_AFTER_CLOSES = 100
@@ -158,6 +161,9 @@ class Worker:
                              "holds per worker")
         for name, sock in self.listeners.items():
             listener = gsocket.socket(sock.family, sock.type, fileno=sock.detach())
+            if name == "http":
+                self.servers.append(self.start_http(listener))
+                continue
             # A few greenlets beyond the limit answer "too many connections" and
             # hang up; past those the pool is full and the kernel queues the rest.
             pool = Pool(limit + REFUSAL_SLOTS)
@@ -174,6 +180,16 @@ class Worker:
             server.start()
             self.servers.append(server)
 
+    def start_http(self, listener):
+        """/metrics and /health (geomail/httpapi.py), a few connections at a time."""
+        from gevent.pool import Pool
+        from gevent.pywsgi import WSGIServer
+        from geomail.httpapi import application
+        server = WSGIServer(listener, application(self.context), spawn=Pool(HTTP_CONNECTIONS),
+                            log=None, error_log=self.log)
+        server.start()
+        return server
+
     def handle(self, client, address, protocol, implicit_tls):
         """Check the limits, then serve one connection (in its own greenlet)."""
         if self.active[protocol] >= self.config.max_connections:
@@ -184,6 +200,9 @@ class Worker:
             self.refuse(client, protocol, SOURCE_REFUSALS, implicit_tls)
             return
         self.active[protocol] += 1
+        gauge = metrics.get().connections_open.labels(protocol)
+        gauge.inc()
+        (metrics.get().smtp_sessions if protocol == "smtp" else metrics.get().imap_sessions).inc()
         try:
             if implicit_tls:
                 client = self.start_tls(client, HANDSHAKE_TIMEOUT)
@@ -191,6 +210,7 @@ class Worker:
                     return
             self.handlers[protocol](self.context, client, address, implicit_tls=implicit_tls)
         finally:
+            gauge.dec()
             self.active[protocol] -= 1
             self.per_source.release(token)
             self.closed_since_trim += 1

@@ -216,7 +216,7 @@ def test_factories_build_mysql_and_s3_from_the_settings(workdir):
     db = open_database(cfg, 3)
     assert isinstance(db, Database) and (db.url, db.pool_size) == ("mysql://u@h:3307/mail", 3)
     store = open_blob_store(cfg)
-    assert isinstance(store, BlobStore)
+    assert isinstance(store.wrapped, BlobStore)   # inside the timing wrapper (blobs/timed.py)
     assert (store.endpoint, store.bucket, store.part_size) == ("http://s3:1", "b", 6 * 1024 * 1024)
     assert open_blob_store(cfg, "older-bucket").bucket == "older-bucket"
 

@@ -7,6 +7,7 @@ recorded in the database mean the same on either.
 
 import os
 
+from geomail.blobs.timed import TimedBlobStore
 from geomail.config import backend
 
 BLOBS_DIR = "blobs"
@@ -26,9 +27,11 @@ def open_blob_store(config, bucket=None):
     bucket = bucket or config.oss_bucket
     if backend(config) == "mysql":
         from geomail.blobs.s3 import BlobStore
-        return BlobStore(endpoint=config.oss_endpoint or None, bucket=bucket,
-                         access_key=config.oss_access_key or None,
-                         secret_key=config.oss_secret_key or None, region=config.oss_region,
-                         **extra)
-    from geomail.blobs.localdir import LocalBlobStore
-    return LocalBlobStore(blobs_root(config), bucket, **extra)
+        store = BlobStore(endpoint=config.oss_endpoint or None, bucket=bucket,
+                          access_key=config.oss_access_key or None,
+                          secret_key=config.oss_secret_key or None, region=config.oss_region,
+                          **extra)
+    else:
+        from geomail.blobs.localdir import LocalBlobStore
+        store = LocalBlobStore(blobs_root(config), bucket, **extra)
+    return TimedBlobStore(store)

@@ -10,10 +10,12 @@ no EXPUNGE during or right after FETCH, STORE, SEARCH).
 
 import logging
 import secrets
+import time
 
 import gevent
 import gevent.event
 
+from geomail import metrics
 from geomail.imap import response as R
 from geomail.imap.auth import ANSWERED
 from geomail.imap.commands import COMMANDS
@@ -228,7 +230,9 @@ class Session:
                 raise Bad(f"{name} not allowed in the {self.state} state")
             if command.arguments:
                 p.sp()
+            started = time.monotonic()
             result = command.handler(self, p, tag)
+            self._count(name, "ok", started)
             self.bad_in_a_row = 0
             if result is ANSWERED:
                 return
@@ -237,6 +241,7 @@ class Session:
             self.tagged(tag, "OK", text or f"{name} completed", code)
         except ParseError as exc:
             p.discard()
+            self._count(name, "bad")
             self.tagged(tag, "BAD", f"Syntax error: {exc}" if tag != "*" else str(exc))
             self._count_bad()
         except LiteralTooBig as exc:
@@ -246,6 +251,7 @@ class Session:
             self._count_bad()
         except CommandError as exc:
             p.discard()
+            self._count(name, exc.status.lower())
             if exc.status == "BAD":
                 self._count_bad()
             self.tagged(tag, exc.status, exc.text, exc.code, exc.code_args)
@@ -260,6 +266,16 @@ class Session:
         finally:
             self.conn.set_deadline(None)
 
+    def _count(self, name, result, started=None):
+        """A command's result (and its latency when it completed) for /metrics: the
+        label is a name of the command table, never client text."""
+        if name not in COMMANDS:
+            name = "unknown"
+        counters = metrics.get()
+        counters.imap_commands.labels(name, result).inc()
+        if started is not None:
+            counters.imap_command_seconds.labels(name).observe(time.monotonic() - started)
+
     def _command_failed(self, tag, name, exc):
         """A handler raised: one log line, a tagged NO with a code, and the session goes on.
 
@@ -269,6 +285,7 @@ class Session:
         Dovecot does) rather than padding a message body with made-up bytes.
         """
         kind = classify(exc)
+        self._count(name, kind)
         code, text = FAILURE_REPLIES[kind]
         peer = self.address[0] if isinstance(self.address, tuple) else self.address
         command = clip(name) if name else "command"

@@ -4,6 +4,7 @@ Handlers name a reply from this table instead of writing literals, so the
 codes stay consistent and can be reviewed in one place.
 """
 
+from geomail import metrics
 from geomail.errors import PERMANENT
 
 REPLIES = {
@@ -70,6 +71,8 @@ def storage_failure(failed):
 def reply(reply_name, **fields):
     """The wire bytes of reply `reply_name`; {fields} in its text are filled in."""
     code, enhanced, text = REPLIES[reply_name]
+    if code >= 400:
+        metrics.get().smtp_refused.labels(reply_name).inc()
     return format_reply(code, enhanced, text.format(**fields) if fields else text)
 
 

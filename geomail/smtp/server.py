@@ -13,6 +13,7 @@ import email.utils
 import logging
 import time
 
+from geomail import metrics
 from geomail.ingest import Delivery, DeliveryFailed, Target
 from geomail.errors import BUG
 from geomail.netio import Connection, ConnectionClosed, DeadlineExceeded, LineTooLong, Timeout
@@ -463,8 +464,11 @@ class SMTPSession:
         """Store the message for every recipient; 250 only after COMMIT."""
         targets = [Target(inbox, self.trace_headers(transaction, mailbox, delivery.token))
                    for mailbox, _, inbox in transaction.recipients.values()]
+        counters = metrics.get()
+        counters.smtp_bytes.inc(delivery.size)
         try:
-            delivery.commit(targets)
+            with metrics.timer(counters.smtp_time_to_250):
+                delivery.commit(targets)
         except DeliveryFailed as failed:
             for key in transaction.recipients:
                 directory(self.context).forget(key)
@@ -472,6 +476,7 @@ class SMTPSession:
                 log.error("delivery %s failed", delivery.token, exc_info=failed.cause)
             self.send(storage_failure(failed))
             return
+        counters.smtp_messages.inc()
         log.info("stored %s from=<%s> to=%s size=%d", delivery.token,
                  transaction.sender or "", ",".join(transaction.recipients), delivery.size)
         self.send(reply("queued", token=delivery.token))

@@ -13,6 +13,7 @@ import pymysql
 import pymysql.err
 from dbutils.pooled_db import PooledDB
 
+from geomail import metrics
 from geomail.store import dialect
 from geomail.store.dburl import parse_db_url, with_database
 from geomail.store.errors import StoreRejected, StoreUnavailable
@@ -89,18 +90,22 @@ class Database:
         return self._pool
 
     @contextlib.contextmanager
-    def connection(self):
+    def connection(self, use="dedicated"):
         """A dedicated pooled connection, for work that needs one session (locks).
 
         The caller ends what it starts: the pool (reset=False, to save a round
         trip per checkout) only rolls back a transaction opened with begin().
+        ``use`` labels the time it is held in /metrics.
         """
+        counters = metrics.get()
         try:
-            conn = self._get_pool().connection(shareable=False)
+            with metrics.timer(counters.store_pool_wait):
+                conn = self._get_pool().connection(shareable=False)
         except pymysql.err.MySQLError as exc:
             _raise_typed(exc)
         try:
-            yield conn
+            with metrics.timer(counters.store_seconds.labels(use)):
+                yield conn
         except pymysql.err.MySQLError as exc:
             _raise_typed(exc)
         finally:
@@ -109,7 +114,7 @@ class Database:
     @contextlib.contextmanager
     def transaction(self):
         """``with db.transaction() as cur:`` commits on success, rolls back on any exception."""
-        with self.connection() as conn:
+        with self.connection("transaction") as conn:
             conn.begin()
             cur = conn.cursor()
             try:
@@ -124,7 +129,7 @@ class Database:
     @contextlib.contextmanager
     def cursor(self):
         """``with db.cursor() as cur:`` for reads: each statement commits on its own."""
-        with self.connection() as conn:
+        with self.connection("read") as conn:
             cur = conn.cursor()
             try:
                 yield cur
@@ -202,6 +207,7 @@ def _raise_typed(exc):
     typed = typed_error(exc)
     if typed is exc:
         raise exc
+    metrics.get().store_errors.labels(type(typed).__name__).inc()
     raise typed from exc
 
 

@@ -37,6 +37,7 @@ import sys
 import threading
 import time
 
+from geomail import metrics
 from geomail.store import dialect
 from geomail.store.errors import StoreRejected, StoreUnavailable
 
@@ -118,13 +119,16 @@ def _typed(exc):
     if isinstance(exc, sqlite3.IntegrityError):
         if "unique" in lowered or "primary key" in lowered:
             return exc
-        return StoreRejected(f"SQLite refused the value: {message}")
-    if isinstance(exc, sqlite3.DataError) or "too big" in lowered:
-        return StoreRejected(f"SQLite cannot store the value: {message}")
-    if isinstance(exc, sqlite3.OperationalError) and any(t in lowered for t in _TEMPORARY):
-        return StoreUnavailable(f"SQLite: {message}", retryable="locked" in lowered
-                                or "busy" in lowered)
-    return exc
+        typed = StoreRejected(f"SQLite refused the value: {message}")
+    elif isinstance(exc, sqlite3.DataError) or "too big" in lowered:
+        typed = StoreRejected(f"SQLite cannot store the value: {message}")
+    elif isinstance(exc, sqlite3.OperationalError) and any(t in lowered for t in _TEMPORARY):
+        typed = StoreUnavailable(f"SQLite: {message}", retryable="locked" in lowered
+                                 or "busy" in lowered)
+    else:
+        return exc
+    metrics.get().store_errors.labels(type(typed).__name__).inc()
+    return typed
 
 
 def _run(raw, sql, parameters, many):
@@ -331,18 +335,22 @@ class SQLiteDatabase:
             self._slots.release()
 
     @contextlib.contextmanager
-    def connection(self):
-        """A dedicated pooled connection (migrations); what the caller starts, it ends."""
-        connection = self._checkout()
+    def connection(self, use="dedicated"):
+        """A dedicated pooled connection (migrations); what the caller starts, it ends.
+        ``use`` labels the time it is held in /metrics."""
+        counters = metrics.get()
+        with metrics.timer(counters.store_pool_wait):
+            connection = self._checkout()
         try:
-            yield connection
+            with metrics.timer(counters.store_seconds.labels(use)):
+                yield connection
         finally:
             self._checkin(connection)
 
     @contextlib.contextmanager
     def transaction(self):
         """``with db.transaction() as cur:`` BEGIN IMMEDIATE ... COMMIT, rollback on any exception."""
-        with self._writer_turn(), self.connection() as connection:
+        with self._writer_turn(), self.connection("transaction") as connection:
             connection.begin()
             cursor = connection.cursor()
             try:
@@ -367,7 +375,7 @@ class SQLiteDatabase:
     @contextlib.contextmanager
     def cursor(self):
         """``with db.cursor() as cur:`` for reads; each statement commits on its own."""
-        with self.connection() as connection:
+        with self.connection("read") as connection:
             yield connection.cursor()
 
     def run_transaction(self, work, attempts=3):
