@@ -153,6 +153,7 @@ class Session:
         self.wakeup.set()
 
     def close_view(self):
+        self.saved_search = []          # RFC 5182 §2.1: $ is reset on leaving a mailbox
         if self.view is not None:
             watcher_for(self.context).forget(self)
             self.view = None
