@@ -149,7 +149,7 @@ class KeyParser:
             return K.Date(*DATE_KEYS[word], p.date())
         if word in ("OLDER", "YOUNGER"):
             p.sp()
-            return _within(p.number(nonzero=True), older=word == "OLDER")
+            return _within(p.number32(nonzero=True), older=word == "OLDER")   # nz-number
         if word == "MODSEQ":
             p.sp()
             return self._modseq()
@@ -364,12 +364,18 @@ def _search(session, p, tag, uid_mode):
         key = parser.program()
         p.end()
         matches = matching(session, key)
-    except Exception:
-        if saving:   # RFC 5182 §2.4: a failed SEARCH ... RETURN (SAVE) empties $
-            session.saved_search = []
+    except Exception as exc:
+        forget_saved_on_failure(session, saving, exc)
         raise
     uids = [uid for uid, _ in matches]
     answer(session, tag, b"SEARCH", uid_mode, options, uids, dict(matches), parser.uses_modseq)
+
+
+def forget_saved_on_failure(session, saving, exc):
+    """RFC 5182 §2.1: a SEARCH ... RETURN (SAVE) answered NO empties $; one answered BAD
+    leaves it as it was (as Dovecot does)."""
+    if saving and not isinstance(exc, (ParseError, Bad)):
+        session.saved_search = []
 
 
 def matching(session, key):

@@ -52,6 +52,14 @@ AUTHENTICATED_CAPABILITIES = [
     "CREATE-SPECIAL-USE",   # RFC 6154
     "CHILDREN",             # RFC 3348
     "UNSELECT",             # RFC 3691
+    "ESEARCH",              # RFC 4731
+    "SEARCHRES",            # RFC 5182
+    "WITHIN",               # RFC 5032
+    "SORT",                 # RFC 5256
+    "SORT=DISPLAY",         # RFC 5957
+    "ESORT",                # RFC 5267 §3
+    "THREAD=ORDEREDSUBJECT",  # RFC 5256
+    "THREAD=REFERENCES",    # RFC 5256
 ]
 
 

@@ -53,8 +53,8 @@ def criteria(p):
 def charset_and_program(session, p):
     """SP charset SP search-key *(SP search-key) (RFC 5256 §3: the charset is required)."""
     charset = p.astring_str().upper()
+    p.sp()                # "SORT (DATE) ALL": no program, BAD (as Dovecot) before the charset
     S.codec_of(charset)
-    p.sp()
     parser = S.KeyParser(session, p, charset)
     key = parser.program()
     p.end()
@@ -70,9 +70,8 @@ def _sort(session, p, tag, uid_mode):
         parser, key = charset_and_program(session, p)
         fields = tuple(dict.fromkeys(f for word, _ in program for f in CRITERIA[word]))
         rows = rows_of_view(session, key, fields)
-    except Exception:
-        if saving:   # RFC 5182 §2.4
-            session.saved_search = []
+    except Exception as exc:
+        S.forget_saved_on_failure(session, saving, exc)
         raise
     order = sorted_uids(rows, fields, program)
     modseqs = {row[0]: row[1] for row in rows}

@@ -46,12 +46,12 @@ def test_save_and_use(mailbox):
         "* SEARCH 1 2 3", "TAG OK SEARCH completed"]
 
 
-def test_failed_search_empties_saved_result(mailbox):
+def test_failed_search_and_saved_result(mailbox):
+    """RFC 5182 §2.1: a saving SEARCH answered NO empties $; BAD leaves it (as Dovecot)."""
     mailbox.ok("SEARCH RETURN (SAVE) 1:2")
     assert esearch(mailbox, "SEARCH RETURN (SAVE) FROB") == [
         "TAG BAD Syntax error: unknown search key FROB"]
-    assert mailbox.command("SEARCH $") == ["* SEARCH", "TAG OK SEARCH completed"]
-    mailbox.ok("SEARCH RETURN (SAVE) 1:2")
+    assert mailbox.command("SEARCH $") == ["* SEARCH 1 2", "TAG OK SEARCH completed"]
     assert esearch(mailbox, "SEARCH RETURN (SAVE) CHARSET X-NOPE BODY x") == [
         "TAG NO [BADCHARSET (UTF-8 US-ASCII)] Unsupported charset X-NOPE"]
     assert mailbox.command("FETCH $ (UID)") == ["TAG OK FETCH completed"]

@@ -13,8 +13,9 @@ def test_older_younger(session, deliver):
     tagged = "TAG OK SEARCH completed"
     assert session.command("SEARCH YOUNGER 3600") == ["* SEARCH 2", tagged]
     assert session.command("SEARCH OLDER 3600") == ["* SEARCH 1", tagged]
-    assert session.command("SEARCH YOUNGER 9223372036854775807") == ["* SEARCH 1 2", tagged]
-    assert session.command("SEARCH OLDER 9223372036854775807") == ["* SEARCH", tagged]
+    assert session.command("SEARCH YOUNGER 4294967295") == ["* SEARCH 1 2", tagged]
+    assert session.command("SEARCH OLDER 4294967295") == ["* SEARCH", tagged]
+    assert session.command("SEARCH OLDER 4294967296") == ["TAG BAD Syntax error: number too large"]
     assert session.command("SEARCH NOT YOUNGER 86400") == ["* SEARCH 1", tagged]
     assert esearch(session, "UID SEARCH RETURN (COUNT) OLDER 100") == [
         '* ESEARCH (TAG "TAG") UID COUNT 1', "TAG OK UID SEARCH completed"]
