@@ -8,9 +8,11 @@ order (§3), REVERSE or not: every criterion is a stable sort, applied from
 the last to the first.
 """
 
+import unicodedata
+
 from geomail.imap import search as S
 from geomail.imap.parser import ParseError
-from geomail.mime.headers import MISSING_DOMAIN, MISSING_MAILBOX, parse_addresses
+from geomail.mime.headers import parse_addresses
 from geomail.store.search import matching_rows
 
 # criterion -> the store field it reads (RFC 5256 §3, RFC 5957 §3)
@@ -98,6 +100,14 @@ def sorted_uids(rows, fields, program):
     return [row[0] for row in items]
 
 
+def fold(text):
+    """Text as it compares in a sort: upper case, decomposed, like Dovecot's titlecased
+    decomposed keys (so "[" sorts after the letters, as there)."""
+    if text.isascii():
+        return text.upper()
+    return unicodedata.normalize("NFKD", text.upper())
+
+
 def _date(row, index, memo):
     """DATE: the Date: header's moment (UTC), INTERNALDATE without one (RFC 5256 §2.2)."""
     sent = row[index["date_sent"]]
@@ -120,21 +130,19 @@ def first_address(value):
             mailbox, host = host, ""
         if mailbox and " " not in mailbox and " " not in host:
             return name.strip(), mailbox, host
-    for name, _, mailbox, host in parse_addresses(value.encode("utf-8", "replace")):
-        if host is None:
-            continue          # a group's start or end
+    # the first entry as Dovecot takes it: a group's start is its name as the
+    # mailbox; a missing mailbox or domain keeps the parser's MISSING_* filler
+    for name, _, mailbox, host in parse_addresses(value.encode("utf-8", "replace"))[:1]:
         def text(b):
             return b.decode("utf-8", "replace") if b else ""
-        mailbox = "" if mailbox == MISSING_MAILBOX else text(mailbox)
-        host = "" if host == MISSING_DOMAIN else text(host)
-        return text(name), mailbox, host
+        return text(name), text(mailbox), text(host)
     return None
 
 
 def mailbox_key(value):
     """FROM/TO/CC: the addr-mailbox of the first address, case-insensitively (§3)."""
     first = first_address(value)
-    return first[1].casefold() if first else ""
+    return fold(first[1]) if first else ""
 
 
 def display_key(value):
@@ -144,8 +152,8 @@ def display_key(value):
         return ""
     name, mailbox, host = first
     if name.strip():
-        return name.strip().casefold()
-    return (f"{mailbox}@{host}" if host else mailbox).casefold()
+        return fold(name.strip())
+    return fold(f"{mailbox}@{host}" if host else mailbox)
 
 
 def _field(name, convert):
@@ -162,7 +170,7 @@ _KEY_OF = {
     "ARRIVAL": lambda row, index, memo: row[index["internal_date"]],
     "DATE": _date,
     "SIZE": lambda row, index, memo: int(row[index["size"]]),
-    "SUBJECT": _field("subject", lambda v: base_subject(v or "")[0].casefold()),
+    "SUBJECT": _field("subject", lambda v: fold(base_subject(v or "")[0])),
     "FROM": _field("from", mailbox_key), "TO": _field("to", mailbox_key),
     "CC": _field("cc", mailbox_key),
     "DISPLAYFROM": _field("from", display_key), "DISPLAYTO": _field("to", display_key),
@@ -177,9 +185,10 @@ _WSP = " \t"
 def base_subject(subject):
     """(base subject, whether a reply/forward marker was removed) of a decoded subject.
 
-    Loops over the text with plain string operations (no regular expression
-    on message data); each step removes at least one character, so the work
-    is bounded by the length squared of a subject the store cut to 1,000.
+    Positions move over the text with plain string operations (no regular
+    expression on message data) and every pass of steps (3)-(5) moves forward
+    only, so the work stays linear in the subject's length (the store cut it
+    to 1,000 characters) even for "[a][a][a]..." or "re:re:re:...".
     """
     text = " ".join(subject.replace("\r", " ").replace("\n", " ").split())   # (1)
     marked = False
@@ -192,19 +201,29 @@ def base_subject(subject):
                 text = text.rstrip(_WSP)
             else:
                 break
+        pos = 0
         while True:                                     # (5): (3) and (4) until nothing changes
-            before = text
-            while True:                                 # (3) leaders
-                stripped, refwd = _strip_leader(text)
-                if stripped == text:
+            while pos < len(text) and text[pos] in _WSP:        # (3) a WSP leader
+                pos += 1
+            blobs = []                                  # *subj-blob, then subj-refwd?
+            at = pos
+            while True:
+                end = _blob_end(text, at)
+                if end < 0:
                     break
-                text = stripped
-                marked = marked or refwd
-            rest = _strip_blob(text)                    # (4) one blob, if something remains
-            if rest is not None and rest:
-                text = rest
-            if text == before:
-                break
+                blobs.append(at)
+                at = end
+            after = _refwd_end(text, at)
+            if after >= 0:                              # (3) a leader: blobs and Re:/Fw:/Fwd:
+                pos = after
+                marked = True
+                continue
+            # (4) a leading blob goes when something remains after it; with no
+            # leader behind the blobs, (3) and (4) would take them one by one
+            if blobs:
+                pos = at if at < len(text) else blobs[-1]
+            break
+        text = text[pos:]
         if text[:5].lower() == "[fwd:" and text.endswith("]"):   # (6)
             text = text[5:-1]
             marked = True
@@ -212,40 +231,36 @@ def base_subject(subject):
         return text, marked
 
 
-def _strip_blob(text):
-    """text without a leading subj-blob ("[" *BLOBCHAR "]" *WSP), or None."""
-    if not text.startswith("["):
-        return None
-    end = text.find("]")
-    if end < 0 or "[" in text[1:end]:
-        return None
-    return text[end + 1:].lstrip(_WSP)
+def _blob_end(text, pos):
+    """Where a subj-blob ("[" *BLOBCHAR "]" *WSP) starting at pos ends, or -1."""
+    if not text.startswith("[", pos):
+        return -1
+    end = text.find("]", pos + 1)
+    if end < 0:
+        return -1
+    inner = text.find("[", pos + 1, end)
+    if inner >= 0:
+        return -1
+    end += 1
+    while end < len(text) and text[end] in _WSP:
+        end += 1
+    return end
 
 
-def _strip_leader(text):
-    """(text without one subj-leader, whether it was a subj-refwd)."""
-    if text[:1] in (" ", "\t"):
-        return text.lstrip(_WSP), False
-    # *subj-blob subj-refwd
-    rest = text
-    while True:
-        after = _strip_blob(rest)
-        if after is None:
-            break
-        rest = after
-    lower = rest.lower()
-    if lower.startswith("re"):
-        tail = rest[2:]
-    elif lower.startswith("fwd"):
-        tail = rest[3:]
-    elif lower.startswith("fw"):
-        tail = rest[2:]
+def _refwd_end(text, pos):
+    """Where a subj-refwd (("re" / "fw" ["d"]) *WSP [subj-blob] ":") at pos ends, or -1."""
+    head = text[pos:pos + 3].lower()
+    if head.startswith("re"):
+        at = pos + 2
+    elif head == "fwd":
+        at = pos + 3
+    elif head.startswith("fw"):
+        at = pos + 2
     else:
-        return text, False
-    tail = tail.lstrip(_WSP)
-    after = _strip_blob(tail)
-    if after is not None:
-        tail = after
-    if tail.startswith(":"):
-        return tail[1:], True
-    return text, False
+        return -1
+    while at < len(text) and text[at] in _WSP:
+        at += 1
+    end = _blob_end(text, at)
+    if end >= 0:
+        at = end
+    return at + 1 if text.startswith(":", at) else -1

@@ -13,7 +13,7 @@ import gevent
 
 from geomail.imap import search as S
 from geomail.imap.parser import ParseError
-from geomail.imap.sort import base_subject, charset_and_program, rows_of_view
+from geomail.imap.sort import base_subject, charset_and_program, fold, rows_of_view
 
 ALGORITHMS = ("ORDEREDSUBJECT", "REFERENCES")
 FIELDS = ("date_sent", "internal_date", "subject", "message_id", "in_reply_to", "references")
@@ -59,7 +59,7 @@ class Message:
         self.uid = uid
         self.date = date_sent if date_sent is not None else internal_date   # RFC 5256 §2.2
         self.subject, self.reply = base_subject(subject or "")
-        self.subject = self.subject.casefold()
+        self.subject = fold(self.subject)
         ids = message_ids(message_id or "", 1)
         self.id = ids[0] if ids else None
         self.refs = message_ids(refs or "", MAX_REFERENCES, last=True)

@@ -119,3 +119,56 @@ def test_sort_large_mailbox_is_fast(session):
     assert numbers[:3] == ["9", "19", "29"]
     assert elapsed < 1.0, elapsed
     print(f"SORT of 10,240 messages: {elapsed:.3f} s")
+
+
+# Checked against Dovecot 2.3.19: the same SORT answers for these fields.
+TRICKY_FROM = ["Zoë <b@x.org>", "undisclosed-recipients:;", "(comment) c@x.org", "C@X.org",
+               "\"\" <d@x.org>", "group: e@x.org, f@x.org;", "Ä Name <g@x.org>", "<>",
+               "h@x.org (Hank)", "a b <i@x.org>", "\"Q, R\" <j@x.org>, k@x.org", "", "@nohost",
+               "Émile <E@x.org>", "x", "Mr. Smith <smith@x.org>", "<@route:n@x.org>", "o@[1.2.3.4]"]
+
+
+def test_sort_addresses_as_dovecot(session):
+    for n, sender in enumerate(TRICKY_FROM, 1):
+        append(session, [f"From: {sender}", f"Subject: s{n}"] if sender else [f"Subject: s{n}"])
+    session.ok("SELECT INBOX")
+    # a group sorts by its name, a missing mailbox as MISSING_MAILBOX, accents decomposed
+    assert session.command("SORT (FROM) UTF-8 ALL")[0] == (
+        "* SORT 12 1 3 4 5 14 7 6 9 10 11 8 13 17 18 16 2 15")
+    assert session.command("SORT (DISPLAYFROM) UTF-8 ALL")[0] == (
+        "* SORT 12 10 7 3 4 5 14 6 9 8 13 16 17 18 11 2 15 1")
+
+
+SUBJECTS = ["z", "[a] re: [b] fwd[c]: z", "a", "[fwd: [fwd: a]]", "[b]", "[a][b]", "fwd x", "Fwd x",
+            "re: [x] (fwd) (FWD)", "[x]", "Re[2]: q", "q", "[fwd: x]", "x", "RE:  RE : r", "r",
+            "[l] [m]", "[m]", "Re: [l] Re: w", "w", "[a] ", "[a]", "Fw: Fw:", "", "re:",
+            "=?utf-8?q?Re=3A_[list]_abc?=", "abc"]
+
+
+def test_base_subjects_as_dovecot(session):
+    """RFC 5256 §2.1 base subjects: each odd message's equals the next one's; "[" sorts
+    after the letters (upper-cased keys, as Dovecot)."""
+    for n, subject in enumerate(SUBJECTS, 1):
+        append(session, ["From: a@x.org", f"Subject: {subject}",
+                         f"Date: {n:02d} Jan 2001 10:00:00 +0000"])
+    session.ok("SELECT INBOX")
+    assert session.command("THREAD ORDEREDSUBJECT UTF-8 ALL")[0] == (
+        "* THREAD (1 2)(3 4)(5 6)(7 8)(9 10)(11 12)(13 14)(15 16)(17 18)(19 20)(21 22)"
+        "(23 (24)(25))(26 27)")
+    assert session.command("SORT (SUBJECT) UTF-8 ALL")[0] == (
+        "* SORT 23 24 25 3 4 26 27 7 8 11 12 15 16 19 20 13 14 1 2 21 22 5 6 17 18 9 10")
+
+
+def test_hostile_subjects_and_options(session):
+    """Subjects built to make base-subject extraction slow, and a 60 KB RETURN list."""
+    for subject in ("[a]" * 330, "re:" * 330, "[a] " * 240 + "x", "[fwd:" * 150 + "]" * 150,
+                    "(fwd)" * 190, "[" * 990):
+        append(session, ["From: a@x.org", f"Subject: {subject}"])
+    session.ok("SELECT INBOX")
+    started = time.monotonic()
+    assert session.command("SORT (SUBJECT) UTF-8 ALL") == ["* SORT 2 4 5 3 1 6", "TAG OK SORT completed"]
+    assert session.command("THREAD ORDEREDSUBJECT UTF-8 ALL") == [
+        "* THREAD (1)(2 (4)(5))(3)(6)", "TAG OK THREAD completed"]
+    assert time.monotonic() - started < 1
+    assert esearch(session, "SEARCH RETURN (" + "MIN " * 15000 + "MAX) ALL") == [
+        '* ESEARCH (TAG "TAG") MIN 1 MAX 6', "TAG OK SEARCH completed"]
