@@ -179,13 +179,13 @@ def references(messages):
             if previous is not None and ref_node.parent is None and ref_node is not previous:
                 _link(previous, ref_node)
             previous = ref_node
-        # (1C) the last reference is the parent; an old link (a cut References) is replaced
-        if previous is not None and previous is not node:
-            if not _is_ancestor(node, previous):
-                _link(previous, node)
-        elif node.parent is not None and not message.refs:
+        # (1C) the last reference is the parent: an older link (from a cut References)
+        # is broken first, and the new one is not made if it would close a loop
+        if node.parent is not None and node.parent is not previous:
             node.parent.children.remove(node)
             node.parent = None
+        if previous is not None and node.parent is None and not _is_ancestor(node, previous):
+            _link(previous, node)
     roots = [n for n in by_id.values() if n.parent is None]
     seen = set(map(id, roots))
     roots += [n for n in nodes if n.parent is None and id(n) not in seen]   # (2)

@@ -82,3 +82,21 @@ def test_hostile_references(session):
     assert session.command("THREAD REFERENCES UTF-8 ALL") == [
         "* THREAD (2 1)(3)(4)", "TAG OK THREAD completed"]
     assert time.monotonic() - started < 2
+
+
+def test_references_rules_as_dovecot(session):
+    """§3 REFERENCES step 1 corner cases; the answer is Dovecot 2.3.19's."""
+    msg(session, 1, "one", 1)
+    msg(session, 2, "two", 2, refs=[1, 2, 3])      # its own id inside its References
+    msg(session, 3, "three", 3, refs=[2])
+    msg(session, 4, "four", 4, refs=[1], in_reply_to=3)   # References wins over In-Reply-To
+    msg(session, 5, "five", 5, in_reply_to=4)
+    msg(session, 6, "six", 6, refs=[5, 7])         # 7 arrives later and fills the dummy
+    msg(session, 7, "seven", 7, refs=[1])
+    msg(session, 8, "dup", 8)
+    data = ("From: a@x.org\r\nSubject: dup2\r\nDate: 09 Jan 2001 10:00:00 +0000\r\n"
+            "Message-ID: <8@x>\r\nReferences: <1@x>\r\n\r\nb\r\n")   # a duplicate Message-ID
+    session.ok("APPEND INBOX {%d+}\r\n" % len(data) + data)
+    session.ok("SELECT INBOX")
+    assert session.command("THREAD REFERENCES UTF-8 ALL") == [
+        "* THREAD (1 (4 5)(7 6)(9))(2 3)(8)", "TAG OK THREAD completed"]
