@@ -11,7 +11,6 @@ messages costs work proportional to its size.
 
 import gevent
 
-from geomail.imap import search as S
 from geomail.imap.parser import ParseError
 from geomail.imap.sort import base_subject, charset_and_program, fold, rows_of_view
 
@@ -198,23 +197,30 @@ def references(messages):
 
 def _prune(roots):
     """(3): dummies without children go; a dummy's children move up, except a dummy root
-    with several children, which stays."""
-    out = []
-    stack = [(root, None) for root in reversed(roots)]
+    with several children, which stays.  Children lists are rebuilt bottom-up (no
+    list.index per dummy: a parent of 10,000 dummies stays linear)."""
+    order, stack = [], list(roots)
     while stack:
-        node, parent = stack.pop()
-        if node.message is None and (not node.children or parent is not None
-                                     or len(node.children) == 1):
-            for child in node.children:
-                child.parent = parent
-            if parent is not None:
-                i = parent.children.index(node)
-                parent.children[i:i + 1] = node.children
-            stack.extend((child, parent) for child in reversed(node.children))
+        node = stack.pop()
+        order.append(node)
+        stack.extend(node.children)
+    for node in reversed(order):          # every child before its parent
+        if not any(child.message is None for child in node.children):
             continue
-        if parent is None:
-            out.append(node)
-        stack.extend((child, node) for child in reversed(node.children))
+        kept = []
+        for child in node.children:
+            kept.extend(child.children if child.message is None else (child,))
+        for child in kept:
+            child.parent = node
+        node.children = kept
+    out = []
+    for root in roots:
+        if root.message is None and len(root.children) < 2:
+            for child in root.children:
+                child.parent = None
+            out.extend(root.children)
+        else:
+            out.append(root)
     return out
 
 
@@ -266,8 +272,9 @@ def _group_by_subject(roots):
                 dummy.children.append(node)
             table[message.subject] = dummy
             if id(other) in where:
-                out[where.pop(id(other))] = dummy
-                where[id(dummy)] = out.index(dummy)
+                index = where.pop(id(other))
+                out[index] = dummy
+                where[id(dummy)] = index
             else:
                 where[id(dummy)] = len(out)
                 out.append(dummy)
