@@ -100,3 +100,21 @@ def test_references_rules_as_dovecot(session):
     session.ok("SELECT INBOX")
     assert session.command("THREAD REFERENCES UTF-8 ALL") == [
         "* THREAD (1 (4 5)(7 6)(9))(2 3)(8)", "TAG OK THREAD completed"]
+
+
+def test_thread_large_mailbox(session):
+    """10,240 messages (COPY doubling, so Message-IDs repeat): both algorithms answer in time."""
+    for n in range(1, 11):
+        msg(session, n, "Re: topic" if n % 2 else "topic", n, refs=[1, 100 + n] if n > 1 else None)
+    session.ok("SELECT INBOX")
+    for _ in range(10):
+        session.ok("COPY 1:* INBOX")
+    session.ok("NOOP")
+    for algorithm in ("REFERENCES", "ORDEREDSUBJECT"):
+        started = time.monotonic()
+        lines = session.command(f"THREAD {algorithm} UTF-8 ALL")
+        elapsed = time.monotonic() - started
+        assert lines[-1] == "TAG OK THREAD completed"
+        numbers = lines[0].replace("(", " ").replace(")", " ").split()[2:]
+        assert sorted(map(int, numbers)) == list(range(1, 10241))
+        assert elapsed < 2, (algorithm, elapsed)
