@@ -102,3 +102,17 @@ class Body:
 class Text:
     """TEXT: a substring of the header block, the trace headers or the text parts."""
     value: str
+
+
+@dataclass(frozen=True)
+class Arrived:
+    """OLDER/YOUNGER (RFC 5032 WITHIN): INTERNALDATE before ``moment`` (``before=True``) or at
+    or after it; ``moment`` is a naive UTC datetime the session computed from its clock."""
+    moment: object
+    before: bool
+
+
+@dataclass(frozen=True)
+class ModSeq:
+    """MODSEQ n (RFC 7162 §3.1.5): the message's mod-sequence is n or higher."""
+    value: int

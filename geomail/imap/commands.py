@@ -11,7 +11,7 @@ tagged OK, or (code, text), or None for "<NAME> completed".
 import dataclasses
 
 from geomail.imap import (anystate, append, auth, copy, expunge, fetch, idle, listing,
-                          mailbox, search, select, store_command)
+                          mailbox, search, select, sort, store_command, thread)
 from geomail.imap.states import ANY, AUTH, NOAUTH, SEL
 
 
@@ -63,7 +63,11 @@ COMMANDS = _table(
     Command("STORE", store_command.store, SEL, forbids_expunge=True),
     Command("COPY", copy.copy, SEL, forbids_expunge=True),
     Command("MOVE", copy.move, SEL),                                 # RFC 6851
+    Command("SORT", sort.sort, SEL, forbids_expunge=True),          # RFC 5256
+    Command("THREAD", thread.thread, SEL, forbids_expunge=True),    # RFC 5256
     Command("UID SEARCH", search.uid_search, SEL),
+    Command("UID SORT", sort.uid_sort, SEL),
+    Command("UID THREAD", thread.uid_thread, SEL),
     Command("UID FETCH", fetch.uid_fetch, SEL),
     Command("UID STORE", store_command.uid_store, SEL),
     Command("UID COPY", copy.uid_copy, SEL),

@@ -1,11 +1,19 @@
 """SEARCH and UID SEARCH (RFC 3501 §6.4.4): the program parsed into a key tree.
 
+With ESEARCH (RFC 4731) ``SEARCH RETURN (MIN MAX ALL COUNT SAVE)`` answers
+``* ESEARCH``; SAVE keeps the result for ``$`` (RFC 5182); OLDER/YOUNGER are
+WITHIN's (RFC 5032), MODSEQ is CONDSTORE's (RFC 7162 §3.1.5).  SORT and
+THREAD (sort.py, thread.py) parse their programs with the same KeyParser.
+
 ``KeyParser`` turns the search keys into a ``geomail.searchkeys`` tree with
 everything only the session knows already resolved; the store compiles and
 runs it (``geomail.store.search``: one WHERE clause, MySQL does the work).
 """
 
+import codecs
+import datetime
 import re
+import time
 
 import gevent
 
@@ -14,9 +22,12 @@ from geomail.imap import response as R
 from geomail.imap.errors import Bad, CommandError
 from geomail.imap.parser import ParseError
 from geomail.store import messages
-from geomail.store.search import search as run_search
+from geomail.store.search import search_modseqs
 
-CHARSETS = ("UTF-8", "US-ASCII")
+CHARSETS = ("UTF-8", "US-ASCII")      # named in BADCHARSET; every Python text codec is accepted
+MAX_CHARSET_NAME = 64
+RETURN_OPTIONS = ("MIN", "MAX", "ALL", "COUNT", "SAVE")   # RFC 4731 §3.1, RFC 5182 §2.1
+MODSEQ_ENTRY_TYPES = ("PRIV", "SHARED", "ALL")            # RFC 7162 §3.1.5 entry-type-req
 MAX_DEPTH = 50
 FLAG_KEYS = {                   # key -> (system flag, set)
     "ANSWERED": ("answered", True), "UNANSWERED": ("answered", False),
@@ -54,7 +65,9 @@ class KeyParser:
         self.session = session
         self.p = p
         self.charset = charset
+        self.codec = codec_of(charset)
         self.depth = 0
+        self.uses_modseq = False       # a MODSEQ key: the answer carries (MODSEQ n)
 
     def program(self):
         """search-key *(SP search-key): all must match."""
@@ -66,8 +79,8 @@ class KeyParser:
     def string(self):
         raw = self.p.astring()
         try:
-            return raw.decode("utf-8" if self.charset == "UTF-8" else "ascii")
-        except UnicodeDecodeError:
+            return raw.decode(self.codec)
+        except UnicodeError:
             raise CommandError(f"Search string is not valid {self.charset}", R.BADCHARSET,
                                code_args="(UTF-8 US-ASCII)") from None
 
@@ -134,6 +147,12 @@ class KeyParser:
         if word in DATE_KEYS:
             p.sp()
             return K.Date(*DATE_KEYS[word], p.date())
+        if word in ("OLDER", "YOUNGER"):
+            p.sp()
+            return _within(p.number32(nonzero=True), older=word == "OLDER")   # nz-number
+        if word == "MODSEQ":
+            p.sp()
+            return self._modseq()
         if word in ADDRESS_KEYS:
             p.sp()
             value = self.string()
@@ -154,6 +173,24 @@ class KeyParser:
             p.sp()
             return K.Text(self.string())
         raise ParseError(f"unknown search key {word}")
+
+    def _modseq(self):
+        """MODSEQ [entry-name SP entry-type-req SP] mod-sequence-valzer (RFC 7162 §3.1.5).
+
+        Modseqs are kept per message, not per flag, so the entry only has to be
+        well formed: every flag's modseq is the message's (RFC 7162 allows it).
+        """
+        p = self.p
+        if p.peek('"'):
+            entry = p.quoted()
+            if not entry.lower().startswith(b"/flags/") or len(entry) == 7:
+                raise ParseError("MODSEQ entry name must be \"/flags/<flag>\"")
+            p.sp()
+            if p.atom("entry type").upper() not in MODSEQ_ENTRY_TYPES:
+                raise ParseError("MODSEQ entry type must be priv, shared or all")
+            p.sp()
+        self.uses_modseq = True
+        return K.ModSeq(p.number())
 
     @staticmethod
     def _flag_key(flag):
@@ -178,35 +215,173 @@ def _check_header_key(field, value):
                            f"and values of {MAX_REGEX_VALUE} characters", R.LIMIT)
 
 
-def search(session, p, tag):
-    return _search(session, p, uid_mode=False)
+def _within(seconds, older):
+    """OLDER n: arrived at least n seconds ago; YOUNGER n: within the last n seconds
+    (RFC 5032 §3), by whole seconds of the server's clock as Dovecot counts them."""
+    now = datetime.datetime.fromtimestamp(int(time.time()), datetime.timezone.utc)
+    now = now.replace(tzinfo=None)
+    try:
+        moment = now - datetime.timedelta(seconds=seconds - 1 if older else seconds)
+    except OverflowError:
+        moment = datetime.datetime.min
+    return K.Arrived(moment, before=older)
 
 
-def uid_search(session, p, tag):
-    return _search(session, p, uid_mode=True)
+def codec_of(charset):
+    """The Python codec of a SEARCH CHARSET name, or NO [BADCHARSET] (RFC 3501 §6.4.4).
+
+    Every text codec Python knows is accepted; "hex", "rot13" and other
+    bytes-to-bytes codecs are not charsets.
+    """
+    try:
+        if len(charset) > MAX_CHARSET_NAME:
+            raise LookupError(charset)
+        info = codecs.lookup(charset)
+        if not getattr(info, "_is_text_encoding", True):
+            raise LookupError(charset)
+        return info.name
+    except (LookupError, ValueError, TypeError):
+        raise CommandError(f"Unsupported charset {charset}", R.BADCHARSET,
+                           code_args="(" + " ".join(CHARSETS) + ")") from None
 
 
-def _search(session, p, uid_mode):
-    charset = "UTF-8"
-    if p.take("CHARSET "):
-        charset = p.astring_str().upper()
-        if charset not in CHARSETS:
-            p.discard()
-            raise CommandError(f"Unsupported charset {charset}", R.BADCHARSET,
-                               code_args="(" + " ".join(CHARSETS) + ")")
-        p.sp()
-    key = KeyParser(session, p, charset).program()
-    p.end()
-    view = session.view
-    uids = run_search(session.context.db, view.mailbox_id, key,
-                      limit_uid=view.last_uid) if len(view) else []
-    if uid_mode:
-        numbers = [uid for uid in uids if view.seq_of(uid)]
-    else:
-        numbers = [seq for seq in map(view.seq_of, uids) if seq]
-    # one response line, built in pieces (a large mailbox gives a long line)
-    session.out.write(b"* SEARCH")
+def return_options(p):
+    """[RETURN (option ...) SP] (RFC 4731 §3.1): the options, or None without RETURN.
+
+    An empty list means ALL (RFC 4731 §3.1).
+    """
+    if not p.take("RETURN "):
+        return None
+    p.expect("(")
+    options = []
+    while not p.take(")"):
+        if options:
+            p.sp()
+        word = p.atom("return option").upper()
+        if word not in RETURN_OPTIONS:
+            raise ParseError(f"unknown SEARCH return option {word}")
+        if word not in options:
+            options.append(word)
+        if len(options) > len(RETURN_OPTIONS):
+            raise ParseError("too many return options")
+    p.sp()
+    return options or ["ALL"]
+
+
+def charset_arg(p):
+    """[CHARSET SP astring SP]: the charset name (UTF-8 without one)."""
+    if not p.take("CHARSET "):
+        return "UTF-8"
+    charset = p.astring_str().upper()
+    codec_of(charset)
+    p.sp()
+    return charset
+
+
+def sequence_set_text(numbers):
+    """Numbers (in the order given) as a sequence-set: ascending runs become a:b."""
+    parts = []
+    i, n = 0, len(numbers)
+    while i < n:
+        j = i
+        while j + 1 < n and numbers[j + 1] == numbers[j] + 1:
+            j += 1
+        parts.append(b"%d" % numbers[i] if i == j else b"%d:%d" % (numbers[i], numbers[j]))
+        i = j + 1
+    return b",".join(parts)
+
+
+def write_numbers(session, word, numbers, modseq=None):
+    """``* SEARCH n n ...`` (or SORT) on one line built in pieces, "(MODSEQ n)" last."""
+    session.out.write(b"* " + word)
     for i in range(0, len(numbers), 1000):
         session.out.write(b"".join(b" %d" % n for n in numbers[i:i + 1000]))
         gevent.sleep(0)
+    if modseq:
+        session.out.write(b" (MODSEQ %d)" % modseq)
     session.out.write(b"\r\n")
+
+
+def write_esearch(session, tag, uid_mode, options, numbers, modseq=None):
+    """``* ESEARCH (TAG "t") [UID] MIN MAX ALL COUNT [MODSEQ]`` (RFC 4731 §3.1, in
+    Dovecot's order); MIN/MAX/ALL only when something matched.  ``numbers`` in
+    result order (ascending for SEARCH, the sort order for SORT, RFC 5267 §3)."""
+    line = [b"* ESEARCH (TAG " + R.quoted(tag) + b")"]
+    if uid_mode:
+        line.append(b"UID")
+    if numbers:
+        if "MIN" in options:
+            line.append(b"MIN %d" % numbers[0])
+        if "MAX" in options:
+            line.append(b"MAX %d" % numbers[-1])
+        if "ALL" in options:
+            line.append(b"ALL " + sequence_set_text(numbers))
+    if "COUNT" in options:
+        line.append(b"COUNT %d" % len(numbers))
+    if modseq:
+        line.append(b"MODSEQ %d" % modseq)
+    session.out.line(b" ".join(line))
+
+
+def answer(session, tag, word, uid_mode, options, uids, modseqs, uses_modseq):
+    """The result of SEARCH or SORT: ``uids`` in result order, ``modseqs`` {uid: modseq}.
+
+    RFC 5182 §2.1: SAVE alone sends no ESEARCH; with only MIN and/or MAX just
+    those messages are saved (and give the MODSEQ, RFC 7162 §3.1.5), else all.
+    """
+    view = session.view
+    if uid_mode:
+        numbers = list(uids)
+    else:
+        numbers = [view.seq_of(uid) for uid in uids]
+    if options is None:
+        modseq = max((modseqs[u] for u in uids), default=0) if uses_modseq else None
+        return write_numbers(session, word, numbers, modseq)
+    chosen = uids
+    if uids and set(options) & {"MIN", "MAX"} and not set(options) & {"ALL", "COUNT"}:
+        chosen = ([uids[0]] if "MIN" in options else []) + ([uids[-1]] if "MAX" in options else [])
+    if "SAVE" in options:
+        session.saved_search = sorted(set(chosen))
+    modseq = max((modseqs[u] for u in chosen), default=0) if uses_modseq else None
+    if options != ["SAVE"]:
+        write_esearch(session, tag, uid_mode, options, numbers, modseq)
+
+
+def search(session, p, tag):
+    return _search(session, p, tag, uid_mode=False)
+
+
+def uid_search(session, p, tag):
+    return _search(session, p, tag, uid_mode=True)
+
+
+def _search(session, p, tag, uid_mode):
+    options = return_options(p)
+    saving = options is not None and "SAVE" in options
+    try:
+        charset = charset_arg(p)
+        parser = KeyParser(session, p, charset)
+        key = parser.program()
+        p.end()
+        matches = matching(session, key)
+    except Exception as exc:
+        forget_saved_on_failure(session, saving, exc)
+        raise
+    uids = [uid for uid, _ in matches]
+    answer(session, tag, b"SEARCH", uid_mode, options, uids, dict(matches), parser.uses_modseq)
+
+
+def forget_saved_on_failure(session, saving, exc):
+    """RFC 5182 §2.1: a SEARCH ... RETURN (SAVE) answered NO empties $; one answered BAD
+    leaves it as it was (as Dovecot does)."""
+    if saving and not isinstance(exc, (ParseError, Bad)):
+        session.saved_search = []
+
+
+def matching(session, key):
+    """[(uid, modseq)] of the view's messages that match, by ascending UID."""
+    view = session.view
+    if not len(view):
+        return []
+    return [(uid, modseq) for uid, modseq in search_modseqs(
+        session.context.db, view.mailbox_id, key, limit_uid=view.last_uid) if view.seq_of(uid)]

@@ -54,6 +54,14 @@ AUTHENTICATED_CAPABILITIES = [
     "CREATE-SPECIAL-USE",   # RFC 6154
     "CHILDREN",             # RFC 3348
     "UNSELECT",             # RFC 3691
+    "ESEARCH",              # RFC 4731
+    "SEARCHRES",            # RFC 5182
+    "WITHIN",               # RFC 5032
+    "SORT",                 # RFC 5256
+    "SORT=DISPLAY",         # RFC 5957
+    "ESORT",                # RFC 5267 §3
+    "THREAD=ORDEREDSUBJECT",  # RFC 5256
+    "THREAD=REFERENCES",    # RFC 5256
 ]
 
 
@@ -155,6 +163,7 @@ class Session:
         self.wakeup.set()
 
     def close_view(self):
+        self.saved_search = []          # RFC 5182 §2.1: $ is reset on leaving a mailbox
         if self.view is not None:
             watcher_for(self.context).forget(self)
             self.view = None

@@ -44,6 +44,13 @@ class TextOps:
             return f"instr(CASEFOLD({text}), %s) > 0", [value.casefold()]
         return f"{text} LIKE %s", [like(value)]
 
+    def tail(self, text, chars):
+        """SQL: the last ``chars`` characters of ``text`` (all of a shorter one)."""
+        if self.dialect.name == dialect.SQLITE_NAME:
+            return f"substr({text}, -{int(chars)})"
+        return (f"(CASE WHEN CHAR_LENGTH({text}) > {int(chars)} "
+                f"THEN SUBSTRING({text}, -{int(chars)}) ELSE {text} END)")
+
     def char_length(self, text):
         return self.dialect.char_length.format(text)
 
@@ -72,24 +79,52 @@ _TEXT_OPS = {dialect.MYSQL_NAME: MYSQL_TEXT, dialect.SQLITE_NAME: SQLITE_TEXT}
 
 def search(db, mailbox_id, key, limit_uid=None):
     """UIDs (ascending) of the mailbox's messages that match the key tree."""
-    where, args = compile_key(key, _TEXT_OPS[dialect.of(db).name])
+    return [uid for uid, _ in search_modseqs(db, mailbox_id, key, limit_uid)]
+
+
+def search_modseqs(db, mailbox_id, key, limit_uid=None):
+    """[(uid, modseq)] (by ascending UID) of the messages that match the key tree:
+    the modseqs give SEARCH MODSEQ's "(MODSEQ n)" (RFC 7162 §3.1.5)."""
+    return [(row[0], row[1]) for row in matching_rows(db, mailbox_id, key, (), limit_uid)]
+
+
+# What SORT and THREAD (RFC 5256) read of each matching message, by name; the
+# IMAP layer computes sort keys and threads from them (geomail/imap/sort.py,
+# thread.py).  References are read from their end only (the parent is the last
+# id): a hostile list of 64 KiB per message times a large mailbox stays small.
+REFERENCES_TAIL = 4000
+FIELDS = {
+    "internal_date": "m.internal_date", "date_sent": "m.date_sent", "size": "m.rfc822_size",
+    "subject": "m.subject", "from": "m.from_addr", "to": "m.to_addr", "cc": "m.cc_addr",
+    "message_id": "m.message_id", "in_reply_to": "m.in_reply_to",
+}
+
+
+def matching_rows(db, mailbox_id, key, fields, limit_uid=None):
+    """[(uid, modseq, *fields)] by ascending UID of the messages that match the key tree;
+    ``fields`` are names of FIELDS or "references" (its last REFERENCES_TAIL characters)."""
+    text = _TEXT_OPS[dialect.of(db).name]
+    where, args = compile_key(key, text)
+    columns = "".join(", " + (text.tail("m.references_ids", REFERENCES_TAIL)
+                              if name == "references" else FIELDS[name]) for name in fields)
     join = " JOIN message_contents c ON c.id = m.content_id" if re.search(r"\bc\.", where) else ""
     extra = ""
     params = [mailbox_id]
     if limit_uid is not None:
         extra = " AND m.uid <= %s"
         params.append(limit_uid)
-    uids, after = [], 0
+    rows, after = [], 0
     while True:     # keyset pages with a yield between them (messages._rows_by_uid)
         with db.cursor() as cur:
-            cur.execute(f"SELECT m.uid FROM messages m{join} WHERE m.mailbox_id = %s{extra} "
+            cur.execute(f"SELECT m.uid, m.modseq{columns} FROM messages m{join} "
+                        f"WHERE m.mailbox_id = %s{extra} "
                         f"AND ({where}) AND m.uid > %s ORDER BY m.uid LIMIT %s",
                         params + list(args) + [after, PAGE * 5])
-            page = [r[0] for r in cur.fetchall()]
-        uids.extend(page)
+            page = [(int(r[0]), int(r[1]), *r[2:]) for r in cur.fetchall()]
+        rows.extend(page)
         if len(page) < PAGE * 5:
-            return uids
-        after = page[-1]
+            return rows
+        after = page[-1][0]
         gevent.sleep(0)
 
 
@@ -133,13 +168,23 @@ def _date(key, text):
     own calendar date, "disregarding time and timezone" (RFC 3501 §6.4.4)."""
     day = key.day
     if key.field == "sent":
-        return f"m.sent_date {_DATE_OPS[key.relation]} %s", [day]
+        # no Date: or one that cannot be parsed: the internal date's day, as Dovecot does
+        return f"COALESCE(m.sent_date, DATE(m.internal_date)) {_DATE_OPS[key.relation]} %s", [day]
     column = "m.internal_date"
     if key.relation == "on":
         if day == datetime.date.max:     # 31-Dec-9999: there is no next day to stop at
             return f"{column} >= %s", [day]
         return f"{column} >= %s AND {column} < %s", [day, day + datetime.timedelta(days=1)]
     return f"{column} {_DATE_OPS[key.relation]} %s", [day]
+
+
+def _arrived(key, text):
+    """OLDER/YOUNGER (RFC 5032): the INTERNALDATE against a moment."""
+    return ("m.internal_date < %s" if key.before else "m.internal_date >= %s"), [key.moment]
+
+
+def _modseq(key, text):
+    return "m.modseq >= %s", [key.value]
 
 
 def _address(key, text):
@@ -196,5 +241,6 @@ _COMPILERS = {
     K.And: _and, K.Or: _or, K.Not: _not,
     K.Uids: lambda key, text: ranges_sql(list(key.ranges), "m.uid"),
     K.Flag: _flag, K.Keyword: _keyword, K.Size: _size, K.Date: _date,
+    K.Arrived: _arrived, K.ModSeq: _modseq,
     K.Address: _address, K.Header: _header, K.Body: _body, K.Text: _text,
 }

@@ -39,7 +39,37 @@ CASES = [
     ("NOT SEEN", "1 3"), ("OR SEEN DELETED", "2 3"), ("(FROM boss UNDELETED)", "1"),
     ("NOT (OR SEEN DELETED)", "1"), ("2:*", "2 3"), ("1,3", "1 3"), ("UID 2:3 SEEN", "2"),
     ("CHARSET UTF-8 SUBJECT lunch", "2"), ("CHARSET US-ASCII SUBJECT lunch", "2"),
+    ("CHARSET KOI8-R SUBJECT lunch", "2"), ("CHARSET iso-8859-1 BODY PIZZA", "2"),
 ]
+
+
+def test_search_charsets(session, deliver):
+    """Strings are decoded from the announced charset (RFC 3501 §6.4.4)."""
+    deliver(session.account.address, message("Привет мир", "Café crème.\r\n"))
+    session.ok("SELECT INBOX")
+    koi8 = "привет".encode("koi8-r")
+    session.send(b"a1 SEARCH CHARSET KOI8-R SUBJECT {%d+}\r\n" % len(koi8) + koi8 + b"\r\n")
+    assert session.read_response("a1") == ["* SEARCH 1", "a1 OK SEARCH completed"]
+    latin = "crème".encode("iso-8859-1")
+    session.send(b"a2 SEARCH CHARSET ISO-8859-1 BODY {%d+}\r\n" % len(latin) + latin + b"\r\n")
+    assert session.read_response("a2") == ["* SEARCH 1", "a2 OK SEARCH completed"]
+    session.send(b"a3 SEARCH CHARSET UTF-8 BODY {%d+}\r\n" % len(latin) + latin + b"\r\n")
+    assert session.read_response("a3") == [
+        "a3 NO [BADCHARSET (UTF-8 US-ASCII)] Search string is not valid UTF-8"]
+
+
+def test_sent_dates_fall_back_to_internal_date(session):
+    """No Date: or one that cannot be parsed: SENT* use INTERNALDATE (as Dovecot does)."""
+    for date in ("", "Date: not a date at all\r\n"):
+        data = f"From: a@example.org\r\nSubject: x\r\n{date}\r\nbody\r\n"
+        session.ok('APPEND INBOX "15-Mar-2003 23:30:00 +0000" {%d+}\r\n' % len(data) + data)
+    session.ok("APPEND INBOX {%d+}\r\n" % len(message("dated")) + message("dated").decode())
+    session.ok("SELECT INBOX")
+    tagged = "TAG OK SEARCH completed"
+    assert session.command("SEARCH SENTON 15-Mar-2003") == ["* SEARCH 1 2", tagged]
+    assert session.command("SEARCH SENTBEFORE 15-Mar-2003") == ["* SEARCH 3", tagged]
+    assert session.command("SEARCH SENTSINCE 16-Mar-2003") == ["* SEARCH", tagged]
+    assert session.command("SEARCH SENTON 7-Feb-1994") == ["* SEARCH 3", tagged]
 
 
 def test_search_keys(mailbox):
@@ -55,8 +85,12 @@ def test_uid_search_and_errors(mailbox):
     mailbox.ok("UID EXPUNGE 1")
     assert mailbox.command("UID SEARCH FROM boss") == ["* SEARCH 3", "TAG OK UID SEARCH completed"]
     assert mailbox.command("SEARCH FROM boss") == ["* SEARCH 2", "TAG OK SEARCH completed"]
-    assert mailbox.command("SEARCH CHARSET KOI8-R FROM x") == [
-        "TAG NO [BADCHARSET (UTF-8 US-ASCII)] Unsupported charset KOI8-R"]
+    assert mailbox.command("SEARCH CHARSET X-UNKNOWN FROM x") == [
+        "TAG NO [BADCHARSET (UTF-8 US-ASCII)] Unsupported charset X-UNKNOWN"]
+    assert mailbox.command("SEARCH CHARSET HEX FROM x") == [
+        "TAG NO [BADCHARSET (UTF-8 US-ASCII)] Unsupported charset HEX"]
+    assert mailbox.command("SEARCH CHARSET US-ASCII FROM {1+}\r\n\xe9") == [
+        "TAG NO [BADCHARSET (UTF-8 US-ASCII)] Search string is not valid US-ASCII"]
     assert mailbox.command("SEARCH FROB") == ["TAG BAD Syntax error: unknown search key FROB"]
     assert mailbox.command("SEARCH OR SEEN") == ["TAG BAD Syntax error: expected space at end of line"]
     assert mailbox.command("SEARCH BEFORE 31-Foo-2000") == [
