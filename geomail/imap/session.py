@@ -52,6 +52,7 @@ AUTHENTICATED_CAPABILITIES = [
     "CREATE-SPECIAL-USE",   # RFC 6154
     "CHILDREN",             # RFC 3348
     "UNSELECT",             # RFC 3691
+    "BINARY",               # RFC 3516
 ]
 
 
