@@ -8,8 +8,6 @@ import re
 import urllib.parse
 from email.header import decode_header
 
-# Python's email feedparser: a line that is not a header line ends the block.
-HEADER_LINE = re.compile(rb"From |[\041-\071\073-\176]*:|[ \t]")
 _FOLD = re.compile(rb"\r?\n(?=[ \t])")
 _TOKEN_CHARS = frozenset(b"!#$%&'*+-.0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ^_`abcdefghijklmnopqrstuvwxyz{|}~")
 
@@ -17,8 +15,10 @@ _TOKEN_CHARS = frozenset(b"!#$%&'*+-.0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ^_`abcd
 def split_fields(block):
     """[(lower-case name, value bytes)] of a header block; value keeps its folding.
 
-    Follows email.feedparser: continuation lines join the previous field, a
-    line without a colon is skipped (a defect), the first 'From ' line too.
+    As Dovecot 2.3 (lib-mail/message-header-parser.c): continuation lines join
+    the previous field, blanks before the colon are not part of the name
+    (obsolete syntax, RFC 5322 §4.5.3), a line without a colon has no name
+    and so is no field here.
     """
     fields = []
     name = None
