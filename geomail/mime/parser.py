@@ -42,6 +42,10 @@ CONTAINER_TYPES = ("message/rfc822",)   # as Dovecot 2.3: message/global is a le
 # for: the rest of the message belongs to the body of the part it is in.
 MAX_DEPTH = 100
 MAX_PARTS = 5000
+# A boundary is at most 70 characters (RFC 2046 §5.1.1); Dovecot 2.3 matches the first
+# 80 of a longer one (BOUNDARY_STRING_MAX_LEN, lib-mail/message-parser-private.h), so
+# a delimiter line only needs to begin with those.
+MAX_BOUNDARY = 80
 
 
 class AttachmentInfo:
@@ -621,8 +625,8 @@ class MessageParser:
             return None
         table = {}
         for p in self._open:                 # outermost first: inner ones overwrite
-            if p.boundary is not None and p._delim is not None and not p._closed:
-                table[p.boundary] = p
+            if p._delim is not None and not p._closed:
+                table[p._delim] = p
         if not table:
             return None
         return table, sorted({len(b) for b in table})
@@ -838,7 +842,7 @@ class MessageParser:
                                         or part.content_type in CONTAINER_TYPES):
             part.opaque, part.boundary = True, None      # see MAX_DEPTH
         if part.boundary is not None:
-            part._delim = b"--" + part.boundary
+            part._delim = part.boundary[:MAX_BOUNDARY]
             self._state = PREAMBLE
         elif part.content_type in CONTAINER_TYPES and not part.opaque:
             nested = Part(part.number, here, part)

@@ -24,15 +24,21 @@ sys.path.insert(0, HERE)
 import cases  # noqa: E402
 import wire   # noqa: E402
 
-# Known structural differences: (source, name) -> reason, each with the rule
-# that lets geomail differ.  They cover the part tree only (BODYSTRUCTURE and
-# BODY); ENVELOPE must always match.
+# Known differences: (source, name) -> reason, each with the rule that says
+# geomail is right.  ALLOWED covers the part tree (BODYSTRUCTURE and BODY),
+# ENVELOPE_ALLOWED the ENVELOPE; anything else must match.
 _HEADER_CAP = ("parser stops buffering a header block at max_header_bytes (256 KiB, bounded "
                "memory) and starts the body there; Dovecot reads a 300 KB field on. RFC 5322 "
                "§2.1.1: a line MUST be at most 998 characters, so the message is not RFC 5322 "
                "and no reading of it is wrong")
 ALLOWED = {
     ("case", "header_8bit_long_no_colon"): _HEADER_CAP,
+}
+_NULL_MEMBER = ("an empty member of an address list (\"a, , b\") is no address (RFC 5322 §4.4 "
+                "obs-addr-list: null members, not addresses); Dovecot answers one "
+                "(NIL NIL \"MISSING_MAILBOX\" \"MISSING_DOMAIN\") for it, geomail leaves it out")
+ENVELOPE_ALLOWED = {
+    ("case", "obs_route_and_empty_members"): _NULL_MEMBER,
 }
 
 REFERENCES = sorted(glob.glob(os.path.join(HERE, "*.json")))
@@ -60,7 +66,7 @@ def test_reference_set_is_complete():
     assert len(corpus) >= 40 and len(case_names) >= 40
     missing = (corpus | case_names) - names
     assert not missing, "no Dovecot answer for %s: run tests/mime/dovecot/generate.py" % sorted(missing)
-    assert not set(ALLOWED) - names
+    assert not (set(ALLOWED) | set(ENVELOPE_ALLOWED)) - names
 
 
 def test_canonical_form():
@@ -82,12 +88,25 @@ def test_matches_dovecot(path):
     data = load_message(ref)
     parsed, _ = parse(data)
     diffs = []
-    allowed = (ref["source"], ref["name"]) in ALLOWED
     for item in ("envelope", "bodystructure", "body"):
         ours = wire.canonical(getattr(parsed, item))   # also: valid IMAP syntax
         theirs = wire.from_json(ref[item])
-        if ours != theirs and not (allowed and item != "envelope"):
+        allowed = is_allowed(ref, item)
+        if ours != theirs and not allowed:
             diffs.append("%s\n  dovecot: %r\n  geomail: %r" % (item, theirs, ours))
-        if allowed and item == "bodystructure":
+        if allowed and item != "body":
             assert ours != theirs, "%s matches Dovecot now: drop it from ALLOWED" % ref["name"]
     assert not diffs, "\n".join(diffs)
+
+
+def is_allowed(ref, item):
+    """May geomail's answer for this FETCH item differ from Dovecot's on this message?"""
+    key = (ref["source"], ref["name"])
+    return key in (ENVELOPE_ALLOWED if item == "envelope" else ALLOWED)
+
+
+def test_agreement_rate():
+    """The target: the same answer as Dovecot in at least 99% of FETCH items."""
+    refs = [_read(path) for path in REFERENCES]
+    differing = sum(is_allowed(ref, item) for ref in refs for item in ("envelope", "bodystructure", "body"))
+    assert differing <= 0.01 * 3 * len(refs), (differing, len(refs))
