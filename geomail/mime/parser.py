@@ -845,7 +845,11 @@ class MessageParser:
             part._delim = part.boundary[:MAX_BOUNDARY]
             self._state = PREAMBLE
         elif part.content_type in CONTAINER_TYPES and not part.opaque:
-            nested = Part(part.number, here, part)
+            # RFC 3501 §6.4.5: the parts of the message in a message/rfc822 part N are
+            # N.1, N.2...; when that part is itself a message's body (the top level,
+            # or a message/rfc822 right inside another) its number is the body's, N.1
+            outer = part.parent is None or part.parent.message is part
+            nested = Part(part.imap_number if outer else part.number, here, part)
             self._part_count += 1
             part.message = nested
             self._cur = nested

@@ -56,6 +56,16 @@ class TestStructure:
         assert parsed.parts.find("2.1").content_type == "text/plain"
         assert b'"inner"' in parsed.bodystructure
 
+    def test_part_numbers_through_nested_messages(self):
+        """RFC 3501 §6.4.5: the parts of a message inside a message/rfc822 whose body
+        is itself a message get the body's number (1.1.2, 2.1.2), as Part.find walks."""
+        inner = multipart([TEXT, att(b"in.bin", b"x" * 300)], boundary=b"in", head=b"Subject: in\r\n")
+        twice = b"Content-Type: message/rfc822\r\n\r\nSubject: m\r\nContent-Type: message/rfc822\r\n\r\n" + inner
+        for data, number in ((HEAD + twice, "1.1.2"), (multipart([TEXT, twice]), "2.1.2"),
+                             (multipart([TEXT, b"Content-Type: message/rfc822\r\n\r\n" + inner]), "2.2")):
+            parsed, _ = check_all(data)
+            assert [a.part for a in parsed.attachments] == [number]
+
     def test_missing_final_boundary_and_no_trailing_crlf(self):
         data = multipart([TEXT, att(b"a.bin", b"x" * 500)], close=False).rstrip(b"\r\n")
         parsed, _ = check_all(data)
