@@ -143,7 +143,7 @@ class Binary:
         self.start, self.end = start, end
         self.decoder = None
         self.attachment = None
-        self.binary_domain = False
+        self.nul = None             # known at delivery for an attachment's object
         if node is None or node.type == "multipart" or node.message is not None \
                 or node.content_type in CONTAINER_TYPES:
             return
@@ -151,11 +151,10 @@ class Binary:
         if encoding not in DECODERS:
             raise CommandError(f"Unknown Content-Transfer-Encoding {encoding[:40]}", R.UNKNOWN_CTE)
         self.decoder = DECODERS[encoding]
-        # RFC 3516 §4.3: data of the binary domain goes out as literal8
-        self.binary_domain = encoding in ("base64", "binary")
         entries = msg.stored.content["attachments"]
         if self.decoder is not None and node.attachment is not None and node.attachment < len(entries):
             self.attachment = entries[node.attachment]
+            self.nul = node.nul
 
     def size(self):
         """The decoded size (BINARY.SIZE): known for stored bytes and objects, else counted."""
@@ -191,19 +190,21 @@ class Binary:
                 return
 
     def literal(self, partial=None):
-        """The Literal of the answer: literal8 for the binary domain or when it holds NUL
-        (RFC 3516 §4.3: 8bit data without NUL SHOULD be a plain string)."""
+        """The Literal of the answer: literal8 when the data holds NUL, else a plain literal
+        (RFC 3516 §4.3: data without NUL SHOULD be a string, as imaptest's
+        fetch-binary-mime-base64 expects).  An attachment's NUL was noted at delivery
+        (for a partial fetch of it, NUL anywhere in the object counts); otherwise, and for
+        objects stored before that, the answer is read once to know."""
         offset, length = partial if partial is not None else (0, None)
-        if self.attachment is not None and self.binary_domain:
+        if self.attachment is not None and self.nul is not None:
             total = int(self.attachment["size"])
             stop = total if length is None else min(total, offset + length)
-            size, binary = max(0, stop - offset), True
+            size, binary = max(0, stop - offset), self.nul
         else:
-            size, nul = 0, False
+            size, binary = 0, False
             for chunk in self.read(offset, length):      # one pass: size and NUL
                 size += len(chunk)
-                nul = nul or b"\0" in bytes(chunk)        # chunks may be memoryviews
-            binary = self.binary_domain or nul
+                binary = binary or b"\0" in bytes(chunk)  # chunks may be memoryviews
         return Literal(size, self.read(offset, length), binary=binary)
 
 

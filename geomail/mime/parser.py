@@ -106,6 +106,7 @@ class Part:
                  "disposition", "disposition_params", "language", "location", "md5",
                  "header_offset", "header_length", "body_offset", "body_length", "lines",
                  "children", "message", "boundary", "attachment", "fields", "parent", "depth", "opaque",
+                 "nul",
                  "_lf0", "_consumer", "_delim", "_closed", "_raw_start", "_raw_end", "_charset")
 
     def __init__(self, number, header_offset, parent=None):
@@ -118,6 +119,7 @@ class Part:
         self.parent = parent
         self.depth = 0 if parent is None else parent.depth + 1
         self.opaque = False        # a container treated as a leaf (MAX_DEPTH)
+        self.nul = None            # an attachment: does its decoded object hold NUL (BINARY)
         self.children = []
         self.message = None
         self.boundary = None
@@ -195,6 +197,8 @@ class Part:
         }
         if self.opaque:
             d["opaque"] = True
+        if self.nul is not None:
+            d["nul"] = self.nul
         if self.fields is not None:
             d["fields"] = [[n, s(v)] for n, v in self.fields if n in _ENVELOPE_FIELDS]
         if self.message is not None:
@@ -222,6 +226,7 @@ class Part:
         p.location, p.md5, p.boundary = b(d["location"]), b(d["md5"]), b(d["boundary"])
         p.attachment = d["attachment"]
         p.opaque = d.get("opaque", False)
+        p.nul = d.get("nul")          # None: stored before it was recorded
         if "fields" in d:
             p.fields = [(n, b(v)) for n, v in d["fields"]]
         if "message" in d:
@@ -274,25 +279,30 @@ class _Inline:
 
 
 class _Writer:
-    """Wraps the sink's writer: counts and hashes the decoded bytes."""
+    """Wraps the sink's writer: counts and hashes the decoded bytes, and notes whether
+    they hold NUL (the part's ``nul``: RFC 3516 §4.3, BINARY's literal8)."""
 
-    __slots__ = ("w", "info", "h", "n")
+    __slots__ = ("w", "info", "h", "n", "part", "nul")
 
-    def __init__(self, writer, info):
-        self.w, self.info = writer, info
+    def __init__(self, writer, info, part):
+        self.w, self.info, self.part = writer, info, part
         self.h = hashlib.sha256()
         self.n = 0
+        self.nul = False
 
     def write(self, data):
         if data:
             self.h.update(data)
             self.n += len(data)
+            if not self.nul:
+                self.nul = b"\0" in bytes(data)
             self.w.write(data)
 
     def close(self, storage):
         self.info.size = self.n
         self.info.sha256 = self.h.hexdigest()
         self.info.storage = storage
+        self.part.nul = self.nul
         self.w.close()
 
 
@@ -924,7 +934,7 @@ class MessageParser:
                               self._safe_name(filename, index), part.content_type, part.encoding)
         part.attachment = index
         self._attachments.append(info)
-        writer = _Writer(self._sink.open(info), info)
+        writer = _Writer(self._sink.open(info), info, part)
         self._writers.append(writer)
         enc = part.encoding
         if enc == "base64":

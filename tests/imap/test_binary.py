@@ -42,7 +42,7 @@ def test_decoded_parts(session, deliver):
     # literal (RFC 3516 §4.3 SHOULD; Dovecot sends ~{15} here)
     assert fetch(session, "BINARY.PEEK[1] BINARY.SIZE[1]") == [
         "* 1 FETCH (BINARY[1] {15}\r\ncafé softbreak BINARY.SIZE[1] 15)", "TAG OK FETCH completed"]
-    # base64 undone, from the attachment's decoded object; binary domain: literal8
+    # base64 undone, from the attachment's decoded object; it holds NUL: literal8
     assert fetch(session, "BINARY.PEEK[2] BINARY.SIZE[2] BINARY.PEEK[2]<3.5>") == [
         "* 1 FETCH (BINARY[2] ~{39}\r\n" + PAYLOAD.decode() + " BINARY.SIZE[2] 39 "
         "BINARY[2]<3> ~{5}\r\ninary)", "TAG OK FETCH completed"]
@@ -147,3 +147,22 @@ def test_literal8_only_in_append(session):
     assert session.command("SELECT ~{5+}\r\nINBOX") == [
         "TAG BAD Syntax error: literal8 is allowed only for the message of APPEND"]
     assert session.command("NOOP") == ["TAG OK NOOP completed"]
+
+
+def test_base64_without_nul_is_a_plain_literal(session, deliver):
+    """As imaptest's fetch-binary-mime-base64: decoded data without NUL is a string
+    (RFC 3516 §4.3 SHOULD), with NUL a literal8, inline or attachment alike."""
+    text = base64.b64encode(b"hello world") + b"\r\n"
+    data = (b"Subject: b64\r\nContent-Type: multipart/mixed; boundary=Z\r\n\r\n--Z\r\n"
+            b"Content-Type: text/plain\r\nContent-Transfer-Encoding: base64\r\n\r\n" + text +
+            b"--Z\r\nContent-Type: application/octet-stream; name=a.bin\r\n"
+            b"Content-Transfer-Encoding: base64\r\n\r\n" + text +
+            b"--Z\r\nContent-Type: text/plain\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n"
+            b"nul=00here\r\n--Z--\r\n")
+    deliver(session.account.address, data)
+    session.ok("SELECT INBOX")
+    assert fetch(session, "BINARY.PEEK[1] BINARY.PEEK[2] BINARY.SIZE[2] BINARY.PEEK[2]<6.5>") == [
+        "* 1 FETCH (BINARY[1] {11}\r\nhello world BINARY[2] {11}\r\nhello world BINARY.SIZE[2] 11 "
+        "BINARY[2]<6> {5}\r\nworld)", "TAG OK FETCH completed"]
+    assert fetch(session, "BINARY.PEEK[3] BINARY.SIZE[3]") == [
+        "* 1 FETCH (BINARY[3] ~{8}\r\nnul\x00here BINARY.SIZE[3] 8)", "TAG OK FETCH completed"]
