@@ -6,7 +6,7 @@ prepended come first in BODY[] and BODY[HEADER].  Ranges are streamed from
 ``geomail.reader.StoredMessage`` (MySQL raw bytes + S3 attachment ranges).
 """
 
-from geomail.mime.decoders import Base64Decoder, QuotedPrintableDecoder
+from geomail.mime.decoders import Base64Decoder, Rfc2045QPDecoder
 from geomail.mime.parser import CONTAINER_TYPES, Part
 from geomail.reader import StoredMessage
 from geomail.imap import response as R
@@ -16,7 +16,7 @@ from geomail.imap.response import Literal
 # RFC 3516 §4.3: the transfer encodings BINARY can undo; any other is NO [UNKNOWN-CTE].
 # 7bit, 8bit and binary are identities (RFC 2045 §6.2).
 DECODERS = {"7bit": None, "8bit": None, "binary": None,
-            "base64": Base64Decoder, "quoted-printable": QuotedPrintableDecoder}
+            "base64": Base64Decoder, "quoted-printable": Rfc2045QPDecoder}
 
 
 class Section:
@@ -152,7 +152,9 @@ class Binary:
             raise CommandError(f"Unknown Content-Transfer-Encoding {encoding[:40]}", R.UNKNOWN_CTE)
         self.decoder = DECODERS[encoding]
         entries = msg.stored.content["attachments"]
-        if self.decoder is not None and node.attachment is not None and node.attachment < len(entries):
+        # a quoted-printable attachment's object was decoded leniently (blanks at line
+        # ends kept) and its encoded form is stored anyway: decode that, as RFC 2045 says
+        if encoding == "base64" and node.attachment is not None and node.attachment < len(entries):
             self.attachment = entries[node.attachment]
             self.nul = node.nul
 

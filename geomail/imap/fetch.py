@@ -458,8 +458,8 @@ def _write_item(session, out, item, row, msg, view, binaries):
         out.write(item.response_name() + b" ")
         if kind == "BINARY.SIZE":
             out.write(b"%d" % (binary.size() if binary is not None else 0))
-        elif binary is None:
-            out.write(R.NIL)
+        elif binary is None:       # no such part: empty, as Dovecot (BODY[n] says NIL)
+            out.literal(R.Literal(0, ()))
         else:
             out.literal(binary.literal(item.partial))
     else:

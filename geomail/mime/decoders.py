@@ -116,6 +116,47 @@ class QuotedPrintableDecoder:
         return binascii.a2b_qp(carry) if carry else b""
 
 
+class Rfc2045QPDecoder:
+    """Quoted-printable as RFC 2045 §6.7 decodes it (for BINARY, as Dovecot 2.3 does):
+    blanks at the end of an encoded line are deleted (rule 3: a transport may have
+    added them), so "=" followed by blanks is a soft line break too.  Line by line;
+    an endless line is cut where no escape is split, as QuotedPrintableDecoder."""
+
+    __slots__ = ("_carry", "_max")
+
+    def __init__(self, max_pending=1 << 16):
+        self._carry = b""
+        self._max = max_pending
+
+    def feed(self, data):
+        data = self._carry + bytes(data)
+        cut = data.rfind(b"\n") + 1
+        if cut == 0:
+            if len(data) <= self._max:
+                self._carry = data
+                return b""
+            cut = len(data) - 3        # an endless line: keep the end, it may be blanks or "="
+            while cut > 0 and b"=" in data[cut:cut + 3]:
+                cut -= 1
+            self._carry = data[cut:]
+            return binascii.a2b_qp(data[:cut])
+        self._carry = data[cut:]
+        return b"".join(self._line(line) for line in data[:cut].splitlines(keepends=True))
+
+    @staticmethod
+    def _line(line):
+        body = line.rstrip(b"\r\n")
+        end = line[len(body):]
+        body = body.rstrip(b" \t")
+        if body.endswith(b"="):
+            return binascii.a2b_qp(body[:-1])        # soft line break
+        return binascii.a2b_qp(body) + end
+
+    def finish(self):
+        carry, self._carry = self._carry, b""
+        return self._line(carry) if carry else b""
+
+
 class UUDecoder:
     """email's _uudecode, line by line: data between 'begin <mode>' and 'end'."""
 

@@ -56,9 +56,9 @@ def test_decoded_parts(session, deliver):
     # past the end: an empty literal8, as Dovecot
     assert fetch(session, "BINARY.PEEK[2]<100.5>") == [
         "* 1 FETCH (BINARY[2]<100> ~{0}\r\n)", "TAG OK FETCH completed"]
-    # no such part: NIL (as BODY[9]) and size 0 (Dovecot: "" and 0)
-    assert fetch(session, "BINARY.PEEK[9] BINARY.SIZE[9]") == [
-        "* 1 FETCH (BINARY[9] NIL BINARY.SIZE[9] 0)", "TAG OK FETCH completed"]
+    # no such part: empty and size 0, as Dovecot
+    assert fetch(session, "BINARY.PEEK[9] BINARY.SIZE[9] BINARY.PEEK[9]<2.3>") == [
+        "* 1 FETCH (BINARY[9] {0}\r\n BINARY.SIZE[9] 0 BINARY[9]<2> {0}\r\n)", "TAG OK FETCH completed"]
     # the whole message: no transfer encoding of its own to undo
     whole = fetch(session, "BODY.PEEK[]")[0]
     size = int(whole[whole.index("{") + 1:whole.index("}")])
@@ -166,3 +166,23 @@ def test_base64_without_nul_is_a_plain_literal(session, deliver):
         "BINARY[2]<6> {5}\r\nworld)", "TAG OK FETCH completed"]
     assert fetch(session, "BINARY.PEEK[3] BINARY.SIZE[3]") == [
         "* 1 FETCH (BINARY[3] ~{8}\r\nnul\x00here BINARY.SIZE[3] 8)", "TAG OK FETCH completed"]
+
+
+QP = (b"Subject: qp\r\nContent-Type: text/plain\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n"
+      b"hello  \r\nbar\r\nfoo\tbar\r\nfoo\t \t= \r\nb\r\nfoo = \t\r\nbar\r\nfoo b\r\nfoo  \r\nbar\r\n"
+      b"foo_bar\r\n")
+
+
+def test_quoted_printable_as_rfc2045(session, deliver):
+    """RFC 2045 §6.7 rule 3: blanks ending an encoded line are deleted, "=" then blanks
+    is a soft line break; Dovecot's answers (imaptest's fetch-binary-mime-qp message),
+    for an inline part and for an attachment alike."""
+    decoded = "hello\r\nbar\r\nfoo\tbar\r\nfoo\t \tb\r\nfoo bar\r\nfoo b\r\nfoo\r\nbar\r\nfoo_bar\r\n"
+    deliver(session.account.address, QP)
+    deliver(session.account.address, QP.replace(b"text/plain", b"text/plain; name=qp.txt"))
+    session.ok("SELECT INBOX")
+    for n in (1, 2):
+        assert fetch(session, "BINARY.SIZE[1] BINARY.PEEK[1] BINARY.PEEK[1]<10.10> BINARY.PEEK[1]<40.100>",
+                     str(n)) == [
+            f"* {n} FETCH (BINARY.SIZE[1] 65 BINARY[1] {{65}}\r\n{decoded} BINARY[1]<10> {{10}}\r\n"
+            f"{decoded[10:20]} BINARY[1]<40> {{25}}\r\n{decoded[40:]})", "TAG OK FETCH completed"]
