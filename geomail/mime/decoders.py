@@ -88,6 +88,16 @@ class Base64Decoder:
         return binascii.a2b_base64(carry + b"=" * (4 - len(carry)))
 
 
+def _line_cut(data, blanks):
+    """Where to cut an endless quoted-printable line: no "=XX" escape split, the last
+    3 bytes (a soft break "=" may start there) kept, and with ``blanks`` no run of
+    blanks cut off from what follows (RFC 2045 §6.7 deletes it at a line end)."""
+    cut = len(data) - 3
+    while cut > 0 and (b"=" in data[max(cut - 2, 0):cut] or (blanks and data[cut - 1] in b" \t")):
+        cut -= 1
+    return cut if cut > 0 else len(data) - 3
+
+
 class QuotedPrintableDecoder:
     """quopri.decodestring (binascii.a2b_qp) fed line by line."""
 
@@ -102,9 +112,7 @@ class QuotedPrintableDecoder:
         cut = data.rfind(b"\n") + 1
         if cut == 0 and len(data) > self._max:
             # an endless line: cut where no escape or soft break is split
-            cut = len(data) - 3
-            while cut > 0 and b"=" in data[cut:cut + 3]:
-                cut -= 1
+            cut = _line_cut(data, False)
         if cut <= 0:
             self._carry = data
             return b""
@@ -135,9 +143,7 @@ class Rfc2045QPDecoder:
             if len(data) <= self._max:
                 self._carry = data
                 return b""
-            cut = len(data) - 3        # an endless line: keep the end, it may be blanks or "="
-            while cut > 0 and b"=" in data[cut:cut + 3]:
-                cut -= 1
+            cut = _line_cut(data, True)
             self._carry = data[cut:]
             return binascii.a2b_qp(data[:cut])
         self._carry = data[cut:]
