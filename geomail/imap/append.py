@@ -37,7 +37,7 @@ def append(session, p, tag):
     mailbox = messages.find_mailbox(db, session.account.id, name)
     if mailbox is None:         # before '+': the client need not send the message (§6.3.11)
         raise CommandError(f"Mailbox {name} does not exist", R.TRYCREATE)
-    size, chunks = p.literal_stream(session.max_literal)
+    size, chunks = p.literal_stream(session.max_literal, literal8=True)   # RFC 3516 §4.4
     target = Target(mailbox_id=mailbox.id, flags=tuple(flags), internal_date=internal_date)
     if size == 0:
         for _ in chunks:

@@ -3,6 +3,7 @@
 Metadata comes from the messages row, ENVELOPE/BODY/BODYSTRUCTURE from the
 forms cached at delivery, body sections stream from MySQL and S3 (body.py).
 A non-PEEK body fetch sets \\Seen first and reports the new FLAGS.
+BINARY, BINARY.PEEK and BINARY.SIZE (RFC 3516) are sections decoded (body.Binary).
 """
 
 import datetime
@@ -45,9 +46,11 @@ class Item:
         self.peek = peek
 
     def response_name(self):
-        if self.kind != "BODY[]":
+        if self.kind == "BINARY.SIZE":
+            return b"BINARY.SIZE[" + self.section.spec + b"]"
+        if self.kind not in _SECTIONS:
             return self.kind.encode()
-        name = b"BODY[" + self.section.spec + b"]"
+        name = (b"BODY[" if self.kind == "BODY[]" else b"BINARY[") + self.section.spec + b"]"
         if self.partial is not None:
             name += b"<%d>" % self.partial[0]
         return name
@@ -73,7 +76,12 @@ def _item(p, macros=False):
     if word in SIMPLE:
         return [Item(word, peek=word not in ("RFC822", "RFC822.TEXT"))]
     if word in ("BINARY", "BINARY.PEEK", "BINARY.SIZE"):
-        raise ParseError("BINARY is not supported yet")
+        if not p.peek("["):
+            raise ParseError(f"{word} needs a section")
+        section = _section_binary(p)
+        if word == "BINARY.SIZE":
+            return [Item("BINARY.SIZE", section)]
+        return [Item("BINARY[]", section, _partial(p), peek=word == "BINARY.PEEK")]
     raise ParseError(f"unknown FETCH item {word}")
 
 
@@ -119,6 +127,20 @@ def _section(p):
     spec = p.line[start:p.pos]
     p.expect("]")
     return Section(part, text, fields, spec)
+
+
+def _section_binary(p):
+    """RFC 3516 §6 section-binary: '[' [section-part] ']', part numbers only."""
+    p.expect("[")
+    start = p.pos
+    numbers = []
+    while not p.peek("]"):
+        if numbers:
+            p.expect(".", "'.' or ']'")
+        numbers.append(str(p.number(nonzero=True)))
+    spec = p.line[start:p.pos]
+    p.expect("]")
+    return Section(".".join(numbers), "", None, spec)
 
 
 def _partial(p):
@@ -171,7 +193,7 @@ def _fetch(session, p, uid_mode):
     rows = messages.fetch_rows(db, view.mailbox_id, ranges, fields)
     if "content" in fields:
         prefetcher = Prefetcher() if any(_whole(i) for i in items) else None
-        parts = any(i.kind == "BODY[]" and i.section.part for i in items)
+        parts = any(i.kind in _PARTS and i.section.part for i in items)
         stream = _with_contents(session.context, rows, prefetcher, parts)
     else:
         prefetcher = None
@@ -230,6 +252,9 @@ def _write_rows(session, out, items, view, stream, seen_now):
 
 
 def _write_message(session, out, items, row, msg, view, seq, seen_now):
+    # BINARY sections are looked up before any byte of the response is written, so an
+    # encoding it cannot undo is a clean NO [UNKNOWN-CTE] (RFC 3516 §4.3) for the command
+    binaries = {id(i): msg.binary(i.section.part) for i in items if i.kind in _BINARY}
     out.write(b"* %d FETCH (" % seq)
     first = True
     wrote_flags = False
@@ -239,7 +264,7 @@ def _write_message(session, out, items, row, msg, view, seq, seen_now):
         first = False
         if item.kind == "FLAGS":
             wrote_flags = True
-        _write_item(session, out, item, row, msg, view)
+        _write_item(session, out, item, row, msg, view, binaries)
     if seen_now and not wrote_flags:
         out.write(b" FLAGS " + R.flag_list(_flags(row, view)))
     out.write(b")\r\n")
@@ -256,7 +281,7 @@ def _whole(item):
     """Does the item send a whole message (all its attachments)?"""
     if item.kind == "RFC822":
         return True
-    return (item.kind == "BODY[]" and item.partial is None and not item.section.part
+    return (item.kind in _SECTIONS and item.partial is None and not item.section.part
             and item.section.text == "")
 
 
@@ -379,7 +404,7 @@ def _fields(items):
     for item in items:
         need = {"FLAGS": "flags", "INTERNALDATE": "internal_date", "RFC822.SIZE": "size",
                 "ENVELOPE": "envelope", "BODY": "body", "BODYSTRUCTURE": "bodystructure"}.get(item.kind)
-        if item.kind in ("BODY[]", "RFC822", "RFC822.HEADER", "RFC822.TEXT"):
+        if item.kind in _PARTS or item.kind in ("RFC822", "RFC822.HEADER", "RFC822.TEXT"):
             need = "content"
         if need and need not in fields:
             fields.append(need)
@@ -419,10 +444,24 @@ def _metadata(kind, row, view):
     return b"BODY " + _cached(row["body"])
 
 
-def _write_item(session, out, item, row, msg, view):
+_SECTIONS = ("BODY[]", "BINARY[]")
+_BINARY = ("BINARY[]", "BINARY.SIZE")
+_PARTS = ("BODY[]", "BINARY[]", "BINARY.SIZE")
+
+
+def _write_item(session, out, item, row, msg, view, binaries):
     kind = item.kind
     if kind in _METADATA:
         out.write(_metadata(kind, row, view))
+    elif kind in _BINARY:
+        binary = binaries[id(item)]
+        out.write(item.response_name() + b" ")
+        if kind == "BINARY.SIZE":
+            out.write(b"%d" % (binary.size() if binary is not None else 0))
+        elif binary is None:       # no such part: empty, as Dovecot (BODY[n] says NIL)
+            out.literal(R.Literal(0, ()))
+        else:
+            out.literal(binary.literal(item.partial))
     else:
         if kind == "BODY[]":
             section, partial = item.section, item.partial

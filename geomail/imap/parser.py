@@ -3,8 +3,9 @@
 Like mox's parse.go, the parser is pulled by the command handlers: the
 session reads the first line and the command name, the handler asks for
 its arguments one by one, and a literal (``{n}`` synchronising, answered
-with ``+``; ``{n+}`` non-synchronising, RFC 7888 LITERAL+) is read from the
-connection only when the handler reaches it.  APPEND can therefore stream
+with ``+``; ``{n+}`` non-synchronising, RFC 7888 LITERAL+; ``~{n}``, RFC 3516
+literal8, which may hold NUL, in APPEND only) is read from the connection
+only when the handler reaches it.  APPEND can therefore stream
 its message literal instead of holding it in memory; every other literal is
 small and bounded by MAX_SMALL_LITERAL.
 
@@ -27,7 +28,7 @@ _ATOM_CHARS = bytes(c for c in range(0x21, 0x7f) if c not in _ATOM_SPECIALS)
 _ASTRING_CHARS = _ATOM_CHARS + b"]"
 _LIST_CHARS = _ASTRING_CHARS + b"%*"
 _TAG_CHARS = bytes(c for c in _ASTRING_CHARS if c != ord("+"))
-_LITERAL_RE = re.compile(rb"~?\{(\d{1,20})(\+?)\}$")
+_LITERAL_RE = re.compile(rb"(~?)\{(\d{1,20})(\+?)\}$")
 _MONTHS = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
 
 
@@ -131,9 +132,9 @@ class Parser:
         while True:
             match = _LITERAL_RE.search(self.line, self.pos)
             self.pos = len(self.line)
-            if match is None or match.group(2) != b"+":
+            if match is None or match.group(3) != b"+":
                 return
-            self._drain(int(match.group(1)))
+            self._drain(int(match.group(2)))
             try:
                 self._readline()
             except LineTooLong:
@@ -242,12 +243,13 @@ class Parser:
             i += 1
 
     def _literal_header(self):
-        """If a literal marker ends the line here, its (size, synchronizing) and consume it."""
+        """If a literal marker ends the line here, its (size, synchronizing, literal8)
+        and consume it."""
         match = _LITERAL_RE.match(self.line, self.pos)
         if match is None:
             return None
         self.pos = len(self.line)
-        return int(match.group(1)), match.group(2) != b"+"
+        return int(match.group(2)), match.group(3) != b"+", match.group(1) == b"~"
 
     def literal(self, limit=MAX_SMALL_LITERAL):
         """A literal read whole (small ones only); returns bytes."""
@@ -256,17 +258,24 @@ class Parser:
         self._readline()
         return data
 
-    def literal_stream(self, limit):
-        """(size, chunks) of a literal that is streamed (APPEND); chunks must be consumed."""
-        size = self._start_literal(limit)
+    def literal_stream(self, limit, literal8=False):
+        """(size, chunks) of a literal that is streamed (APPEND); chunks must be consumed.
+        ``literal8``: a ``~{n}`` literal is accepted too (RFC 3516 §4.4)."""
+        size = self._start_literal(limit, literal8)
         return size, self._chunks(size)
 
-    def _start_literal(self, limit):
+    def _start_literal(self, limit, literal8=False):
         """Consume a literal marker, check its size, send "+" if it synchronises; its size."""
+        marker = self.pos
         header = self._literal_header()
         if header is None:
             raise ParseError(f"expected literal {self._where()}")
-        size, sync = header
+        size, sync, eight = header
+        if eight and not literal8:
+            # RFC 3516 §6: literal8 is a form of APPEND's message only; the marker is
+            # left unread so that discard() drains a non-synchronising one
+            self.pos = marker
+            raise ParseError("literal8 is allowed only for the message of APPEND")
         # literal_budget: bytes the literals of this command may still take in all
         # (set by the session before login; None: only the per-literal limit).
         budget = getattr(self, "literal_budget", None)

@@ -62,6 +62,7 @@ AUTHENTICATED_CAPABILITIES = [
     "ESORT",                # RFC 5267 §3
     "THREAD=ORDEREDSUBJECT",  # RFC 5256
     "THREAD=REFERENCES",    # RFC 5256
+    "BINARY",               # RFC 3516
 ]
 
 

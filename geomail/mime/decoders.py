@@ -88,6 +88,16 @@ class Base64Decoder:
         return binascii.a2b_base64(carry + b"=" * (4 - len(carry)))
 
 
+def _line_cut(data, blanks):
+    """Where to cut an endless quoted-printable line: no "=XX" escape split, the last
+    3 bytes (a soft break "=" may start there) kept, and with ``blanks`` no run of
+    blanks cut off from what follows (RFC 2045 §6.7 deletes it at a line end)."""
+    cut = len(data) - 3
+    while cut > 0 and (b"=" in data[max(cut - 2, 0):cut] or (blanks and data[cut - 1] in b" \t")):
+        cut -= 1
+    return cut if cut > 0 else len(data) - 3
+
+
 class QuotedPrintableDecoder:
     """quopri.decodestring (binascii.a2b_qp) fed line by line."""
 
@@ -102,9 +112,7 @@ class QuotedPrintableDecoder:
         cut = data.rfind(b"\n") + 1
         if cut == 0 and len(data) > self._max:
             # an endless line: cut where no escape or soft break is split
-            cut = len(data) - 3
-            while cut > 0 and b"=" in data[cut:cut + 3]:
-                cut -= 1
+            cut = _line_cut(data, False)
         if cut <= 0:
             self._carry = data
             return b""
@@ -114,6 +122,45 @@ class QuotedPrintableDecoder:
     def finish(self):
         carry, self._carry = self._carry, b""
         return binascii.a2b_qp(carry) if carry else b""
+
+
+class Rfc2045QPDecoder:
+    """Quoted-printable as RFC 2045 §6.7 decodes it (for BINARY, as Dovecot 2.3 does):
+    blanks at the end of an encoded line are deleted (rule 3: a transport may have
+    added them), so "=" followed by blanks is a soft line break too.  Line by line;
+    an endless line is cut where no escape is split, as QuotedPrintableDecoder."""
+
+    __slots__ = ("_carry", "_max")
+
+    def __init__(self, max_pending=1 << 16):
+        self._carry = b""
+        self._max = max_pending
+
+    def feed(self, data):
+        data = self._carry + bytes(data)
+        cut = data.rfind(b"\n") + 1
+        if cut == 0:
+            if len(data) <= self._max:
+                self._carry = data
+                return b""
+            cut = _line_cut(data, True)
+            self._carry = data[cut:]
+            return binascii.a2b_qp(data[:cut])
+        self._carry = data[cut:]
+        return b"".join(self._line(line) for line in data[:cut].splitlines(keepends=True))
+
+    @staticmethod
+    def _line(line):
+        body = line.rstrip(b"\r\n")
+        end = line[len(body):]
+        body = body.rstrip(b" \t")
+        if body.endswith(b"="):
+            return binascii.a2b_qp(body[:-1])        # soft line break
+        return binascii.a2b_qp(body) + end
+
+    def finish(self):
+        carry, self._carry = self._carry, b""
+        return self._line(carry) if carry else b""
 
 
 class UUDecoder:

@@ -8,8 +8,6 @@ import re
 import urllib.parse
 from email.header import decode_header
 
-# Python's email feedparser: a line that is not a header line ends the block.
-HEADER_LINE = re.compile(rb"From |[\041-\071\073-\176]*:|[ \t]")
 _FOLD = re.compile(rb"\r?\n(?=[ \t])")
 _TOKEN_CHARS = frozenset(b"!#$%&'*+-.0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ^_`abcdefghijklmnopqrstuvwxyz{|}~")
 
@@ -17,8 +15,10 @@ _TOKEN_CHARS = frozenset(b"!#$%&'*+-.0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ^_`abcd
 def split_fields(block):
     """[(lower-case name, value bytes)] of a header block; value keeps its folding.
 
-    Follows email.feedparser: continuation lines join the previous field, a
-    line without a colon is skipped (a defect), the first 'From ' line too.
+    As Dovecot 2.3 (lib-mail/message-header-parser.c): continuation lines join
+    the previous field, blanks before the colon are not part of the name
+    (obsolete syntax, RFC 5322 §4.5.3), a line without a colon has no name
+    and so is no field here.
     """
     fields = []
     name = None
@@ -299,8 +299,40 @@ def param_value(params, name):
 # --- Addresses (RFC 5322 §3.4) for the IMAP ENVELOPE -----------------------------
 
 _ADDR_TOKEN = re.compile(
-    rb'\s+|"(?:[^"\\]|\\.)*"?|\((?:[^()\\]|\\.)*\)?|[<>@,;:\[\]]|[^\s"(<>@,;:\[\]]+',
+    rb'\s+|"(?:[^"\\]|\\.)*"?|[<>@,;:\[\]]|[^\s"(<>@,;:\[\]]+',
     re.S)
+
+
+def _address_tokens(value):
+    """Tokens of an address list; a comment is one token, nested comments in it
+    (RFC 5322 §3.2.2: a comment may contain comments), scanned in linear time."""
+    out = []
+    i, n = 0, len(value)
+    while i < n:
+        if value[i] == 0x28:        # '('
+            j, depth = i, 0
+            while j < n:
+                c = value[j]
+                if c == 0x5c:
+                    j += 2
+                    continue
+                j += 1
+                if c == 0x28:
+                    depth += 1
+                elif c == 0x29:
+                    depth -= 1
+                    if depth == 0:
+                        break
+            out.append(value[i:min(j, n)])
+            i = j
+            continue
+        m = _ADDR_TOKEN.match(value, i)
+        if m is None:
+            break
+        if not m.group().isspace():
+            out.append(m.group())
+        i = m.end()
+    return out
 
 MISSING_MAILBOX = b"MISSING_MAILBOX"
 MISSING_DOMAIN = b"MISSING_DOMAIN"
@@ -319,7 +351,7 @@ def _unquote(tok):
 def parse_addresses(value):
     """[(name, route, mailbox, host)] (bytes or None) per RFC 3501 §7.4.2,
     group start (None, None, group, None) and end (None, None, None, None)."""
-    toks = [t for t in _ADDR_TOKEN.findall(unfold(value)) if not t.isspace()]
+    toks = _address_tokens(unfold(value))
     out = []
     i, n = 0, len(toks)
     in_group = False

@@ -5,13 +5,17 @@ and written to ``attachment_sink.open(info)`` writers; every other byte is
 kept in ``raw``. ``segments`` say how raw and the decoded attachments give
 back the message byte for byte (docs/DESIGN.md "Byte-exact messages").
 
-Boundaries, header blocks and the default content types follow Python's
-email.feedparser, so that the attachments decode to what
-``email.message_from_bytes(...)`` gives; the CRLF before a boundary belongs
-to the boundary (RFC 2046 §5.1.1).
+Boundaries, header blocks and the default content types follow Dovecot 2.3
+(lib-mail/message-parser.c), which tests/mime/dovecot records: a header block
+runs to the empty line (RFC 5322 §2.1), a delimiter need only begin its line
+and the innermost boundary wins (RFC 2046 §5.1.1), a delimiter right after
+another delimits an empty part; the CRLF before a boundary belongs to the
+boundary (RFC 2046 §5.1.1).  Attachments decode as
+``email.message_from_bytes(...)`` decodes the same bytes.
 """
 
 import binascii
+import bisect
 import hashlib
 from email.utils import parsedate_to_datetime
 from datetime import timezone
@@ -38,6 +42,10 @@ CONTAINER_TYPES = ("message/rfc822",)   # as Dovecot 2.3: message/global is a le
 # for: the rest of the message belongs to the body of the part it is in.
 MAX_DEPTH = 100
 MAX_PARTS = 5000
+# A boundary is at most 70 characters (RFC 2046 §5.1.1); Dovecot 2.3 matches the first
+# 80 of a longer one (BOUNDARY_STRING_MAX_LEN, lib-mail/message-parser-private.h), so
+# a delimiter line only needs to begin with those.
+MAX_BOUNDARY = 80
 
 
 class AttachmentInfo:
@@ -98,6 +106,7 @@ class Part:
                  "disposition", "disposition_params", "language", "location", "md5",
                  "header_offset", "header_length", "body_offset", "body_length", "lines",
                  "children", "message", "boundary", "attachment", "fields", "parent", "depth", "opaque",
+                 "nul",
                  "_lf0", "_consumer", "_delim", "_closed", "_raw_start", "_raw_end", "_charset")
 
     def __init__(self, number, header_offset, parent=None):
@@ -110,6 +119,7 @@ class Part:
         self.parent = parent
         self.depth = 0 if parent is None else parent.depth + 1
         self.opaque = False        # a container treated as a leaf (MAX_DEPTH)
+        self.nul = None            # an attachment: does its decoded object hold NUL (BINARY)
         self.children = []
         self.message = None
         self.boundary = None
@@ -187,6 +197,8 @@ class Part:
         }
         if self.opaque:
             d["opaque"] = True
+        if self.nul is not None:
+            d["nul"] = self.nul
         if self.fields is not None:
             d["fields"] = [[n, s(v)] for n, v in self.fields if n in _ENVELOPE_FIELDS]
         if self.message is not None:
@@ -214,6 +226,7 @@ class Part:
         p.location, p.md5, p.boundary = b(d["location"]), b(d["md5"]), b(d["boundary"])
         p.attachment = d["attachment"]
         p.opaque = d.get("opaque", False)
+        p.nul = d.get("nul")          # None: stored before it was recorded
         if "fields" in d:
             p.fields = [(n, b(v)) for n, v in d["fields"]]
         if "message" in d:
@@ -266,25 +279,30 @@ class _Inline:
 
 
 class _Writer:
-    """Wraps the sink's writer: counts and hashes the decoded bytes."""
+    """Wraps the sink's writer: counts and hashes the decoded bytes, and notes whether
+    they hold NUL (the part's ``nul``: RFC 3516 §4.3, BINARY's literal8)."""
 
-    __slots__ = ("w", "info", "h", "n")
+    __slots__ = ("w", "info", "h", "n", "part", "nul")
 
-    def __init__(self, writer, info):
-        self.w, self.info = writer, info
+    def __init__(self, writer, info, part):
+        self.w, self.info, self.part = writer, info, part
         self.h = hashlib.sha256()
         self.n = 0
+        self.nul = False
 
     def write(self, data):
         if data:
             self.h.update(data)
             self.n += len(data)
+            if not self.nul:
+                self.nul = b"\0" in bytes(data)
             self.w.write(data)
 
     def close(self, storage):
         self.info.size = self.n
         self.info.sha256 = self.h.hexdigest()
         self.info.storage = storage
+        self.part.nul = self.nul
         self.w.close()
 
 
@@ -507,6 +525,7 @@ class MessageParser:
         self._safe_names = set()
         self._inline_text = []
         self._closed = False
+        self._skip_line = False  # inside a delimiter line longer than the buffer held
 
     # -- public API
 
@@ -584,6 +603,8 @@ class MessageParser:
 
     def _run(self, eof):
         while True:
+            if self._skip_line and not self._skip_rest():
+                return
             if self._state == HEADERS:
                 moved = self._run_headers(eof)
             else:
@@ -591,40 +612,76 @@ class MessageParser:
             if not moved:
                 return
 
-    def _delims(self):
-        """Active boundaries: {b"--boundary": multipart part} ({} after MAX_PARTS).
+    def _skip_rest(self):
+        """Consume the rest of a long delimiter line (kept raw); False: need more bytes."""
+        j = self._buf.find(b"\n", self._pos)
+        self._emit_raw(self._take(len(self._buf) if j < 0 else j + 1))
+        if self._state == HEADERS:
+            self._cur.header_offset = self._abs()
+        if j < 0:
+            return False
+        self._skip_line = False
+        return True
 
-        An enclosing multipart's boundary wins over an inner one, as in
-        email.feedparser (its end-of-part matchers run before the inner loop),
-        so the outermost part of a boundary used twice is kept.
+    def _delims(self):
+        """Active boundaries as (table, lengths), or None ({} after MAX_PARTS).
+
+        table maps a boundary to the innermost open multipart using it (RFC
+        2046 §5.1.2 and Dovecot 2.3's boundary_find: the innermost wins a
+        boundary used twice); lengths are the table's distinct boundary
+        lengths, ascending.
         """
         if self._part_count >= MAX_PARTS:
-            return {}
-        delims = {}
-        for p in self._open:
+            return None
+        table = {}
+        for p in self._open:                 # outermost first: inner ones overwrite
             if p._delim is not None and not p._closed:
-                delims.setdefault(p._delim, p)
-        return delims
+                table[p._delim] = p
+        if not table:
+            return None
+        return table, sorted({len(b) for b in table})
 
     @staticmethod
-    def _match(line, delims):
-        """(part, is_close) if line is a delimiter line of one of delims.
+    def _match(line, delims, whole=True):
+        """(part, is_close) if line is a delimiter line of one of delims, else None.
 
-        A delimiter line is the delimiter, "--" if it closes, then only blanks
-        (RFC 2046 §5.1.1).  Two dictionary lookups, so the work per line does
-        not grow with the nesting depth.  "--abc--" may close "abc" or open
-        "abc--": the outer of the two parts wins.
+        RFC 2046 §5.1.1 (NOTE TO IMPLEMENTORS): the boundary need only begin
+        the line after "--", so a line matches every boundary that prefixes
+        it; as Dovecot 2.3 (lib-mail/message-parser.c boundary_find), the
+        longest prefix wins, but an exact match ("--b" or "--b--" and nothing
+        more) stops the search from the innermost part outwards.  A close
+        delimiter has "--" right after the boundary.  ``whole`` is False when
+        only the first bytes of a long line are known (no exact match is then
+        possible).  The lookups are one per distinct boundary length that fits
+        in the line, so the work per line is bounded by the line's length.
         """
-        body = line.rstrip(b"\r\n").rstrip(b" \t")
-        opened = delims.get(body)
-        closed = delims.get(body[:-2]) if body.endswith(b"--") else None
-        if opened is not None and (closed is None or opened.depth <= closed.depth):
-            return opened, False
-        if closed is not None:
-            return closed, True
-        return None
+        if line[:2] != b"--":
+            return None
+        table, lengths = delims
+        content = line[2:]
+        if content.endswith(b"\n"):
+            content = content[:-2] if content.endswith(b"\r\n") else content[:-1]
+        size = len(content)
+        trailing = whole and size > 2 and content.endswith(b"--")
+        found = []
+        for n in lengths[:bisect.bisect_right(lengths, size)]:
+            part = table.get(content[:n])
+            if part is not None:
+                found.append((part, n))
+        if not found:
+            return None
+        exact = [f for f in found if whole and (f[1] == size or (trailing and f[1] == size - 2))]
+        if exact:
+            depth = max(f[0].depth for f in exact)
+            found = [f for f in found if f[0].depth >= depth]
+        part, n = max(found, key=lambda f: f[1])
+        return part, content[n:n + 2] == b"--"
 
     def _run_headers(self, eof):
+        """A header block ends at the empty line (RFC 5322 §2.1), as Dovecot 2.3 reads
+        it: a line without a colon or with blanks before it (obsolete syntax, RFC 5322
+        §4.5.3) is still a header line; a delimiter line of an enclosing multipart ends
+        it early, and so does max_header_bytes (bounded memory)."""
         buf = self._buf
         delims = self._delims()
         while True:
@@ -636,16 +693,11 @@ class MessageParser:
                     if rest:
                         line = buf[pos:]
                         m = self._match(line, delims) if delims else None
-                        if m and self._repeated_delimiter(m):
-                            self._emit_raw(self._take(len(buf)))
-                            self._cur.header_offset = self._abs()
-                            m = None
-                            line = b""
                         if m:
                             self._end_headers()
                             self._delimiter(pos, len(buf), m)
                             return True
-                        if H.HEADER_LINE.match(line) and self._hdr_len + rest <= self._max_header:
+                        if self._hdr_len + rest <= self._max_header:
                             self._header_line(len(buf))
                     self._end_headers()
                     return True
@@ -656,10 +708,6 @@ class MessageParser:
             line = buf[pos:j + 1]
             if delims and line[:2] == b"--":
                 m = self._match(line, delims)
-                if m and self._repeated_delimiter(m):
-                    self._emit_raw(self._take(j + 1))
-                    self._cur.header_offset = self._abs()
-                    continue
                 if m:
                     self._end_headers()
                     self._delimiter(pos, j + 1, m)
@@ -668,20 +716,10 @@ class MessageParser:
                 self._header_line(j + 1)
                 self._end_headers()
                 return True
-            if not H.HEADER_LINE.match(line) or self._hdr_len + len(line) > self._max_header:
+            if self._hdr_len + len(line) > self._max_header:
                 self._end_headers()
                 return True
             self._header_line(j + 1)
-
-    def _repeated_delimiter(self, match):
-        """A delimiter of the same multipart right after a separator line.
-
-        email.feedparser swallows such lines (even a close delimiter) instead
-        of making empty parts; we do the same so both see the same parts.
-        """
-        cur = self._cur
-        return (match[0] is cur.parent and cur.parent is not None and cur.parent.message is not cur
-                and not self._hdr and self._abs() == cur.header_offset)
 
     def _header_line(self, end):
         data = self._take(end)
@@ -705,7 +743,7 @@ class MessageParser:
         else:
             f = buf.find(b"\n--", pos)
             cand = f + 1 if f >= 0 else -1
-        longest = max(len(d) for d in delims) + 2 + 256
+        longest = delims[1][-1] + 2 + 256
         while cand >= 0:
             e = buf.find(b"\n", cand)
             if e < 0:
@@ -715,10 +753,15 @@ class MessageParser:
                 line, line_end = buf[cand:], end
             else:
                 line, line_end = buf[cand:e + 1], e + 1
-            m = self._match(line, delims) if len(line) <= longest else None
+            whole = len(line) <= longest
+            if not whole:           # longer than any boundary: its first bytes decide
+                line = line[:longest]
+            m = self._match(line, delims, whole)
             if m:
                 self._deliver(self._eol_start(cand))
                 self._delimiter(cand, line_end, m)
+                if e < 0 and not eof:
+                    self._skip_line = True      # the rest of the delimiter line is its own
                 return True
             f = buf.find(b"\n--", cand)
             cand = f + 1 if f >= 0 else -1
@@ -809,10 +852,14 @@ class MessageParser:
                                         or part.content_type in CONTAINER_TYPES):
             part.opaque, part.boundary = True, None      # see MAX_DEPTH
         if part.boundary is not None:
-            part._delim = b"--" + part.boundary
+            part._delim = part.boundary[:MAX_BOUNDARY]
             self._state = PREAMBLE
         elif part.content_type in CONTAINER_TYPES and not part.opaque:
-            nested = Part(part.number, here, part)
+            # RFC 3501 §6.4.5: the parts of the message in a message/rfc822 part N are
+            # N.1, N.2...; when that part is itself a message's body (the top level,
+            # or a message/rfc822 right inside another) its number is the body's, N.1
+            outer = part.parent is None or part.parent.message is part
+            nested = Part(part.imap_number if outer else part.number, here, part)
             self._part_count += 1
             part.message = nested
             self._cur = nested
@@ -887,7 +934,7 @@ class MessageParser:
                               self._safe_name(filename, index), part.content_type, part.encoding)
         part.attachment = index
         self._attachments.append(info)
-        writer = _Writer(self._sink.open(info), info)
+        writer = _Writer(self._sink.open(info), info, part)
         self._writers.append(writer)
         enc = part.encoding
         if enc == "base64":

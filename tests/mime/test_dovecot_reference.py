@@ -24,35 +24,21 @@ sys.path.insert(0, HERE)
 import cases  # noqa: E402
 import wire   # noqa: E402
 
-# Known structural differences: (source, name) -> reason.  They cover the
-# part tree only (BODYSTRUCTURE and BODY); ENVELOPE must always match.  Each
-# comes from a choice of geomail/mime/parser.py that follows email.feedparser,
-# which tests/mime use as the oracle for attachment contents and part
-# numbers, so the parser cannot follow Dovecot there without breaking them.
-# These are open questions for the parser, not places where Dovecot is wrong.
-_HEADER_END = ("parser ends a header block at the first line that is not a header field "
-               "(email.feedparser; test_mime_cases fuzz checks it); Dovecot reads on to the empty line")
-_REPEATED = ("parser swallows a delimiter repeated right after another (email.feedparser); "
-             "Dovecot, as RFC 2046, makes an empty part of each")
-_OUTER_WINS = ("parser lets an enclosing multipart's boundary win over an inner one that it "
-               "prefixes or equals (email.feedparser); Dovecot lets the innermost win")
+# Known differences: (source, name) -> reason, each with the rule that says
+# geomail is right.  ALLOWED covers the part tree (BODYSTRUCTURE and BODY),
+# ENVELOPE_ALLOWED the ENVELOPE; anything else must match.
 _HEADER_CAP = ("parser stops buffering a header block at max_header_bytes (256 KiB, bounded "
-               "memory) and starts the body there; Dovecot reads a 300 KB field on")
+               "memory) and starts the body there; Dovecot reads a 300 KB field on. RFC 5322 "
+               "§2.1.1: a line MUST be at most 998 characters, so the message is not RFC 5322 "
+               "and no reading of it is wrong")
 ALLOWED = {
-    ("case", "no_colon"): _HEADER_END,
-    ("case", "fuzz_03"): _HEADER_END,
-    ("case", "fuzz_04"): _HEADER_END,
-    ("case", "fuzz_05"): _HEADER_END,
-    ("case", "fuzz_09"): _HEADER_END,
-    ("corpus", "msg_19"): _HEADER_END,
-    ("corpus", "msg_35"): _HEADER_END,
-    ("corpus", "msg_38"): _HEADER_END,
-    ("corpus", "msg_47"): _HEADER_END,
-    ("case", "bare_consecutive_boundaries"): _REPEATED,
-    ("corpus", "msg_37"): _REPEATED,
-    ("corpus", "msg_15"): _OUTER_WINS,
-    ("corpus", "msg_39"): _OUTER_WINS,
-    ("case", "header_8bit_long_no_colon"): _HEADER_CAP + "; and " + _HEADER_END,
+    ("case", "header_8bit_long_no_colon"): _HEADER_CAP,
+}
+_NULL_MEMBER = ("an empty member of an address list (\"a, , b\") is no address (RFC 5322 §4.4 "
+                "obs-addr-list: null members, not addresses); Dovecot answers one "
+                "(NIL NIL \"MISSING_MAILBOX\" \"MISSING_DOMAIN\") for it, geomail leaves it out")
+ENVELOPE_ALLOWED = {
+    ("case", "obs_route_and_empty_members"): _NULL_MEMBER,
 }
 
 REFERENCES = sorted(glob.glob(os.path.join(HERE, "*.json")))
@@ -80,7 +66,7 @@ def test_reference_set_is_complete():
     assert len(corpus) >= 40 and len(case_names) >= 40
     missing = (corpus | case_names) - names
     assert not missing, "no Dovecot answer for %s: run tests/mime/dovecot/generate.py" % sorted(missing)
-    assert not set(ALLOWED) - names
+    assert not (set(ALLOWED) | set(ENVELOPE_ALLOWED)) - names
 
 
 def test_canonical_form():
@@ -102,12 +88,25 @@ def test_matches_dovecot(path):
     data = load_message(ref)
     parsed, _ = parse(data)
     diffs = []
-    allowed = (ref["source"], ref["name"]) in ALLOWED
     for item in ("envelope", "bodystructure", "body"):
         ours = wire.canonical(getattr(parsed, item))   # also: valid IMAP syntax
         theirs = wire.from_json(ref[item])
-        if ours != theirs and not (allowed and item != "envelope"):
+        allowed = is_allowed(ref, item)
+        if ours != theirs and not allowed:
             diffs.append("%s\n  dovecot: %r\n  geomail: %r" % (item, theirs, ours))
-        if allowed and item == "bodystructure":
+        if allowed and item != "body":
             assert ours != theirs, "%s matches Dovecot now: drop it from ALLOWED" % ref["name"]
     assert not diffs, "\n".join(diffs)
+
+
+def is_allowed(ref, item):
+    """May geomail's answer for this FETCH item differ from Dovecot's on this message?"""
+    key = (ref["source"], ref["name"])
+    return key in (ENVELOPE_ALLOWED if item == "envelope" else ALLOWED)
+
+
+def test_agreement_rate():
+    """The target: the same answer as Dovecot in at least 99% of FETCH items."""
+    refs = [_read(path) for path in REFERENCES]
+    differing = sum(is_allowed(ref, item) for ref in refs for item in ("envelope", "bodystructure", "body"))
+    assert differing <= 0.01 * 3 * len(refs), (differing, len(refs))

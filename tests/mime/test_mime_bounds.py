@@ -19,9 +19,11 @@ HEAD = b"From: a@example.net\r\nSubject: bounds\r\nMIME-Version: 1.0\r\n"
 
 def nested(levels, leaf=b"Content-Type: application/octet-stream\r\n"
                         b"Content-Disposition: attachment; filename=deep.bin\r\n\r\ndeep\r\n"):
-    opening = b"".join(b"Content-Type: multipart/mixed; boundary=b%d\r\n\r\n--b%d\r\n" % (n, n)
+    # fixed-width boundaries: none may prefix another (b1 of b10), since a delimiter
+    # need only begin its line (RFC 2046 §5.1.1)
+    opening = b"".join(b"Content-Type: multipart/mixed; boundary=b%05d\r\n\r\n--b%05d\r\n" % (n, n)
                        for n in range(levels))
-    closing = b"".join(b"\r\n--b%d--\r\n" % n for n in reversed(range(levels)))
+    closing = b"".join(b"\r\n--b%05d--\r\n" % n for n in reversed(range(levels)))
     return HEAD + opening + leaf + closing
 
 
@@ -68,7 +70,7 @@ def test_deeper_parts_are_one_opaque_leaf():
         assert opaque.depth == MAX_DEPTH and opaque.children == [] and opaque.boundary is None
         assert depth(parsed.parts) == MAX_DEPTH
         assert parsed.attachments == []        # the leaf below is inside the opaque body
-        assert b'"application" "octet-stream" ("boundary" "b%d")' % MAX_DEPTH \
+        assert b'"application" "octet-stream" ("boundary" "b%05d")' % MAX_DEPTH \
             in parsed.bodystructure
         # what the store and FETCH do with the tree works within Python's recursion limit
         tree = Part.from_json(json.loads(json.dumps(parsed.parts.to_json())))
@@ -109,14 +111,21 @@ def test_many_open_boundaries_cost_one_lookup_per_line():
 
 
 def test_delimiter_matching_rules():
-    """Close and open delimiters, blanks after them, a boundary ending in "--"."""
+    """Close and open delimiters, blanks after them, a boundary ending in "--".
+
+    As Dovecot 2.3 answers (its BODYSTRUCTURE of this message): "--abc-- " is
+    not exactly "--abc--", so the longest boundary prefixing it wins (RFC 2046
+    §5.1.1: a delimiter need only begin its line): the outer "abc--" opens its
+    part 2 and so ends the inner multipart; the next "--abc--" is then only
+    the outer's, an empty part 2 and part 3 "second"; "--abc----" closes it.
+    """
     data = (HEAD + b'Content-Type: multipart/mixed; boundary="abc--"\r\n\r\n'
             b'--abc-- \t\r\nContent-Type: multipart/mixed; boundary="abc"\r\n\r\n'
             b"--abc\r\n\r\ninner\r\n--abc-- \r\n--abc--\r\n\r\nsecond\r\n--abc----\r\n")
     parsed, sink = parse(data)
     check_roundtrip(data, parsed, sink, ranges=5)
     outer = parsed.parts
-    assert [c.number for c in outer.children] == ["1", "2"]
+    assert [c.number for c in outer.children] == ["1", "2", "3"]
     assert [c.number for c in outer.children[0].children] == ["1.1"]
 
 
@@ -166,3 +175,35 @@ def test_long_quoted_parameters_cost_linear_time():
     _, _, params = H.dovecot_content_type(value)
     assert time.process_time() - started < 0.05
     assert params == [(b"name", b"v\" " * 30000), (b"charset", b"x")]
+
+
+def test_prefix_delimiters_cost_linear_time():
+    """A delimiter need only begin its line (RFC 2046 §5.1.1): a line is looked up once
+    per distinct boundary length that fits in it, so 100 open boundaries of 100
+    lengths and 40,000 lines starting with "--" stay linear."""
+    levels = 100
+    names = [b"%03d" % n + b"z" * n for n in range(levels)]      # none prefixes another
+    opening = b"".join(b"Content-Type: multipart/mixed; boundary=" + b + b"\r\n\r\n--" + b + b"\r\n"
+                       for b in names)
+    noise = (b"--" + b"9" * 200 + b"\r\n") * 40000
+    data = HEAD + opening + b"Content-Type: text/plain\r\n\r\n" + noise + b"--" + names[-1] + b"--\r\n"
+    started = time.process_time()
+    parsed, sink = parse(data)
+    assert time.process_time() - started < 3
+    check_roundtrip(data, parsed, sink, ranges=5)
+    assert depth(parsed.parts) == levels
+
+
+def test_long_delimiter_line_in_any_chunking():
+    """A delimiter line longer than the parser's look-ahead: the boundary prefixes it,
+    the rest of the line is skipped as Dovecot does, whatever the chunking."""
+    data = (HEAD + b"Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\n\r\none\r\n--b"
+            + b"x" * 100000 + b"\r\nContent-Type: text/html\r\n\r\ntwo\r\n--b--\r\n")
+    whole, sink = parse(data)
+    check_roundtrip(data, whole, sink, ranges=5)
+    assert [c.content_type for c in whole.parts.children] == ["text/plain", "text/html"]
+    for size in (7, 300, 4096):
+        chunked, sink = parse(data, iter(lambda: size, None))
+        check_roundtrip(data, chunked, sink, ranges=5)
+        assert chunked.parts.to_json() == whole.parts.to_json()
+        assert chunked.segments_json() == whole.segments_json()

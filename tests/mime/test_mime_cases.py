@@ -56,6 +56,16 @@ class TestStructure:
         assert parsed.parts.find("2.1").content_type == "text/plain"
         assert b'"inner"' in parsed.bodystructure
 
+    def test_part_numbers_through_nested_messages(self):
+        """RFC 3501 §6.4.5: the parts of a message inside a message/rfc822 whose body
+        is itself a message get the body's number (1.1.2, 2.1.2), as Part.find walks."""
+        inner = multipart([TEXT, att(b"in.bin", b"x" * 300)], boundary=b"in", head=b"Subject: in\r\n")
+        twice = b"Content-Type: message/rfc822\r\n\r\nSubject: m\r\nContent-Type: message/rfc822\r\n\r\n" + inner
+        for data, number in ((HEAD + twice, "1.1.2"), (multipart([TEXT, twice]), "2.1.2"),
+                             (multipart([TEXT, b"Content-Type: message/rfc822\r\n\r\n" + inner]), "2.2")):
+            parsed, _ = check_all(data)
+            assert [a.part for a in parsed.attachments] == [number]
+
     def test_missing_final_boundary_and_no_trailing_crlf(self):
         data = multipart([TEXT, att(b"a.bin", b"x" * 500)], close=False).rstrip(b"\r\n")
         parsed, _ = check_all(data)
@@ -262,3 +272,22 @@ def test_fuzz_garbage_always_round_trips():
             # (the SMTP layer makes every line end CRLF), so only the round
             # trip is checked for those inputs
             check_attachments(data, parsed, sink)
+
+
+def test_rfc2045_quoted_printable_in_any_chunking():
+    """BINARY's decoder (RFC 2045 §6.7): blanks ending a line deleted, "=" + blanks a soft
+    break, whatever the chunks; an endless line stays bounded."""
+    from geomail.mime.decoders import Rfc2045QPDecoder
+    data = b"hello  \r\nfoo\t \t= \r\nb=3D=C3=A9\r\nfoo = \t\r\nbar \t\r\nlast=\r\n"
+    want = b"hello\r\nfoo\t \tb=\xc3\xa9\r\nfoo bar\r\nlast"
+    rng = random.Random(5)
+    for _ in range(50):
+        dec, out, i = Rfc2045QPDecoder(), [], 0
+        while i < len(data):
+            n = rng.randint(1, 7)
+            out.append(dec.feed(data[i:i + n]))
+            i += n
+        assert b"".join(out) + dec.finish() == want
+    dec = Rfc2045QPDecoder(max_pending=1000)
+    out = b"".join(dec.feed(b"a=41" * 1000) for _ in range(100)) + dec.finish()
+    assert out == b"aA" * 100000 and len(dec._carry) == 0

@@ -23,7 +23,7 @@ from geomail.mime import MessageParser
 from geomail.reader import StoredMessage
 from tests.fixtures.smtpwire import SMTPWire
 from tests.mime.dovecot.cases import cases as hard_cases
-from tests.mime.mime_helpers import CORPUS, MemorySink, crlf, expected_payload
+from tests.mime.mime_helpers import CORPUS, MemorySink, crlf, expected_attachment
 
 
 def corpus():
@@ -119,7 +119,7 @@ def check_stored(maildb, row, name, data):
         assert "/" not in safe_name and not safe_name.startswith(".")
         assert key.count("/") == 2
         info = parsed.attachments[idx]
-        want = expected_payload(msg, info.part)
+        want = expected_attachment(msg, data, parsed, info, got)
         if want is None:
             part = parsed.parts.find(info.part)
             want = data[part.body_offset:part.body_offset + part.body_length]
