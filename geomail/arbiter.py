@@ -319,7 +319,9 @@ class Arbiter:
     def publish_status(self):
         """With --http-port: what /health reports of the master (httpapi.py reads it)."""
         if self.config.http_port:
-            httpstatus.write(len(self.current_workers()), self.num_workers)
+            running = len(self.current_workers())
+            httpstatus.write(running, self.num_workers)
+            metrics.get().workers.set(running)
 
     def manage_workers(self):
         """Bring the current generation to num_workers: spawn or retire."""
