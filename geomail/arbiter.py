@@ -134,6 +134,8 @@ class Arbiter:
         if self.config.daemon:
             daemonize()
             self.master_pid = os.getpid()
+            if not self.config.log_file:     # stderr is /dev/null from here: syslog instead
+                logs.setup("", self.config.log_level, self.config.log_format, daemon=True)
         if self.config.pidfile:
             self.pidfile = Pidfile(self.config.pidfile)
             try:
@@ -253,7 +255,8 @@ class Arbiter:
             self.retired_slots = self.slots
             self.slots = new_slots
         self.config = new_config
-        logs.setup(new_config.log_file, new_config.log_level)
+        logs.setup(new_config.log_file, new_config.log_level, new_config.log_format,
+                   daemon=new_config.daemon)
         self.num_workers = new_config.workers
         old = [w for w in self.workers.values()]
         self.generation += 1

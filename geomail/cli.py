@@ -10,7 +10,7 @@ from geomail import logs
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
     config = configuration.load(argv)
-    logs.setup(config.log_file, config.log_level)
+    logs.setup(config.log_file, config.log_level, config.log_format)
     from geomail.arbiter import Arbiter
     arbiter = Arbiter(config, argv)
     status = arbiter.run()

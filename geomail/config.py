@@ -129,6 +129,13 @@ def log_level(text):
     return level
 
 
+def log_format(text):
+    value = str(text).lower()
+    if value not in ("text", "json"):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a log format (text or json)")
+    return value
+
+
 def _int(text):
     try:
         return int(str(text).strip())
@@ -318,6 +325,8 @@ OPTIONS = [
            section="process", metavar="PATH"),
     Option("log_level", "debug, info, warning or error.", "INFO", log_level,
            section="process", metavar="LEVEL"),
+    Option("log_format", "text (time [pid] LEVEL logger: [session] message) or json "
+           "(one object per line).", "text", log_format, section="process", metavar="FORMAT"),
 ]
 
 OPTIONS_BY_NAME = {option.name: option for option in OPTIONS}

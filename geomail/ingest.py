@@ -74,6 +74,7 @@ class Delivery:
         self.uploads = []              # (AttachmentInfo, PipelinedUpload, pending id)
         self.size = 0
         self.error = None
+        self.message_id = None         # the Message-ID header, once committed (for the log)
         self.parser = MessageParser(_AttachmentSink(self))
 
     # -- receiving -------------------------------------------------------
@@ -104,6 +105,7 @@ class Delivery:
             raise DeliveryFailed(self.error)
         try:
             parsed = self.parser.close()
+            self.message_id = parsed.headers.get("message-id")
             attachments = [self._stored(info, upload) for info, upload, _ in self.uploads]
             pending = [pending_id for _, _, pending_id in self.uploads]
         except Exception as exc:

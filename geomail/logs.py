@@ -1,28 +1,88 @@
 """Logging set-up shared by the master and its workers.
 
-One format for every process (the pid tells master and workers apart);
-SIGUSR1 reopens the log file so that logrotate can move it away.
+One format for every process (the pid tells master and workers apart), as
+text (``time [pid] LEVEL logger: [session] message``) or, with
+``--log-format json``, one JSON object per line.  Lines of a session carry
+its short id (``SessionLog``), so ``grep`` finds a whole SMTP or IMAP
+session, and a message by its queue id.  The destination is ``--log-file``,
+else syslog (facility mail) in daemon mode, where stderr goes nowhere,
+else stderr.  SIGUSR1 reopens the log file so that logrotate can move it.
 """
 
+import json
 import logging
+import logging.handlers
+import os
 import sys
 
-FORMAT = "%(asctime)s [%(process)d] %(levelname)s %(name)s: %(message)s"
+FORMAT = "%(asctime)s [%(process)d] %(levelname)s %(name)s: %(session_prefix)s%(message)s"
+SYSLOG_FORMAT = "geomail[%(process)d]: %(levelname)s %(name)s: %(session_prefix)s%(message)s"
+FORMATS = ("text", "json")
 
 
-def setup(log_file="", level="INFO"):
-    """Send the root logger to log_file (or stderr) at level."""
+class _SessionField(logging.Filter):
+    """Gives every record ``session`` and ``session_prefix`` (empty outside a session)."""
+
+    def filter(self, record):
+        session = getattr(record, "session", None)
+        record.session = session
+        record.session_prefix = f"[{session}] " if session else ""
+        return True
+
+
+class JSONFormatter(logging.Formatter):
+    """One object per line: time, level, logger, pid, session, message (and the traceback)."""
+
+    def format(self, record):
+        entry = {"time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S") + f".{int(record.msecs):03d}",
+                 "level": record.levelname, "logger": record.name, "pid": record.process,
+                 "message": record.getMessage()}
+        if record.session:
+            entry["session"] = record.session
+        if record.exc_info:
+            entry["traceback"] = self.formatException(record.exc_info)
+        return json.dumps(entry, ensure_ascii=False)
+
+
+class SessionLog(logging.LoggerAdapter):
+    """A logger whose lines carry one session's id (``[a1b2c3d4]``, or ``"session"`` in JSON)."""
+
+    def __init__(self, logger, session_id):
+        super().__init__(logger, {"session": session_id})
+
+    def process(self, msg, kwargs):
+        kwargs.setdefault("extra", {})["session"] = self.extra["session"]
+        return msg, kwargs
+
+
+def setup(log_file="", level="INFO", log_format="text", daemon=False):
+    """Send the root logger to log_file, syslog (daemon without a file) or stderr."""
     root = logging.getLogger()
     for handler in list(root.handlers):
         root.removeHandler(handler)
         handler.close()
     if log_file:
         handler = logging.FileHandler(log_file, encoding="utf-8")
+        text = FORMAT
+    elif daemon:
+        handler = _syslog_handler()
+        text = SYSLOG_FORMAT
     else:
         handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter(FORMAT))
+        text = FORMAT
+    handler.addFilter(_SessionField())
+    handler.setFormatter(JSONFormatter() if log_format == "json" else logging.Formatter(text))
     root.addHandler(handler)
     root.setLevel(level)
+
+
+def _syslog_handler():
+    """The local syslog daemon's socket, facility mail (as Postfix and Dovecot log)."""
+    for path in ("/dev/log", "/var/run/syslog"):
+        if os.path.exists(path):
+            return logging.handlers.SysLogHandler(
+                address=path, facility=logging.handlers.SysLogHandler.LOG_MAIL)
+    return logging.handlers.SysLogHandler(facility=logging.handlers.SysLogHandler.LOG_MAIL)
 
 
 def reopen():
@@ -36,6 +96,26 @@ def reopen():
             finally:
                 handler.release()
 
+
+def log_uncaught(logger):
+    """Exceptions that nothing caught (a greenlet's, the hub's, the process's) go to
+    ``logger`` with the session id of the greenlet they happened in, never to bare stderr."""
+    def report(kind, exc_type, value, tb, session=None):
+        logger.error("uncaught %s: %s", kind, clip(f"{exc_type.__name__}: {value}", 500),
+                     exc_info=(exc_type, value, tb), extra={"session": session})
+
+    sys.excepthook = lambda t, v, tb: report("exception", t, v, tb)
+    try:
+        import gevent
+    except ImportError:
+        return
+
+    def print_exception(context, exc_type, value, tb):
+        session = getattr(context, "session_id", None)
+        report(f"exception in {type(context).__name__}" if context is not None else "exception",
+               exc_type, value, tb, session)
+
+    gevent.get_hub().print_exception = print_exception
 
 
 CLIP_LIMIT = 200

@@ -108,6 +108,7 @@ class Worker:
         from geomail.context import ServerContext
         from geomail.sockets import drop_privileges
 
+        logs.log_uncaught(self.log)                    # the hub's tracebacks too, with session ids
         signal.signal(signal.SIGINT, signal.SIG_IGN)   # Ctrl-C reaches the master, which decides
         gevent.signal_handler(signal.SIGTERM, self.stop, False)
         gevent.signal_handler(signal.SIGQUIT, self.stop, True)

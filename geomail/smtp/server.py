@@ -11,11 +11,15 @@ after the MySQL transaction has committed.
 import datetime
 import email.utils
 import logging
+import secrets
 import time
+
+import gevent
 
 from geomail import metrics
 from geomail.ingest import Delivery, DeliveryFailed, Target
 from geomail.errors import BUG
+from geomail.logs import SessionLog, clip
 from geomail.netio import Connection, ConnectionClosed, DeadlineExceeded, LineTooLong, Timeout
 from geomail.smtp.addresses import AddressError, parse_mailbox, parse_path
 from geomail.smtp.dotstream import DotUnstuffer, LineEndFixer
@@ -68,6 +72,12 @@ class SMTPSession:
         self.command_deadline = float(getattr(self.config, "smtp_command_deadline", 300.0))
         self.phase_started = time.monotonic()
         self.peer = address[0] if isinstance(address, tuple) else str(address)
+        self.port = address[1] if isinstance(address, tuple) else 0
+        self.id = secrets.token_hex(4)        # on every log line of this session
+        self.log = SessionLog(log, self.id)
+        self.started = time.monotonic()
+        self.command = ""                     # the command being answered, for refusal lines
+        self.counts = {"commands": 0, "messages": 0, "recipients": 0, "refused": 0}
         self.tls = implicit_tls
         self.helo = None
         self.esmtp = False
@@ -82,6 +92,9 @@ class SMTPSession:
 
     def run(self):
         self.context.register(self)
+        gevent.getcurrent().session_id = self.id      # for tracebacks nothing caught (logs.py)
+        self.log.info("connect from %s port %d%s", self.peer, self.port,
+                      " (implicit TLS)" if self.tls else "")
         try:
             self.send(format_reply(220, None, f"{self.context.hostname} ESMTP geomail"))
             while not self.closing:
@@ -96,7 +109,7 @@ class SMTPSession:
                     self.count_error(reply("line_too_long"))
                     continue
                 except DeadlineExceeded:
-                    log.info("SMTP session with %s: command deadline passed", self.peer)
+                    self.log.info("command deadline passed")
                     self.send(reply("timeout"))
                     break
                 except Timeout:
@@ -111,11 +124,16 @@ class SMTPSession:
         except ConnectionClosed:
             pass
         except Exception:
-            log.exception("SMTP session with %s failed", self.peer)
+            self.log.exception("session failed")
         finally:
             self.reset_transaction()
             self.context.unregister(self)
             self.conn.close()
+            counts = self.counts
+            self.log.info("disconnect after %.1f s: %d commands, %d messages, %d recipients, "
+                          "%d refused%s", time.monotonic() - self.started, counts["commands"],
+                          counts["messages"], counts["recipients"], counts["refused"],
+                          ", TLS" if self.tls else "")
 
     def read_command(self):
         """The next command line, within the line and the command-phase deadlines."""
@@ -145,6 +163,8 @@ class SMTPSession:
         except UnicodeDecodeError:
             text = line.decode("latin-1")
         verb, _, arg = text.partition(" ")
+        self.command = text
+        self.counts["commands"] += 1
         method = getattr(self, "smtp_" + verb.upper(), None) if verb.isalpha() else None
         if method is None:
             self.count_error(reply("unknown_command"))
@@ -161,6 +181,10 @@ class SMTPSession:
             self.send(response)
 
     def send(self, data):
+        if data[:1] in (b"4", b"5"):                  # a refusal: one line, with what it answered
+            self.counts["refused"] += 1
+            self.log.info("refused %s: %s", clip(self.command, 120),
+                          data.split(b"\r\n", 1)[0].decode("utf-8", "replace"))
         self.output.append(data)
 
     def flush(self):
@@ -307,7 +331,7 @@ class SMTPSession:
         try:
             found = directory(self.context).lookup(key)
         except Exception as exc:
-            log.warning("recipient lookup for %s failed: %s", key, exc)
+            self.log.warning("recipient lookup for %s failed: %s", clip(key), exc)
             self.send(reply("lookup_failed"))
             return
         if found is None:
@@ -466,19 +490,30 @@ class SMTPSession:
                    for mailbox, _, inbox in transaction.recipients.values()]
         counters = metrics.get()
         counters.smtp_bytes.inc(delivery.size)
+        started = time.monotonic()
         try:
-            with metrics.timer(counters.smtp_time_to_250):
-                delivery.commit(targets)
+            stored = delivery.commit(targets)
         except DeliveryFailed as failed:
             for key in transaction.recipients:
                 directory(self.context).forget(key)
             if failed.kind == BUG:
-                log.error("delivery %s failed", delivery.token, exc_info=failed.cause)
+                self.log.error("delivery %s failed", delivery.token, exc_info=failed.cause)
+            else:
+                self.log.warning("delivery %s failed (%s): %s", delivery.token, failed.kind,
+                                 clip(str(failed.cause), 300))
             self.send(storage_failure(failed))
             return
+        seconds = time.monotonic() - started
+        counters.smtp_time_to_250.observe(seconds)
         counters.smtp_messages.inc()
-        log.info("stored %s from=<%s> to=%s size=%d", delivery.token,
-                 transaction.sender or "", ",".join(transaction.recipients), delivery.size)
+        self.counts["messages"] += 1
+        self.counts["recipients"] += len(transaction.recipients)
+        # queue id, Message-ID, size, where each copy went (account/mailbox:UID), time to 250
+        places = ", ".join(f"{clip(key)}/INBOX:{uid}"
+                           for key, (_, uid) in zip(transaction.recipients, stored))
+        self.log.info("stored %s message-id=%s from=<%s> size=%d to=%s in %.3f s", delivery.token,
+                      clip(delivery.message_id), clip(str(transaction.sender or "")), delivery.size,
+                      places, seconds)
         self.send(reply("queued", token=delivery.token))
 
     def trace_headers(self, transaction, recipient, token):
