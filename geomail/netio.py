@@ -42,6 +42,7 @@ class Connection:
         self.timeout = timeout
         self.deadline = None          # monotonic instant every read must end by, or None
         self._pending = None          # seconds of a deadline that starts at the next byte
+        self.bytes_in = self.bytes_out = 0    # for the session's last log line
         self.sock.settimeout(timeout)
 
     def set_timeout(self, timeout):
@@ -94,6 +95,7 @@ class Connection:
             raise ConnectionClosed() from None
         if not data:
             raise ConnectionClosed()
+        self.bytes_in += len(data)
         if self._pending is not None:
             self._start_clock(self._pending)
             self._pending = None
@@ -195,6 +197,7 @@ class Connection:
         self.sock.settimeout(timeout)
 
     def write(self, data):
+        self.bytes_out += len(data)
         try:
             # Replies are small: one send() usually takes all of it, without
             # gevent's sendall bookkeeping (a getsockopt and a clock read per call).

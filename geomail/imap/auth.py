@@ -91,7 +91,7 @@ def authenticate(session, p, tag):
         raise Bad("SASL PLAIN response is not UTF-8") from None
     if authzid and authzid.lower() != user.lower():
         raise CommandError("Authorization as another user is not allowed", R.AUTHORIZATIONFAILED)
-    return _authenticate(session, user, password)
+    return _authenticate(session, user, password, "AUTHENTICATE PLAIN")
 
 
 def _verify(db, user, password):
@@ -111,7 +111,7 @@ def _verify(db, user, password):
     return get_account(db, user)
 
 
-def _authenticate(session, user, password):
+def _authenticate(session, user, password, method="LOGIN"):
     """LOGIN and AUTHENTICATE PLAIN alike: throttled, then checked (see ``LoginThrottle``)."""
     db = session.context.db
     throttle = LoginThrottle(session.config)
@@ -125,7 +125,8 @@ def _authenticate(session, user, password):
     logins.refund(db, keys)
     session.account = account
     session.state = AUTHENTICATED
-    log.info("IMAP login %s from %s", account.address, _ip(session.address))
+    session.log.info("IMAP login %s from %s (%s%s)", clip(account.address, USER_LOG_LIMIT),
+                     _ip(session.address), method, ", TLS" if session.tls else "")
     return R.CAPABILITY + " " + " ".join(session.capabilities()), "Logged in"
 
 
@@ -133,7 +134,7 @@ def _failed(session, user, throttle, attempts, over):
     """Log, wait (without holding the loop), then NO, or BYE past --max-login-failures."""
     session.login_failures += 1
     delay = throttle.delay(session.login_failures, attempts, over)
-    log.info("IMAP login failed for %s from %s: %s; answered after %.1f s",
+    session.log.info("IMAP login failed for %s from %s: %s; answered after %.1f s",
              clip(user, USER_LOG_LIMIT), _ip(session.address),
              "over budget, password not checked" if over else "wrong password or no such account",
              delay)

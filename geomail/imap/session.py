@@ -23,7 +23,7 @@ from geomail.errors import BUG, PERMANENT, TEMPORARY, classify
 from geomail.imap.errors import Bad, Bye, CommandError
 from geomail.imap.parser import LiteralTooBig, ParseError, Parser
 from geomail.imap.watcher import watcher_for
-from geomail.logs import clip
+from geomail.logs import SessionLog, clip
 from geomail.netio import Connection, ConnectionClosed, DeadlineExceeded, LineTooLong, Timeout
 
 log = logging.getLogger("geomail.imap")
@@ -34,6 +34,7 @@ from geomail.imap.states import NOT_AUTHENTICATED, SELECTED  # noqa: E402
 # bigger one gets NO [TOOBIG], so 100 unauthenticated connections cannot make a
 # worker hold their megabytes (after login --max-literal-size and MAX_SMALL_LITERAL hold).
 PREAUTH_LITERAL_BUDGET = 8 * 1024
+SLOW_COMMAND = 1.0             # seconds: a command slower than this is logged with its time
 MAX_BAD_COMMANDS = 50          # syntax errors in a row before we hang up
 LOGIN_FAILURE_DELAY = 1.0      # seconds, doubled per failure
 
@@ -94,6 +95,9 @@ class Session:
         self.config = context.config
         self.address = address
         self.id = secrets.token_hex(4)   # short session id for the log lines
+        self.log = SessionLog(log, self.id)
+        self.started = time.monotonic()
+        self.commands = 0
         self.idle_timeout = float(getattr(self.config, "imap_idle_timeout", 1800.0))
         # RFC 9051 5.4: before login a much shorter autologout timer is allowed, and
         # one command (line + literals) must arrive within a deadline (slowloris).
@@ -118,6 +122,10 @@ class Session:
 
     def run(self):
         self.context.register(self)
+        gevent.getcurrent().session_id = self.id      # for tracebacks nothing caught (logs.py)
+        peer, port = (self.address[0], self.address[1]) if isinstance(self.address, tuple) \
+            else (self.address, 0)
+        self.log.info("connect from %s port %s%s", peer, port, " (implicit TLS)" if self.tls else "")
         try:
             self.untagged(f"OK [CAPABILITY {' '.join(self.capabilities())}] "
                           f"{self.context.hostname} geomail IMAP4rev1 ready")
@@ -133,12 +141,17 @@ class Session:
             self._bye(bye.text, bye.code)
         except Exception:
             # only the greeting and the flush run outside one_command's own handling
-            log.exception("IMAP session %s from %s failed", self.id, self.address)
+            self.log.exception("IMAP session %s from %s failed", self.id, self.address)
             self._bye("Internal server error", R.SERVERBUG)
         finally:
             self.close_view()
             self.context.unregister(self)
             self.conn.close()
+            self.log.info("disconnect after %.1f s: %s, %d commands, %d bytes in, %d bytes out%s",
+                          time.monotonic() - self.started,
+                          clip(self.account.address) if self.account else "not logged in",
+                          self.commands, self.conn.bytes_in, self.conn.bytes_out,
+                          ", TLS" if self.tls else "")
 
     def _bye(self, text, code=None):
         try:
@@ -241,8 +254,11 @@ class Session:
             if command.arguments:
                 p.sp()
             started = time.monotonic()
+            self.commands += 1
             result = command.handler(self, p, tag)
             self._count(name, "ok", started)
+            if name in ("SELECT", "EXAMINE") and self.view is not None:
+                self.log.info("%s %s", name.lower(), clip(self.view.name))
             self.bad_in_a_row = 0
             if result is ANSWERED:
                 return
@@ -278,13 +294,17 @@ class Session:
 
     def _count(self, name, result, started=None):
         """A command's result (and its latency when it completed) for /metrics: the
-        label is a name of the command table, never client text."""
+        label is a name of the command table, never client text.  A command slower
+        than SLOW_COMMAND seconds gets a log line with its time."""
         if name not in COMMANDS:
             name = "unknown"
         counters = metrics.get()
         counters.imap_commands.labels(name, result).inc()
         if started is not None:
-            counters.imap_command_seconds.labels(name).observe(time.monotonic() - started)
+            seconds = time.monotonic() - started
+            counters.imap_command_seconds.labels(name).observe(seconds)
+            if seconds >= SLOW_COMMAND:
+                self.log.info("slow command %s took %.2f s", name, seconds)
 
     def _command_failed(self, tag, name, exc):
         """A handler raised: one log line, a tagged NO with a code, and the session goes on.
@@ -301,9 +321,9 @@ class Session:
         command = clip(name) if name else "command"
         what = f"IMAP session {self.id} from {peer}: {command} failed ({kind})"
         if kind == BUG:
-            log.error("%s: %s", what, clip(repr(exc), 500), exc_info=exc)
+            self.log.error("%s: %s", what, clip(repr(exc), 500), exc_info=exc)
         else:
-            log.warning("%s: %s", what, clip(repr(exc), 500))
+            self.log.warning("%s: %s", what, clip(repr(exc), 500))
         if not self.out.rollback():
             raise StreamBroken() from exc
         try:

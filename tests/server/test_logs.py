@@ -129,3 +129,35 @@ def test_an_uncaught_greenlet_exception_goes_to_the_log_with_its_session(tmp_pat
     assert "ERROR geomail.worker: [0badc0de] uncaught exception in Greenlet: RuntimeError: " \
            "client gone during IDLE" in text, text
     assert "Traceback" in text
+
+
+def test_an_imap_session_from_login_to_logout(start_geomail):
+    import imaplib
+    from geomail.store.accounts import create_account
+    proc = start_geomail(workers=1)
+    db = proc.storage.open_db()
+    try:
+        account = create_account(db, "frank@example.com", "pw")
+    finally:
+        db.close()
+    client = imaplib.IMAP4("127.0.0.1", proc.imap_port)
+    client.login(account.address, "pw")
+    client.select("INBOX")
+    client.logout()
+    try:
+        client = imaplib.IMAP4("127.0.0.1", proc.imap_port)
+        client.login("u" * 5000 + "@example.com", "wrong")
+    except imaplib.IMAP4.error:
+        pass
+    time.sleep(0.3)
+    log = proc.output()
+    login = [line for line in log.splitlines() if "IMAP login frank@example.com" in line]
+    assert len(login) == 1 and "(LOGIN)" in login[0], log
+    session = re.search(r"\[([0-9a-f]{8})\]", login[0]).group(1)
+    lines = session_lines(log, session)
+    assert "connect from 127.0.0.1 port" in lines[0]
+    assert any(line.endswith("select INBOX") for line in lines), lines
+    assert re.search(r"disconnect after \d+\.\d s: frank@example\.com, 4 commands, \d+ bytes in, "
+                     r"\d+ bytes out$", lines[-1]), lines
+    failed = [line for line in log.splitlines() if "IMAP login failed for u" in line]
+    assert failed and len(failed[0]) < 700 and "...(+" in failed[0]
