@@ -1,11 +1,17 @@
 """``geomail-admin``: accounts, mailboxes and schema migrations from the shell.
 
 Takes the same storage options as ``geomail`` (flags, MAIL_* environment,
-config file, ./.env).  Every sub-command is a small function named
-``cmd_<group>_<action>``.
+config file, ./.env), before or after the sub-command.  Every sub-command is
+a small function named ``cmd_<group>_<action>``; what it prints is a table,
+or JSON with ``--json``, for scripts.
+
+Exit codes: 0 done; 1 the command failed (storage unreachable, no such
+account or mailbox, fsck found problems); 2 bad usage (unknown option, no
+password given where no terminal can ask for one).
 """
 
 import getpass
+import json
 import sys
 
 from geomail import config as configuration
@@ -16,6 +22,8 @@ EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
 def build_parser():
     parser = configuration.build_parser(
         "geomail-admin", admin=True, description="Administer geomail accounts and storage.")
+    parser.add_argument("--json", action="store_true",
+                        help="Print JSON instead of a table (list, show, status commands).")
     groups = parser.add_subparsers(dest="group", required=True, metavar="COMMAND")
 
     groups.add_parser("migrate", help="Apply pending schema migrations.")
@@ -24,13 +32,13 @@ def build_parser():
     actions = account.add_subparsers(dest="action", required=True, metavar="ACTION")
     add = actions.add_parser("add", help="Create an account with the standard mailboxes.")
     add.add_argument("address")
-    add.add_argument("--password-stdin", action="store_true",
-                     help="Read the password from standard input (first line).")
+    _password_options(add)
     passwd = actions.add_parser("passwd", help="Set an account's password.")
     passwd.add_argument("address")
-    passwd.add_argument("--password-stdin", action="store_true",
-                        help="Read the password from standard input (first line).")
+    _password_options(passwd)
     actions.add_parser("list", help="List accounts with their message counts.")
+    show = actions.add_parser("show", help="One account: its settings and mailboxes.")
+    show.add_argument("address")
     delete = actions.add_parser("delete", help="Delete an account, its messages and stored objects.")
     delete.add_argument("address")
 
@@ -54,11 +62,85 @@ def build_parser():
     move.add_argument("--to-oss-secret-key", default="", metavar="SECRET")
     move.add_argument("--to-oss-region", default="us-east-1", metavar="REGION")
 
-    mailbox = groups.add_parser("mailbox", help="Inspect mailboxes.")
+    mailbox = groups.add_parser("mailbox", help="List, create, rename and delete mailboxes.")
     mailbox_actions = mailbox.add_subparsers(dest="action", required=True, metavar="ACTION")
     mailbox_list = mailbox_actions.add_parser("list", help="List an account's mailboxes.")
     mailbox_list.add_argument("address")
+    for action, text in (("create", "Create a mailbox (and missing parents)."),
+                         ("delete", "Delete a mailbox, its messages and their stored objects."),
+                         ("status", "Counters of one mailbox.")):
+        command = mailbox_actions.add_parser(action, help=text)
+        command.add_argument("address")
+        command.add_argument("name", help="The mailbox name, '/' between levels (UTF-8).")
+    rename = mailbox_actions.add_parser("rename", help="Rename a mailbox and its children.")
+    rename.add_argument("address")
+    rename.add_argument("name")
+    rename.add_argument("new_name")
+    for command in _leaves(groups):
+        command.epilog = configuration.SETTINGS_EPILOG
     return parser
+
+
+def _password_options(command):
+    source = command.add_mutually_exclusive_group()
+    source.add_argument("--password-stdin", action="store_true",
+                        help="Read the password from standard input (first line).")
+    source.add_argument("--password-file", metavar="PATH",
+                        help="Read the password from the first line of this file.")
+
+
+def _leaves(groups):
+    """Every sub-command parser that takes no further sub-command."""
+    for command in groups.choices.values():
+        inner = [a for a in command._actions if a.__class__.__name__ == "_SubParsersAction"]
+        if inner:
+            yield from _leaves(inner[0])
+        else:
+            yield command
+
+
+def hoist_options(parser, argv):
+    """argv with the top-level options given after the sub-command moved before it,
+    so ``geomail-admin account list --data-dir D`` works like ``... --data-dir D account list``."""
+    takes_value = {}
+    for action in parser._actions:
+        for flag in action.option_strings:
+            if flag not in ("-h", "--help"):
+                takes_value[flag] = action.nargs != 0 and action.nargs != "?"
+    front, rest, seen_command = [], [], False
+    index = 0
+    while index < len(argv):
+        token = argv[index]
+        flag = token.split("=", 1)[0]
+        if not seen_command and not token.startswith("-"):
+            seen_command = True
+        if seen_command and flag in takes_value:
+            front.append(token)
+            if takes_value[flag] and "=" not in token and index + 1 < len(argv):
+                index += 1
+                front.append(argv[index])
+        elif not seen_command and flag in takes_value and takes_value[flag] and "=" not in token:
+            front.append(token)
+            if index + 1 < len(argv):
+                index += 1
+                front.append(argv[index])
+        elif not seen_command:
+            front.append(token)
+        else:
+            rest.append(token)
+        index += 1
+    return front + rest
+
+
+def emit(args, rows, columns):
+    """Print ``rows`` (dicts) as an aligned table of ``columns``, or as JSON with --json."""
+    if args.json:
+        print(json.dumps(rows, indent=2, default=str, ensure_ascii=False))
+        return
+    widths = {c: max([len(c)] + [len(str(r[c])) for r in rows]) for c in columns}
+    print("  ".join(c.upper().ljust(widths[c]) for c in columns).rstrip())
+    for row in rows:
+        print("  ".join(str(row[c]).ljust(widths[c]) for c in columns).rstrip())
 
 
 def duration(text):
@@ -79,6 +161,7 @@ def duration(text):
 
 def main(argv=None):
     parser = build_parser()
+    argv = hoist_options(parser, sys.argv[1:] if argv is None else list(argv))
     args = configuration.load(argv, prog="geomail-admin", admin=True, parser=parser)
     from geomail import preflight
     from geomail.store.errors import StoreError
@@ -138,16 +221,34 @@ def _is_storage_failure(exc):
 
 
 def read_password(args, confirm=True):
-    """From stdin with --password-stdin, else asked twice on the terminal."""
-    if args.password_stdin:
+    """From --password-file, stdin with --password-stdin, else asked twice on the terminal;
+    with no terminal to ask on, a usage error (exit 2), never an EOFError."""
+    if args.password_file:
+        try:
+            with open(args.password_file, encoding="utf-8") as handle:
+                password = handle.readline().rstrip("\r\n")
+        except OSError as exc:
+            _usage(f"cannot read --password-file {args.password_file}: {exc.strerror}")
+    elif args.password_stdin:
         password = sys.stdin.readline().rstrip("\r\n")
+    elif not sys.stdin.isatty():
+        _usage("no terminal to ask for the password on: give --password-stdin or "
+               "--password-file PATH")
     else:
-        password = getpass.getpass("Password: ")
-        if confirm and getpass.getpass("Again: ") != password:
-            raise SystemExit("geomail-admin: the passwords differ")
+        try:
+            password = getpass.getpass("Password: ")
+            if confirm and getpass.getpass("Again: ") != password:
+                _usage("the passwords differ")
+        except (EOFError, KeyboardInterrupt):
+            _usage("no password given")
     if not password:
-        raise SystemExit("geomail-admin: empty password")
+        _usage("empty password")
     return password
+
+
+def _usage(message):
+    sys.stderr.write(f"geomail-admin: {message}\n")
+    raise SystemExit(EXIT_USAGE)
 
 
 def cmd_migrate(args, db):
@@ -177,28 +278,51 @@ def cmd_account_passwd(args, db):
 
 def cmd_account_list(args, db):
     from geomail.store.accounts import list_accounts
-    accounts = list_accounts(db)
-    print(f"{'ADDRESS':<40} {'LOGIN':<5} {'MAILBOXES':>9} {'MESSAGES':>9} {'SIZE':>12}")
-    for account in accounts:
-        print(f"{account.address:<40} {'yes' if account.can_login else 'no':<5} "
-              f"{account.mailbox_count:>9} {account.message_count:>9} {account.total_size:>12}")
+    rows = [{"address": a.address, "login": "yes" if a.can_login else "no",
+             "mailboxes": a.mailbox_count, "messages": a.message_count, "size": a.total_size}
+            for a in list_accounts(db)]
+    emit(args, rows, ["address", "login", "mailboxes", "messages", "size"])
+
+
+def cmd_account_show(args, db):
+    from geomail.store.mailboxes import list_mailboxes
+    account = _account(db, args.address)
+    boxes = list_mailboxes(db, account.id)
+    if args.json:
+        print(json.dumps({"address": account.address, "id": account.id,
+                          "can_login": account.can_login, "created": str(account.created_at),
+                          "mailboxes": [_mailbox_row(box) for box in boxes]},
+                         indent=2, ensure_ascii=False))
+        return
+    print(f"address:   {account.address}\nid:        {account.id}\n"
+          f"login:     {'yes' if account.can_login else 'no (no password set)'}\n"
+          f"created:   {account.created_at}\n"
+          f"mailboxes: {len(boxes)}, messages: {sum(b.message_count for b in boxes)}\n")
+    emit(args, [_mailbox_row(box) for box in boxes], MAILBOX_COLUMNS)
 
 
 def cmd_account_delete(args, db):
-    from geomail.context import blob_store
-    from geomail.janitor import discard
     from geomail.store.accounts import delete_account
     objects = delete_account(db, args.address)
+    left = _discard_objects(args, db, objects)
+    print(f"deleted {args.address.strip().lower()} ({len(objects) - left} stored attachments removed)")
+
+
+def _discard_objects(args, db, objects):
+    """The janitor's discard path for (bucket, key) pairs: intents first, objects, rows.
+    Returns how many could not be removed now (their intent rows stay for the janitor)."""
+    from geomail.context import blob_store
+    from geomail.janitor import discard
     by_bucket = {}
     for bucket, key in objects:
         by_bucket.setdefault(bucket, []).append(key)
     left = []
-    for bucket, keys in by_bucket.items():   # the janitor's discard path: intents first
+    for bucket, keys in by_bucket.items():
         left += discard(db, blob_store(args, bucket), keys)
     if left:
         sys.stderr.write(f"geomail-admin: {len(left)} object(s) could not be removed now; "
                          "their intent rows stay for the janitor\n")
-    print(f"deleted {args.address.strip().lower()} ({len(objects)} stored attachments removed)")
+    return len(left)
 
 
 def cmd_fsck(args, db):
@@ -240,17 +364,69 @@ def cmd_migrate_store(args, db):
     print("next: start geomail with --db-url and --oss-endpoint (and the keys) of the target")
 
 
-def cmd_mailbox_list(args, db):
+MAILBOX_COLUMNS = ["name", "special_use", "messages", "unseen", "uidvalidity", "uidnext"]
+
+
+def _account(db, address):
     from geomail.store.accounts import get_account
     from geomail.store.errors import AccountNotFound
-    from geomail.store.mailboxes import list_mailboxes
-    account = get_account(db, args.address)
+    account = get_account(db, address)
     if account is None:
-        raise AccountNotFound(f"no account {args.address.strip().lower()}")
-    print(f"{'NAME':<30} {'SPECIAL-USE':<12} {'MESSAGES':>9} {'UNSEEN':>7} {'UIDVALIDITY':>11} {'UIDNEXT':>8}")
-    for box in list_mailboxes(db, account.id):
-        print(f"{box.name:<30} {box.special_use or '':<12} {box.message_count:>9} "
-              f"{box.unseen_count:>7} {box.uidvalidity:>11} {box.uidnext:>8}")
+        raise AccountNotFound(f"no account {address.strip().lower()}")
+    return account
+
+
+def _mailbox_row(box):
+    return {"name": box.name, "special_use": box.special_use or "",
+            "messages": box.message_count, "unseen": box.unseen_count,
+            "uidvalidity": box.uidvalidity, "uidnext": box.uidnext}
+
+
+def cmd_mailbox_list(args, db):
+    from geomail.store.mailboxes import list_mailboxes
+    account = _account(db, args.address)
+    emit(args, [_mailbox_row(box) for box in list_mailboxes(db, account.id)], MAILBOX_COLUMNS)
+
+
+def _mailbox_name(name):
+    from geomail.store.mailboxes import normalize_name
+    return normalize_name(name.rstrip("/"))
+
+
+def cmd_mailbox_create(args, db):
+    from geomail.store import messages
+    account = _account(db, args.address)
+    name = _mailbox_name(args.name)
+    messages.create_mailbox(db, account.id, name)
+    print(f"created {name} for {account.address}")
+
+
+def cmd_mailbox_rename(args, db):
+    from geomail.store import messages
+    account = _account(db, args.address)
+    old, new = _mailbox_name(args.name), _mailbox_name(args.new_name)
+    messages.rename_mailbox(db, account.id, old, new)
+    print(f"renamed {old} to {new} for {account.address}")
+
+
+def cmd_mailbox_delete(args, db):
+    from geomail.store import messages
+    account = _account(db, args.address)
+    name = _mailbox_name(args.name)
+    objects = messages.delete_mailbox(db, account.id, name)
+    left = _discard_objects(args, db, objects)
+    print(f"deleted {name} of {account.address} ({len(objects) - left} stored attachments removed)")
+
+
+def cmd_mailbox_status(args, db):
+    from geomail.store.mailboxes import list_mailboxes
+    from geomail.store.messages import MailboxNotFound
+    account = _account(db, args.address)
+    name = _mailbox_name(args.name)
+    found = [box for box in list_mailboxes(db, account.id) if box.name == name]
+    if not found:
+        raise MailboxNotFound(f"{account.address} has no mailbox {name}")
+    emit(args, [_mailbox_row(found[0])], MAILBOX_COLUMNS)
 
 
 if __name__ == "__main__":

@@ -365,11 +365,20 @@ def read_dotenv(path=".env"):
     return values
 
 
+SETTINGS_EPILOG = (
+    "Each setting comes from, in this order: the command line, the MAIL_* environment "
+    "variable, ./.env, the config file (-c, default " + DEFAULT_CONFIG_FILE + " when present), "
+    "the default.")
+
+
 def build_parser(prog="geomail", admin=False, description=None):
     """The parser for ``geomail`` (admin=False) or ``geomail-admin``."""
+    from geomail import __version__
     parser = _Parser(
         prog=prog,
         description=description,
+        epilog=SETTINGS_EPILOG,
+        add_config_file_help=False,
         default_config_files=[DEFAULT_CONFIG_FILE],
         config_file_parser_class=configargparse.DefaultConfigFileParser,
         args_for_setting_config_path=["-c", "--config"],
@@ -377,6 +386,7 @@ def build_parser(prog="geomail", admin=False, description=None):
         add_env_var_help=False,
         ignore_unknown_config_file_keys=False,
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     for option in OPTIONS:
         if admin and not option.admin:
             continue
