@@ -76,6 +76,21 @@ def build_parser():
     rename.add_argument("address")
     rename.add_argument("name")
     rename.add_argument("new_name")
+    mail_in = groups.add_parser(
+        "import", help="Deliver an mbox file or a Maildir (Maildir++ folders too) into an "
+                       "account; run again to resume, it skips what is there.")
+    mail_in.add_argument("address")
+    mail_in.add_argument("path", help="An mbox file, or a Maildir directory (cur/, new/).")
+    mail_in.add_argument("--parallel", type=int, default=4, metavar="N",
+                         help="Messages delivered at once (default 4).")
+    mail_out = groups.add_parser(
+        "export", help="Write an account's mail, byte for byte as stored, as Maildir or mbox.")
+    mail_out.add_argument("address")
+    mail_out.add_argument("directory")
+    mail_out.add_argument("--format", choices=("maildir", "mbox"), default="maildir",
+                          help="maildir: INBOX in DIRECTORY, other mailboxes as Maildir++ "
+                               "folders, flags in the file names; mbox: one mboxrd file per "
+                               "mailbox (default maildir).")
     for command in _leaves(groups):
         command.epilog = configuration.SETTINGS_EPILOG
     return parser
@@ -194,10 +209,11 @@ def open_storage(args):
     """
     from geomail import preflight
     from geomail.store.open import open_database
+    connections = getattr(args, "parallel", 1) + 1      # import: one per delivery thread
     if args.backend == "mysql":
-        return open_database(args, 2)
+        return open_database(args, connections)
     preflight.prepare_data_dir(args)
-    db = open_database(args, 2)
+    db = open_database(args, connections)
     if args.group != "migrate":
         from geomail.store.migrations.migrate import migrate
         try:
@@ -431,3 +447,77 @@ def cmd_mailbox_status(args, db):
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+def _mail_context(args, db):
+    """A ServerContext without a worker, so import delivers as SMTP and APPEND do."""
+    from geomail.context import ServerContext, blob_store
+    return ServerContext(args, db, blob_store(args))
+
+
+def _progress_bar(total, unit_text):
+    """A tqdm bar on standard error when it is a terminal; nothing in scripts and logs."""
+    from tqdm import tqdm
+    return tqdm(total=total, unit=unit_text, unit_scale=True, dynamic_ncols=True,
+                disable=None, file=sys.stderr, smoothing=0.1)
+
+
+def cmd_import(args, db):
+    """mbox or Maildir into an account through the ingest path (geomail/mailio.py)."""
+    import signal
+    import threading
+    import time
+    from geomail import mailio
+    account = _account(db, args.address)
+    try:
+        source = mailio.Source(args.path)
+    except (OSError, ValueError) as exc:
+        sys.stderr.write(f"geomail-admin: {exc}\n")
+        return EXIT_FAILURE
+    importer = mailio.Importer(_mail_context(args, db), account, parallel=max(1, args.parallel))
+    started = time.monotonic()
+    bar = _progress_bar(source.total, "msg")
+
+    def advanced(item):
+        bar.update(1)
+        bar.set_postfix_str(f"{importer.bytes / 1048576:.1f} MiB, {importer.skipped} skipped",
+                            refresh=False)
+    stop = threading.Event()
+
+    def interrupted(signum, frame):
+        """First Ctrl-C: read no more, commit what is prepared; a second one kills."""
+        stop.set()
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+    previous = signal.signal(signal.SIGINT, interrupted)
+    try:
+        importer.run(source, progress=advanced, stop=stop)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        bar.close()
+    if stop.is_set():
+        sys.stderr.write(f"geomail-admin: interrupted after {importer.stored} messages; "
+                         "every message stored is whole: run the same import again to go on\n")
+        return 130
+    seconds = max(time.monotonic() - started, 1e-6)
+    print(f"imported {importer.stored} messages ({importer.bytes} bytes) into {account.address} "
+          f"in {seconds:.1f} s, {importer.stored / seconds:.0f} messages/s; "
+          f"{importer.skipped} already there")
+
+
+def cmd_export(args, db):
+    """An account's mailboxes as Maildir or mbox, byte for byte (geomail/mailio.py)."""
+    import time
+    from geomail import mailio
+    from geomail.store.mailboxes import list_mailboxes
+    account = _account(db, args.address)
+    total = sum(box.message_count for box in list_mailboxes(db, account.id))
+    started = time.monotonic()
+    bar = _progress_bar(total, "msg")
+    try:
+        count = mailio.export(_mail_context(args, db), account, args.directory, args.format,
+                              progress=lambda row: bar.update(1))
+    finally:
+        bar.close()
+    seconds = max(time.monotonic() - started, 1e-6)
+    print(f"exported {count} messages of {account.address} to {args.directory} "
+          f"({args.format}) in {seconds:.1f} s, {count / seconds:.0f} messages/s")

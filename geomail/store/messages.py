@@ -722,3 +722,15 @@ def unsubscribe(db, account_id, name):
         cur.execute("DELETE FROM subscriptions WHERE account_id = %s AND name = %s",
                     (account_id, name))
         return cur.rowcount > 0
+
+
+def same_message_candidates(db, mailbox_id, message_id, size):
+    """(content_id, trace_headers) of the mailbox's messages with this Message-ID (or
+    none) and size: what an import that is run again compares by content hash."""
+    message_id = contents._cut(message_id, contents.MESSAGE_ID_CHARS)   # as delivery stored it
+    condition = "m.message_id = %s" if message_id is not None else "m.message_id IS NULL"
+    with db.cursor() as cur:
+        cur.execute(f"SELECT m.content_id, m.trace_headers FROM messages m WHERE m.mailbox_id = %s "
+                    f"AND {condition} AND m.rfc822_size = %s",
+                    (mailbox_id, *(() if message_id is None else (message_id,)), size))
+        return cur.fetchall()
