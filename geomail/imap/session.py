@@ -17,6 +17,7 @@ import gevent.event
 
 from geomail import metrics
 from geomail.imap import response as R
+from geomail.imap import who
 from geomail.imap.auth import ANSWERED
 from geomail.imap.commands import COMMANDS
 from geomail.errors import BUG, PERMANENT, TEMPORARY, classify
@@ -110,6 +111,7 @@ class Session:
         self.tls = implicit_tls
         self.state = NOT_AUTHENTICATED
         self.account = None
+        self.listed = False            # has a row in the sessions table (imap/who.py)
         self.view = None               # the selected mailbox (view.View)
         self.login_failures = 0
         self.bad_in_a_row = 0
@@ -145,6 +147,7 @@ class Session:
             self._bye("Internal server error", R.SERVERBUG)
         finally:
             self.close_view()
+            who.logged_out(self)
             self.context.unregister(self)
             self.conn.close()
             self.log.info("disconnect after %.1f s: %s, %d commands, %d bytes in, %d bytes out%s",
@@ -161,13 +164,14 @@ class Session:
             pass
         self.closing = True
 
-    def shutdown(self):
-        """Graceful stop of the worker: tell the client and close (called from another greenlet)."""
+    def shutdown(self, text="Server shutting down"):
+        """Graceful stop of the worker, or an administrator's kick: tell the client and
+        close (called from another greenlet)."""
         if self.closing:
             return
         self.closing = True
         try:
-            self.conn.write(b"* BYE Server shutting down\r\n")
+            self.conn.write(f"* BYE {text}\r\n".encode())
         except (ConnectionClosed, OSError):
             pass
         self.conn.close()
