@@ -41,6 +41,7 @@ USEATTR = "USEATTR"                       # RFC 6154
 OVERQUOTA = "OVERQUOTA"
 UNKNOWN_CTE = "UNKNOWN-CTE"               # RFC 3516 §4.3
 COMPRESSIONACTIVE = "COMPRESSIONACTIVE"   # RFC 4978 §3
+BADURL = "BADURL"                         # RFC 4469 §3
 
 NIL = b"NIL"
 _ATOM_OK = frozenset(bytes(c for c in range(0x21, 0x7f) if c not in b'(){ %*"\\]'))

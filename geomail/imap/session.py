@@ -65,6 +65,7 @@ AUTHENTICATED_CAPABILITIES = [
     "THREAD=REFERENCES",    # RFC 5256
     "BINARY",               # RFC 3516
     "COMPRESS=DEFLATE",     # RFC 4978
+    "MULTIAPPEND",          # RFC 3502
 ]
 
 
