@@ -102,8 +102,8 @@ def _section_of(spec):
     try:
         section = section_spec(p)
         p.end()
-    except ParseError as exc:
-        raise imapurl.BadUrl(f"invalid section: {exc}") from None
+    except ParseError:
+        raise imapurl.BadUrl("invalid section") from None
     return section
 
 

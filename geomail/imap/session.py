@@ -66,6 +66,7 @@ AUTHENTICATED_CAPABILITIES = [
     "BINARY",               # RFC 3516
     "COMPRESS=DEFLATE",     # RFC 4978
     "MULTIAPPEND",          # RFC 3502
+    "CATENATE",             # RFC 4469 (without URLAUTH)
 ]
 
 
