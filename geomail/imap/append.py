@@ -99,7 +99,7 @@ def _data(session, p):
         return catenate.parts(session, p, session.max_literal)
     if p.take("UTF8 "):
         if UTF8_ACCEPT not in session.enabled:
-            raise Bad("APPEND UTF8 needs ENABLE UTF8=ACCEPT (RFC 6855 §4)")
+            raise Bad("APPEND UTF8 needs ENABLE UTF8=ACCEPT")   # RFC 6855 §4
         p.expect("(")
         if not p.peek("~"):
             raise Bad("APPEND UTF8 takes a literal8 (~{n})")

@@ -67,6 +67,7 @@ AUTHENTICATED_CAPABILITIES = [
     "COMPRESS=DEFLATE",     # RFC 4978
     "MULTIAPPEND",          # RFC 3502
     "CATENATE",             # RFC 4469 (without URLAUTH)
+    "UTF8=ACCEPT",          # RFC 6855
 ]
 
 
@@ -211,6 +212,11 @@ class Session:
             caps += AUTHENTICATED_CAPABILITIES
             caps.append(f"APPENDLIMIT={self.max_literal}")
         return caps
+
+    @property
+    def utf8(self):
+        """ENABLE UTF8=ACCEPT was given: mailbox names go out in UTF-8 (RFC 6855 §3)."""
+        return self.parser.utf8
 
     def login_disabled(self):
         return bool(getattr(self.config, "imap_require_tls", False)) and not self.tls
