@@ -119,6 +119,8 @@ def _undo(session, mailbox, uids):
         return
     try:
         objects = messages.remove(session.context.db, mailbox.id, uids)
+    except messages.MailboxGone:
+        return                  # deleted meanwhile, and the messages with it
     except Exception:
         log.error("APPEND could not remove the %d message(s) it stored in mailbox %s "
                   "before failing: UIDs %s", len(uids), mailbox.id, uids, exc_info=True)
