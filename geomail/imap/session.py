@@ -65,6 +65,10 @@ AUTHENTICATED_CAPABILITIES = [
     "THREAD=ORDEREDSUBJECT",  # RFC 5256
     "THREAD=REFERENCES",    # RFC 5256
     "BINARY",               # RFC 3516
+    "COMPRESS=DEFLATE",     # RFC 4978
+    "MULTIAPPEND",          # RFC 3502
+    "CATENATE",             # RFC 4469 (without URLAUTH)
+    "UTF8=ACCEPT",          # RFC 6855
 ]
 
 
@@ -212,6 +216,11 @@ class Session:
             caps += AUTHENTICATED_CAPABILITIES
             caps.append(f"APPENDLIMIT={self.max_literal}")
         return caps
+
+    @property
+    def utf8(self):
+        """ENABLE UTF8=ACCEPT was given: mailbox names go out in UTF-8 (RFC 6855 §3)."""
+        return self.parser.utf8
 
     def login_disabled(self):
         return bool(getattr(self.config, "imap_require_tls", False)) and not self.tls
