@@ -245,6 +245,10 @@ class Arbiter:
         except SystemExit:
             log.error("configuration reload failed; keeping the running configuration")
             return
+        # systemd: reloading until the new generation has reported in (READY=1 again)
+        sdnotify.notify("RELOADING=1", f"MONOTONIC_USEC={time.clock_gettime_ns(time.CLOCK_MONOTONIC) // 1000}",
+                        "STATUS=reloading")
+        self.told_ready = False
         if self._addresses(new_config) != self._addresses(self.config):
             try:
                 new_slots = {slot: Slot(self.bind_slot(new_config))

@@ -35,6 +35,10 @@ def lines(config, ports):
         result.append(f"warning: this server calls itself {config.hostname!r} in greetings and "
                       "Received headers; set --hostname (MAIL_HOSTNAME) to the name your MX "
                       "record points at, or other servers may refuse its mail")
+    if getattr(config, "imap_require_tls", False) and not getattr(config, "tls_cert", ""):
+        result.append("warning: --imap-require-tls without --tls-cert: no IMAP client can log "
+                      "in (LOGIN is disabled until STARTTLS, which needs a certificate); set "
+                      "--tls-cert and --tls-key (MAIL_TLS_CERT, MAIL_TLS_KEY)")
     same = "" if configuration.backend(config) == "embedded" else \
         " (with the same --db-url and --oss-* settings)"
     result.append(f"next: add an account: {_admin_command(config)} account add {user}{same}")

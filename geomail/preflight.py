@@ -7,10 +7,13 @@ bucket exists.  Raising an exception is the way to refuse to start;
 option or environment variable to fix.
 """
 
+import logging
 import os
 import tempfile
 
 from geomail.config import backend
+
+log = logging.getLogger("geomail.preflight")
 
 DATA_DIR_MODE = 0o700      # mail of every account: readable by geomail's user only
 
@@ -37,9 +40,26 @@ def run(config):
         migrate(db)
     finally:
         db.close()
-    open_blob_store(config).ensure_bucket(create=config.oss_create_bucket)
+    store = open_blob_store(config)
+    store.ensure_bucket(create=config.oss_create_bucket)
     if embedded:
         hand_over(config)
+    problem = blob_write_problem(store)
+    if problem:
+        log.warning("warning: the blob store refuses writes (%s): messages with attachments "
+                    "will get 451 4.3.0 until it accepts them; check the bucket's permissions "
+                    "or the blob directory's owner", problem)
+
+
+def blob_write_problem(store):
+    """Write and remove one small object; the failure in one line, or None."""
+    key = f"geomail-preflight-{os.uname().nodename}-{os.getpid()}"    # no directory left
+    try:
+        store.put(key, b"geomail start-up check\n")
+        store.delete([key])
+    except Exception as exc:  # noqa: BLE001 - any failure is the answer
+        return f"{type(exc).__name__}: {str(exc)[:200]}"
+    return None
 
 
 def prepare_data_dir(config):
