@@ -8,6 +8,7 @@ import logging
 
 import gevent
 
+from geomail.imap import authcache
 from geomail.imap import response as R
 from geomail.imap import who
 from geomail.imap.errors import Bad, Bye, CommandError
@@ -96,20 +97,26 @@ def authenticate(session, p, tag):
 
 
 def _verify(db, user, password):
-    """The Account when the password is right, else None (same cost either way).
+    """(the Account when the password is right, else None; whether the verdict came
+    from the worker's credential cache).
 
     The lookup runs here (pooled connections belong to this thread's hub);
     scrypt (~50 ms of CPU, GIL released) runs in the hub's threadpool so the
-    worker's other greenlets go on meanwhile.
+    worker's other greenlets go on meanwhile, unless the cache (authcache.py)
+    holds the verdict for this password and this stored hash.  An unknown
+    account costs a scrypt's time always.
     """
     record = login_record(db, user)
     pool = gevent.get_hub().threadpool
     if record is None or record[1] is None:
         pool.apply(passwords.burn_time)
-        return None
-    if not pool.apply(passwords.verify_password, (password, record[1])):
-        return None
-    return get_account(db, user)
+        return None, False
+    known = authcache.cache().verdict(user, password, record[1])
+    cached = known is not None
+    if not cached:
+        known = pool.apply(passwords.verify_password, (password, record[1]))
+        authcache.cache().remember(user, password, record[1], known)
+    return (get_account(db, user) if known else None), cached
 
 
 def _authenticate(session, user, password, method="LOGIN"):
@@ -120,15 +127,16 @@ def _authenticate(session, user, password, method="LOGIN"):
     attempts = logins.reserve(db, keys, LOGIN_FAILURE_WINDOW)
     throttle.purge_now_and_then(db)
     over = throttle.over_budget(attempts)
-    account = None if over else _verify(db, user, password)
+    account, cached = (None, False) if over else _verify(db, user, password)
     if account is None:
         return _failed(session, user, throttle, attempts, over)
     logins.refund(db, keys)
     session.account = account
     session.state = AUTHENTICATED
     who.logged_in(session)
-    session.log.info("IMAP login %s from %s (%s%s)", clip(account.address, USER_LOG_LIMIT),
-                     _ip(session.address), method, ", TLS" if session.tls else "")
+    session.log.info("IMAP login %s from %s (%s%s%s)", clip(account.address, USER_LOG_LIMIT),
+                     _ip(session.address), method, ", TLS" if session.tls else "",
+                     ", cached credentials" if cached else "")
     return R.CAPABILITY + " " + " ".join(session.capabilities()), "Logged in"
 
 
