@@ -174,7 +174,7 @@ def test_parallel_guessing_of_one_account(throttled):
     assert len(late) / 10 <= 6
     # a different account from another address is not delayed
     assert all(line.startswith("TAG OK") for _, line in legit), legit
-    assert max(seconds for seconds, _ in legit) < 1.0
+    assert max(seconds for seconds, _ in legit) < 2.0    # a throttle delay is 2 s or more
 
     # the legitimate owner recovers when the window has passed (aged here in the store)
     with db.cursor() as cur:
@@ -189,9 +189,15 @@ def test_one_address_guessing_many_accounts(throttled):
     target = create_account(db, "target@example.com", PASSWORD)
     users = [f"sprayed{i}@example.com" for i in range(40)]
     attack = Guessers(proc.imap_port, "127.0.0.6", users, 20)
-    time.sleep(2)
+
+    def checked_now():
+        return sum(len(checked_failures(proc, user)) for user in users)
+    # the budget's checks take a scrypt each: seen in the log (a loaded machine is slow),
+    # then a second more in which no further one may come
+    wait_for(lambda: checked_now() >= ADDRESS_BUDGET, timeout=30, message="the budget spent")
+    time.sleep(1)
     answers = attack.stop()
-    checked = sum(len(checked_failures(proc, user)) for user in users)
+    checked = checked_now()
     print(f"\n{len(answers)} answers to 40 sprayed names from one address; passwords checked: {checked}")
     assert checked == ADDRESS_BUDGET
     # the address is over its budget: even the right password of an account is not checked from it
