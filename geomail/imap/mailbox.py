@@ -11,7 +11,8 @@ from geomail.store import messages
 from geomail.store.errors import InvalidMailboxName, MailboxExists
 from geomail.store.mailboxes import DELIMITER, INBOX, SPECIAL_USES
 
-STATUS_ITEMS = ("MESSAGES", "RECENT", "UIDNEXT", "UIDVALIDITY", "UNSEEN", "SIZE")
+# RFC 3501 §6.3.10; SIZE: RFC 8438 (the sum of RFC822.SIZE); DELETED: RFC 9051 §6.3.11
+STATUS_ITEMS = ("MESSAGES", "RECENT", "UIDNEXT", "UIDVALIDITY", "UNSEEN", "SIZE", "DELETED")
 ENABLEABLE = ()   # CONDSTORE, QRESYNC, UTF8=ACCEPT come with the later issue
 
 
@@ -124,6 +125,8 @@ def status_line(session, mailbox, items):
             value = mailbox.uidvalidity
         elif item == "UNSEEN":
             value = mailbox.unseen_count
+        elif item == "DELETED":
+            value = messages.deleted_count(session.context.db, mailbox.id)
         else:
             value = mailbox.total_size
         values.append(f"{item} {value}")

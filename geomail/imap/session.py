@@ -64,6 +64,9 @@ AUTHENTICATED_CAPABILITIES = [
     "THREAD=ORDEREDSUBJECT",  # RFC 5256
     "THREAD=REFERENCES",    # RFC 5256
     "BINARY",               # RFC 3516
+    "LIST-EXTENDED",        # RFC 5258
+    "LIST-STATUS",          # RFC 5819
+    "STATUS=SIZE",          # RFC 8438
 ]
 
 

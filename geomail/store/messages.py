@@ -587,6 +587,13 @@ def recent_count(db, mailbox_id, first_recent_uid):
         return cur.fetchone()[0]
 
 
+def deleted_count(db, mailbox_id):
+    """Messages flagged \\Deleted: STATUS DELETED (RFC 9051 §6.3.11), one range of messages_mailbox_deleted."""
+    with db.cursor() as cur:
+        cur.execute("SELECT COUNT(*) FROM messages WHERE mailbox_id = %s AND deleted = 1", (mailbox_id,))
+        return cur.fetchone()[0]
+
+
 def create_mailbox(db, account_id, name, special_use=None):
     """CREATE (RFC 3501 §6.3.3), making missing superiors too; returns the new id."""
     name = normalize_name(name)
