@@ -14,6 +14,7 @@ from geomail.errors import PERMANENT, TEMPORARY
 from geomail.imap import response as R
 from geomail.imap.errors import Bad, CommandError
 from geomail.imap.names import mailbox_arg
+from geomail.imap.quota import check_quota
 from geomail.imap.store_command import check_flags
 from geomail.store import messages
 
@@ -37,6 +38,7 @@ def append(session, p, tag):
     mailbox = messages.find_mailbox(db, session.account.id, name)
     if mailbox is None:         # before '+': the client need not send the message (§6.3.11)
         raise CommandError(f"Mailbox {name} does not exist", R.TRYCREATE)
+    check_quota(session, 1, p.literal_size() or 0)      # before '+' as well
     size, chunks = p.literal_stream(session.max_literal, literal8=True)   # RFC 3516 §4.4
     target = Target(mailbox_id=mailbox.id, flags=tuple(flags), internal_date=internal_date)
     if size == 0:

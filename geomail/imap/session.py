@@ -67,6 +67,9 @@ AUTHENTICATED_CAPABILITIES = [
     "LIST-EXTENDED",        # RFC 5258
     "LIST-STATUS",          # RFC 5819
     "STATUS=SIZE",          # RFC 8438
+    "QUOTA",                # RFC 9208
+    "QUOTA=RES-STORAGE",    # RFC 9208 §5.1
+    "QUOTA=RES-MESSAGE",    # RFC 9208 §5.2
 ]
 
 
