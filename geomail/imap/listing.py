@@ -14,7 +14,7 @@ import gevent
 
 from geomail.imap import response as R
 from geomail.imap.mailbox import status_items, status_line
-from geomail.imap.names import decode_name
+from geomail.imap.names import decode_pattern
 from geomail.imap.parser import ParseError
 from geomail.store import messages
 from geomail.store.mailboxes import DELIMITER, INBOX
@@ -107,7 +107,15 @@ def _parents(names):
 
 
 def _pattern(p):
-    return decode_name(p.list_mailbox().encode("utf-8"))
+    return decode_pattern(p.list_mailbox().encode("utf-8"))
+
+
+def _matchers(reference, patterns):
+    """(Pattern, text) per pattern; none when the reference or a pattern is not
+    modified UTF-7 (names.decode_pattern): such a pattern matches nothing."""
+    if reference is None:
+        return []
+    return [(Pattern(reference + pat), reference + pat) for pat in patterns if pat is not None]
 
 
 @dataclasses.dataclass
@@ -142,7 +150,7 @@ def parse_list(p):
     if p.peek("("):
         select = set(_options(p, SELECT_OPTIONS, "selection option"))
         p.sp()
-    reference = decode_name(p.astring())
+    reference = decode_pattern(p.astring())
     p.sp()
     if p.peek("("):
         patterns = p.paren_list(lambda: _pattern(p))
@@ -162,7 +170,7 @@ def parse_list(p):
 def list_(session, p, tag):
     """LIST, basic (RFC 3501 §6.3.8) or extended (RFC 5258), with LIST-STATUS (RFC 5819)."""
     request = parse_list(p)
-    reference = request.reference
+    reference = request.reference or ""
     if request.patterns == [""]:
         # RFC 3501 §6.3.8: the delimiter and the root of the reference
         root = reference.split(DELIMITER)[0] + DELIMITER if DELIMITER in reference else ""
@@ -193,7 +201,9 @@ def _select(request, boxes, subscribed):
     by_name = {b.name: b for b in boxes}
     existing = _all_names(by_name)
     parents = _parents(by_name)
-    matchers = [(Pattern(request.reference + pat), request.reference + pat) for pat in request.patterns]
+    matchers = _matchers(request.reference, request.patterns)
+    if not matchers:
+        return
     matched = {}
 
     def match(name):
@@ -232,7 +242,7 @@ def _select(request, boxes, subscribed):
 
 
 def lsub(session, p, tag):
-    reference = decode_name(p.astring())
+    reference = decode_pattern(p.astring())
     p.sp()
     pattern = _pattern(p)
     p.end()
@@ -241,11 +251,11 @@ def lsub(session, p, tag):
         return
     boxes, subscribed = messages.all_mailboxes(session.context.db, session.account.id)
     existing = {b.name: b for b in boxes}
-    matcher = Pattern(reference + pattern)
+    matchers = _matchers(reference, [pattern])
     for count, name in enumerate(sorted(_all_names(subscribed), key=lambda n: (n != INBOX, n)), 1):
         if count % YIELD_EVERY == 0:
             gevent.sleep(0)
-        if not matches(matcher, reference + pattern, name):
+        if not any(matches(matcher, text, name) for matcher, text in matchers):
             continue
         attrs = []
         if name not in subscribed or name not in existing:

@@ -22,6 +22,20 @@ def decode_name(raw):
         raise CommandError(str(exc), R.CANNOT) from None
 
 
+def decode_pattern(raw):
+    """A LIST/LSUB reference or pattern -> str, or None when it is not modified UTF-7.
+
+    A pattern is not a name: one no mailbox can have (``R&D-*`` from a client
+    that does not encode '&' as '&-', RFC 3501 §5.1.3) matches nothing, and
+    LIST answers OK with no names rather than NO; a name argument (CREATE,
+    SELECT, ...) still gets NO [CANNOT] from decode_name.
+    """
+    try:
+        return decode_name(raw)
+    except CommandError:
+        return None
+
+
 def mailbox_arg(p):
     """A mailbox argument, normalised (INBOX in any case is INBOX); raises CommandError."""
     name = decode_name(p.astring())
