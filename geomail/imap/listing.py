@@ -124,8 +124,8 @@ class ListRequest:
     select: set
     returns: set
     status: list | None
-    reference: str
-    patterns: list
+    reference: str | None      # None: not modified UTF-7, nothing matches
+    patterns: list             # str, or None for one that is not modified UTF-7
 
 
 def _options(p, allowed, what):
@@ -178,9 +178,7 @@ def list_(session, p, tag):
                          else b'LIST (\\Noselect) "/" ""')
         return
     boxes, subscribed = messages.all_mailboxes(session.context.db, session.account.id)
-    for count, (box, attrs, extra) in enumerate(_select(request, boxes, subscribed), 1):
-        if count % YIELD_EVERY == 0:
-            gevent.sleep(0)
+    for box, attrs, extra in _select(request, boxes, subscribed):
         session.untagged(b"LIST (" + " ".join(attrs).encode() + b') "/" '
                          + R.mailbox(box if isinstance(box, str) else box.name) + extra)
         # RFC 5819 §2: a STATUS right after the LIST of each selectable mailbox
@@ -219,7 +217,9 @@ def _select(request, boxes, subscribed):
             if not match(name):
                 childinfo.update(_superiors(name))
     show_subscribed = only_subscribed or "SUBSCRIBED" in request.returns
-    for name in sorted(names, key=lambda n: (n != INBOX, n)):
+    for count, name in enumerate(sorted(names, key=lambda n: (n != INBOX, n)), 1):
+        if count % YIELD_EVERY == 0:
+            gevent.sleep(0)
         if not match(name):
             continue
         if only_subscribed and name not in subscribed and name not in childinfo:
