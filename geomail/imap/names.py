@@ -26,9 +26,10 @@ def decode_pattern(raw):
     """A LIST/LSUB reference or pattern -> str, or None when it is not modified UTF-7.
 
     A pattern is not a name: one no mailbox can have (``R&D-*`` from a client
-    that does not encode '&' as '&-', RFC 3501 §5.1.3) matches nothing, and
-    LIST answers OK with no names rather than NO; a name argument (CREATE,
-    SELECT, ...) still gets NO [CANNOT] from decode_name.
+    that does not encode '&' as '&-', RFC 3501 §5.1.3; imaptest's 'atoms' group
+    lists every atom character, whose '&' starts no valid shift) matches nothing,
+    and LIST answers OK with no names, as Dovecot does, rather than NO; a name
+    argument (CREATE, SELECT, ...) still gets NO [CANNOT] from decode_name.
     """
     try:
         return decode_name(raw)

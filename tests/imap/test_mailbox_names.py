@@ -17,6 +17,7 @@ NAMES = [
     ('"quote\\"back\\\\slash"', '"quote\\"back\\\\slash"'),
     ('"Entw&APw-rfe&-Co"', "Entw&APw-rfe&-Co"),
     ("&AOQ-&-", "&AOQ-&-"),
+    ('"p&AOQA5A-"', "p&AOQA5A-"),          # imaptest's mutf7 group
 ]
 
 
@@ -62,3 +63,15 @@ def test_pattern_no_name_can_match_is_an_empty_list(session):
         '* LIST (\\HasNoChildren) "/" R&-D', "TAG OK LIST completed"]
     assert session.command('LSUB "" "AT&T*"') == ["TAG OK LSUB completed"]
     assert session.command('LIST "" R&-*') == ['* LIST (\\HasNoChildren) "/" R&-D', "TAG OK LIST completed"]
+
+
+def test_imaptest_atoms_group(session):
+    """imaptest's 'atoms': '~' before anything but '{' is no literal8, and a pattern made of
+    every atom character (its '&' starts no valid shift) is a LIST that matches nothing."""
+    assert session.command('LIST "" ~foo') == ["TAG OK LIST completed"]
+    assert session.command("SELECT ~foo") == ["TAG NO [NONEXISTENT] Mailbox ~foo does not exist"]
+    atoms = "!#$&'+,-.0123456789:;<=>?@^_`|[}"
+    assert session.command(f"SELECT {atoms}") == [
+        "TAG NO [CANNOT] invalid modified UTF-7 in mailbox name"]
+    assert session.command(f'LIST "" {atoms}%*') == ["TAG OK LIST completed"]
+    assert session.command(f'LSUB "" {atoms}%*') == ["TAG OK LSUB completed"]
