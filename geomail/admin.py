@@ -23,7 +23,7 @@ def build_parser():
     parser = configuration.build_parser(
         "geomail-admin", admin=True, description="Administer geomail accounts and storage.")
     parser.add_argument("--json", action="store_true",
-                        help="Print JSON instead of a table (list, show, status commands).")
+                        help="Print JSON instead of a table (list, show, status, quota get).")
     groups = parser.add_subparsers(dest="group", required=True, metavar="COMMAND")
 
     groups.add_parser("migrate", help="Apply pending schema migrations.")
@@ -107,6 +107,17 @@ def build_parser():
                           help="maildir: INBOX in DIRECTORY, other mailboxes as Maildir++ "
                                "folders, flags in the file names; mbox: one mboxrd file per "
                                "mailbox (default maildir).")
+    quota = groups.add_parser("quota", help="Show and set accounts' quotas (RFC 9208).")
+    quota_actions = quota.add_subparsers(dest="action", required=True, metavar="ACTION")
+    quota_get = quota_actions.add_parser("get", help="An account's limits and usage.")
+    quota_get.add_argument("address")
+    quota_set = quota_actions.add_parser(
+        "set", help="Set an account's limits; 0 or 'none' removes one, an omitted one stays.")
+    quota_set.add_argument("address")
+    quota_set.add_argument("--storage", type=quota_limit, metavar="KIB",
+                           help="STORAGE limit in KiB (units of 1024 octets), or 0/none.")
+    quota_set.add_argument("--messages", type=quota_limit, metavar="N",
+                           help="MESSAGE limit (number of messages), or 0/none.")
     for command in _leaves(groups):
         command.epilog = configuration.SETTINGS_EPILOG
     return parser
@@ -188,6 +199,17 @@ def duration(text):
     if value < 0:
         raise argparse.ArgumentTypeError("a duration cannot be negative")
     return value
+
+
+def quota_limit(text):
+    """'1024' -> 1024; '0' or 'none' -> 0, which removes the limit."""
+    import argparse
+    text = text.strip().lower()
+    if text == "none":
+        return 0
+    if not (text.isascii() and text.isdigit()) or int(text) >= 2 ** 63:
+        raise argparse.ArgumentTypeError(f"not a limit: {text!r} (a whole number, 0 or none)")
+    return int(text)
 
 
 def main(argv=None):
@@ -379,6 +401,23 @@ def cmd_migrate_store(args, db):
     finally:
         target_db.close()
     print("next: start geomail with --db-url and --oss-endpoint (and the keys) of the target")
+
+
+def cmd_quota_get(args, db):
+    """STORAGE (KiB, rounded up) and MESSAGE usage with their limits, as IMAP GETQUOTA counts."""
+    from geomail import manage
+    rows = manage.get_quota(db, args.address)
+    if not args.json:
+        rows = [dict(row, limit="none" if row["limit"] is None else row["limit"]) for row in rows]
+    emit(args, rows, manage.QUOTA_COLUMNS)
+
+
+def cmd_quota_set(args, db):
+    from geomail import manage
+    if args.storage is None and args.messages is None:
+        _usage("quota set needs --storage KIB, --messages N or both")
+    manage.set_quota(db, args.address, storage_kib=args.storage, messages=args.messages)
+    cmd_quota_get(args, db)
 
 
 def _account(db, address):

@@ -27,6 +27,7 @@ from geomail.store.messages import MailboxNotFound
 log = logging.getLogger("geomail.api")
 
 MAX_BODY = 64 * 1024
+INTEGER_FIELDS = ("storage_kib", "messages")
 
 
 class HTTPError(Exception):
@@ -87,6 +88,15 @@ def mailbox_delete(context, params, body, query):
                                       params["mailbox"])
 
 
+def quota(context, params, body, query):
+    return 200, manage.get_quota(context.db, params["account"])
+
+
+def quota_set(context, params, body, query):
+    return 200, manage.set_quota(context.db, params["account"],
+                                 storage_kib=body.get("storage_kib"), messages=body.get("messages"))
+
+
 def sessions(context, params, body, query):
     return 200, manage.list_sessions(context.db, query.get("account"))
 
@@ -118,6 +128,11 @@ ROUTES = [
      "Rename a mailbox and its children.", ("name",)),
     ("DELETE", "/api/accounts/{account}/mailboxes/{mailbox}", mailbox_delete,
      "Delete a mailbox, its messages and their stored objects.", ()),
+    ("GET", "/api/accounts/{account}/quota", quota,
+     "STORAGE (KiB) and MESSAGE usage and limits (RFC 9208).", ()),
+    ("PUT", "/api/accounts/{account}/quota", quota_set,
+     "Set limits: storage_kib, messages (0: none; a field left out stays).",
+     ("storage_kib", "messages")),
     ("GET", "/api/sessions", sessions,
      "IMAP sessions logged in now on every host (?account= for one).", ()),
     ("POST", "/api/sessions/kick", kick,
@@ -240,7 +255,8 @@ def openapi_description():
         if fields:
             operation["requestBody"] = {"required": True, "content": {"application/json": {
                 "schema": {"type": "object",
-                           "properties": {f: {"type": "string"} for f in fields}}}}}
+                           "properties": {f: {"type": "integer" if f in INTEGER_FIELDS
+                                              else "string"} for f in fields}}}}}
         if handler is openapi:
             operation["security"] = []
         paths.setdefault(path, {})[method.lower()] = operation

@@ -132,6 +132,39 @@ def delete_mailbox(db, config, address, name):
             "objects_left_to_janitor": left}
 
 
+# -- quotas (RFC 9208) ---------------------------------------------------------
+
+QUOTA_COLUMNS = ["resource", "usage", "limit", "unit"]
+
+
+def get_quota(db, address):
+    """STORAGE (KiB, rounded up) and MESSAGE usage and limits (None: no limit), as
+    IMAP GETQUOTA counts them."""
+    from geomail.store.quota import get_quota as stored_quota, kib
+    account = account_of(db, address)
+    quota = stored_quota(db, account.id, with_usage=True)
+    storage = None if quota.storage_limit is None else quota.storage_limit // 1024
+    return [{"resource": "STORAGE", "usage": kib(quota.storage_used), "limit": storage,
+             "unit": "KiB"},
+            {"resource": "MESSAGE", "usage": quota.messages_used, "limit": quota.message_limit,
+             "unit": "messages"}]
+
+
+def set_quota(db, address, storage_kib=None, messages=None):
+    """Set the limits given (0 removes one; None leaves it as it is); the quota after."""
+    from geomail.store.quota import UNCHANGED, set_quota as store_quota
+    for value in (storage_kib, messages):
+        if value is not None and (not isinstance(value, int) or isinstance(value, bool)
+                                  or value < 0):
+            raise Invalid(f"a limit is a whole number >= 0 (0: none), not {value!r}")
+
+    def limit(value):
+        return UNCHANGED if value is None else (value or None)
+    account = account_of(db, address)
+    store_quota(db, account.address, storage_kib=limit(storage_kib), messages=limit(messages))
+    return get_quota(db, address)
+
+
 # -- sessions -----------------------------------------------------------------
 
 def list_sessions(db, address=None):

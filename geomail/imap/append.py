@@ -25,6 +25,7 @@ from geomail.imap import response as R
 from geomail.imap.errors import Bad, CommandError
 from geomail.imap.expunge import delete_objects
 from geomail.imap.names import mailbox_arg
+from geomail.imap.quota import check_quota
 from geomail.imap.store_command import check_flags
 from geomail.store import messages
 
@@ -79,6 +80,7 @@ def _target_mailbox(session, name):
 
 def _one_message(session, p, target):
     """Read one append-data and store it; its UID."""
+    check_quota(session, 1, p.literal_size() or 0)      # before '+' (RFC 9208 §3)
     chunks = _data(session, p)
     first = next((c for c in chunks if c), None)
     if first is None:

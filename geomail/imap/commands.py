@@ -11,7 +11,7 @@ tagged OK, or (code, text), or None for "<NAME> completed".
 import dataclasses
 
 from geomail.imap import (anystate, append, auth, compress, copy, expunge, fetch, idle, listing,
-                          mailbox, search, select, sort, store_command, thread)
+                          mailbox, quota, search, select, sort, store_command, thread)
 from geomail.imap.states import ANY, AUTH, NOAUTH, SEL
 
 
@@ -54,6 +54,9 @@ COMMANDS = _table(
     Command("APPEND", append.append, AUTH),
     Command("IDLE", idle.idle, AUTH, arguments=False),               # RFC 2177
     Command("COMPRESS", compress.compress, AUTH),                    # RFC 4978
+    Command("GETQUOTA", quota.getquota, AUTH),                       # RFC 9208
+    Command("GETQUOTAROOT", quota.getquotaroot, AUTH),
+    Command("SETQUOTA", quota.setquota, AUTH),
     # selected (§6.4)
     Command("CHECK", select.check, SEL, arguments=False),
     Command("CLOSE", select.close, SEL, arguments=False),

@@ -9,7 +9,8 @@ from geomail.imap import response as R
 from geomail.imap.errors import CommandError
 from geomail.imap.expunge import delete_objects
 from geomail.imap.names import mailbox_arg
-from geomail.store import messages
+from geomail.imap.quota import check_quota
+from geomail.store import messages, quota
 
 
 def copy(session, p, tag):
@@ -48,6 +49,9 @@ def _copy(session, p, uid_mode, move):
     if not ranges:
         return None if not move else "No messages moved"
     expected = len(view.uids_in(ranges))
+    if not move:
+        # MOVE stays within the account's one quota root: usage does not change (RFC 9208 §3)
+        check_quota(session, *quota.selection_usage(db, view.mailbox_id, ranges))
     try:
         if move:
             uidvalidity, mapping, objects = messages.move(db, view.mailbox_id, ranges, dest.id,

@@ -1,17 +1,20 @@
 """LIST and LSUB (RFC 3501 §6.3.8-9) with CHILDREN (RFC 3348) and SPECIAL-USE (RFC 6154) attributes.
 
-Also accepts the RFC 5258 forms (selection options SUBSCRIBED, SPECIAL-USE,
-REMOTE, RECURSIVEMATCH; RETURN (SUBSCRIBED CHILDREN SPECIAL-USE STATUS ...)) so
-that LIST-EXTENDED and LIST-STATUS only need advertising later.
+LIST-EXTENDED (RFC 5258): selection options SUBSCRIBED, REMOTE (no remote
+mailboxes here, so a no-op), RECURSIVEMATCH and SPECIAL-USE (RFC 6154 §3);
+several patterns in parentheses; RETURN (SUBSCRIBED CHILDREN SPECIAL-USE).
+\\HasChildren/\\HasNoChildren and special uses are always sent (RFC 5258 §4
+allows it).  LIST-STATUS (RFC 5819): RETURN (STATUS (items)).
 """
 
+import dataclasses
 import re
 
 import gevent
 
 from geomail.imap import response as R
 from geomail.imap.mailbox import status_items, status_line
-from geomail.imap.names import decode_name
+from geomail.imap.names import decode_pattern
 from geomail.imap.parser import ParseError
 from geomail.store import messages
 from geomail.store.mailboxes import DELIMITER, INBOX
@@ -90,91 +93,156 @@ def _all_names(names):
     return out
 
 
-def _has_children(name, names):
-    prefix = name + DELIMITER
-    return any(other.startswith(prefix) for other in names)
+def _superiors(name):
+    levels = name.split(DELIMITER)
+    return (DELIMITER.join(levels[:depth]) for depth in range(1, len(levels)))
+
+
+def _parents(names):
+    """The names that have at least one inferior in ``names`` (for \\HasChildren)."""
+    out = set()
+    for name in names:
+        out.update(_superiors(name))
+    return out
 
 
 def _pattern(p):
-    return decode_name(p.list_mailbox().encode("utf-8"), p.utf8)
+    return decode_pattern(p.list_mailbox().encode("utf-8"), p.utf8)
 
 
-def list_(session, p, tag):
-    select_opts, return_opts, status = set(), set(), None
+def _matchers(reference, patterns):
+    """(Pattern, text) per pattern; none when the reference or a pattern is not
+    modified UTF-7 (names.decode_pattern): such a pattern matches nothing."""
+    if reference is None:
+        return []
+    return [(Pattern(reference + pat), reference + pat) for pat in patterns if pat is not None]
+
+
+@dataclasses.dataclass
+class ListRequest:
+    """A parsed LIST command (RFC 5258 §3: selection options, patterns, return options)."""
+    select: set
+    returns: set
+    status: list | None
+    reference: str | None      # None: not modified UTF-7, nothing matches
+    patterns: list             # str, or None for one that is not modified UTF-7
+
+
+def _options(p, allowed, what):
+    """'(' [option *(SP option)] ')' -> {OPTION: argument or None}; an unknown option is BAD (RFC 5258 §3)."""
+    options = {}
+    p.expect("(")
+    while not p.take(")"):
+        if options:
+            p.sp()
+        option = p.atom(what).upper()
+        if option not in allowed:
+            raise ParseError(f"unknown LIST {what} {option}")
+        options[option] = None
+        if option == "STATUS":        # RFC 5819: STATUS takes a list of STATUS items
+            p.sp()
+            options[option] = status_items(p)
+    return options
+
+
+def parse_list(p):
+    select, returns, status = set(), set(), None
     if p.peek("("):
-        p.expect("(")
-        while not p.take(")"):
-            if select_opts:
-                p.sp()
-            select_opts.add(p.atom("selection option").upper())
-        if not select_opts <= set(SELECT_OPTIONS):
-            raise ParseError("unknown LIST selection option")
+        select = set(_options(p, SELECT_OPTIONS, "selection option"))
         p.sp()
-    reference = decode_name(p.astring(), p.utf8)
+    reference = decode_pattern(p.astring(), p.utf8)
     p.sp()
     if p.peek("("):
         patterns = p.paren_list(lambda: _pattern(p))
     else:
         patterns = [_pattern(p)]
     if p.take(" RETURN "):
-        p.expect("(")
-        while not p.take(")"):
-            if return_opts:
-                p.sp()
-            option = p.atom("return option").upper()
-            if option not in RETURN_OPTIONS:
-                raise ParseError(f"unknown LIST return option {option}")
-            return_opts.add(option)
-            if option == "STATUS":
-                p.sp()
-                status = status_items(p)
+        returns = _options(p, RETURN_OPTIONS, "return option")
+        status = returns.pop("STATUS", None)
+        returns = set(returns)
     p.end()
-    if "RECURSIVEMATCH" in select_opts and not select_opts - {"RECURSIVEMATCH", "REMOTE"}:
+    # RFC 5258 §3: RECURSIVEMATCH alone, or with only REMOTE, is BAD
+    if "RECURSIVEMATCH" in select and not select - {"RECURSIVEMATCH", "REMOTE"}:
         raise ParseError("RECURSIVEMATCH needs another selection option")
-    if patterns == [""]:
+    return ListRequest(select, returns, status, reference, patterns)
+
+
+def list_(session, p, tag):
+    """LIST, basic (RFC 3501 §6.3.8) or extended (RFC 5258), with LIST-STATUS (RFC 5819)."""
+    request = parse_list(p)
+    reference = request.reference or ""
+    if request.patterns == [""]:
         # RFC 3501 §6.3.8: the delimiter and the root of the reference
         root = reference.split(DELIMITER)[0] + DELIMITER if DELIMITER in reference else ""
         session.untagged(b'LIST (\\Noselect) "/" ' + R.mailbox(root, session.utf8) if root
                          else b'LIST (\\Noselect) "/" ""')
         return
     boxes, subscribed = messages.all_mailboxes(session.context.db, session.account.id)
+    for box, attrs, extra in _select(request, boxes, subscribed):
+        session.untagged(b"LIST (" + " ".join(attrs).encode() + b') "/" '
+                         + R.mailbox(box if isinstance(box, str) else box.name, session.utf8) + extra)
+        # RFC 5819 §2: a STATUS right after the LIST of each selectable mailbox
+        if request.status and not isinstance(box, str):
+            session.untagged(status_line(session, box, request.status))
+
+
+def _select(request, boxes, subscribed):
+    """(mailbox or bare name, attributes, extended data) of each name to list, INBOX first.
+
+    RFC 5258 §3: SUBSCRIBED lists subscribed names whether or not they exist
+    (\\NonExistent when neither the mailbox nor an inferior does); with
+    RECURSIVEMATCH a name that matches a pattern is also listed, with CHILDINFO
+    (§3.5), when a subscribed inferior matches no pattern itself (as Dovecot
+    does: an inferior that is listed on its own needs no CHILDINFO).
+    SPECIAL-USE (RFC 6154 §3) lists mailboxes with a special use only.
+    """
     by_name = {b.name: b for b in boxes}
-    names = _all_names(by_name)
-    if "SUBSCRIBED" in select_opts:
-        names = _all_names(list(by_name) + list(subscribed))
-    compiled = [(Pattern(reference + pat), reference + pat) for pat in patterns]
-    listed = []
+    existing = _all_names(by_name)
+    parents = _parents(by_name)
+    matchers = _matchers(request.reference, request.patterns)
+    if not matchers:
+        return
+    matched = {}
+
+    def match(name):
+        if name not in matched:
+            matched[name] = any(matches(matcher, pat, name) for matcher, pat in matchers)
+        return matched[name]
+
+    only_subscribed = "SUBSCRIBED" in request.select
+    names = _all_names(list(by_name) + list(subscribed)) if only_subscribed else existing
+    childinfo = set()
+    if only_subscribed and "RECURSIVEMATCH" in request.select:
+        for name in subscribed:
+            if not match(name):
+                childinfo.update(_superiors(name))
+    show_subscribed = only_subscribed or "SUBSCRIBED" in request.returns
     for count, name in enumerate(sorted(names, key=lambda n: (n != INBOX, n)), 1):
         if count % YIELD_EVERY == 0:
             gevent.sleep(0)
-        if not any(matches(matcher, pat, name) for matcher, pat in compiled):
+        if not match(name):
+            continue
+        if only_subscribed and name not in subscribed and name not in childinfo:
             continue
         box = by_name.get(name)
-        attrs = []
-        if "SUBSCRIBED" in select_opts and name not in subscribed:
+        if "SPECIAL-USE" in request.select and (box is None or not box.special_use):
             continue
+        attrs = []
         if box is None:
-            attrs.append("\\NonExistent" if select_opts or return_opts else "\\Noselect")
-        if _has_children(name, names):
-            attrs.append("\\HasChildren")
-        else:
-            attrs.append("\\HasNoChildren")
-        if ("SUBSCRIBED" in select_opts or "SUBSCRIBED" in return_opts) and name in subscribed:
+            # a superior of existing mailboxes is a \Noselect placeholder; a name with
+            # neither a mailbox nor an inferior does not exist (RFC 5258 §3.4)
+            attrs.append("\\Noselect" if name in existing else "\\NonExistent")
+        attrs.append("\\HasChildren" if name in parents else "\\HasNoChildren")
+        if show_subscribed and name in subscribed:
             attrs.append("\\Subscribed")
         if box is not None and box.special_use:
             attrs.append(box.special_use)
-        elif "SPECIAL-USE" in select_opts:
-            continue
-        session.untagged(b"LIST (" + " ".join(attrs).encode() + b') "/" ' + R.mailbox(name, session.utf8))
-        listed.append(box)
-    if status:
-        for box in listed:
-            if box is not None:
-                session.untagged(status_line(session, box, status))
+        extra = b' ("CHILDINFO" ("SUBSCRIBED"))' if name in childinfo else b""
+        yield (box if box is not None else name), attrs, extra
 
 
 def lsub(session, p, tag):
-    reference = decode_name(p.astring(), p.utf8)
+    reference = decode_pattern(p.astring(), p.utf8)
     p.sp()
     pattern = _pattern(p)
     p.end()
@@ -183,11 +251,11 @@ def lsub(session, p, tag):
         return
     boxes, subscribed = messages.all_mailboxes(session.context.db, session.account.id)
     existing = {b.name: b for b in boxes}
-    matcher = Pattern(reference + pattern)
+    matchers = _matchers(reference, [pattern])
     for count, name in enumerate(sorted(_all_names(subscribed), key=lambda n: (n != INBOX, n)), 1):
         if count % YIELD_EVERY == 0:
             gevent.sleep(0)
-        if not matches(matcher, reference + pattern, name):
+        if not any(matches(matcher, text, name) for matcher, text in matchers):
             continue
         attrs = []
         if name not in subscribed or name not in existing:

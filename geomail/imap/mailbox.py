@@ -8,11 +8,15 @@ from geomail.imap.names import mailbox_arg
 from geomail.imap.parser import ParseError
 from geomail.imap.states import AUTHENTICATED, SELECTED
 from geomail.store import messages
+from geomail.store.quota import kib
 from geomail.store.errors import InvalidMailboxName, MailboxExists
 from geomail.store.mailboxes import DELIMITER, INBOX, SPECIAL_USES
 
-STATUS_ITEMS = ("MESSAGES", "RECENT", "UIDNEXT", "UIDVALIDITY", "UNSEEN", "SIZE")
-ENABLEABLE = ("UTF8=ACCEPT",)    # RFC 6855; CONDSTORE, QRESYNC come with a later issue
+# RFC 3501 §6.3.10; SIZE: RFC 8438 (the sum of RFC822.SIZE); DELETED: RFC 9051 §6.3.11;
+# DELETED-STORAGE: RFC 9208 §4.4 (KiB that EXPUNGE would free)
+STATUS_ITEMS = ("MESSAGES", "RECENT", "UIDNEXT", "UIDVALIDITY", "UNSEEN", "SIZE", "DELETED",
+                "DELETED-STORAGE")
+ENABLEABLE = ("UTF8=ACCEPT",)    # RFC 6855
 
 
 def _special_use(flag):
@@ -113,6 +117,9 @@ def status_items(p):
 
 def status_line(session, mailbox, items):
     values = []
+    deleted = None
+    if "DELETED" in items or "DELETED-STORAGE" in items:
+        deleted = messages.deleted_usage(session.context.db, mailbox.id)
     for item in items:
         if item == "MESSAGES":
             value = mailbox.message_count
@@ -124,6 +131,10 @@ def status_line(session, mailbox, items):
             value = mailbox.uidvalidity
         elif item == "UNSEEN":
             value = mailbox.unseen_count
+        elif item == "DELETED":
+            value = deleted[0]
+        elif item == "DELETED-STORAGE":
+            value = kib(deleted[1])
         else:
             value = mailbox.total_size
         values.append(f"{item} {value}")

@@ -33,6 +33,21 @@ def decode_name(raw, utf8=False):
         raise CommandError(str(exc), R.CANNOT) from None
 
 
+def decode_pattern(raw, utf8=False):
+    """A LIST/LSUB reference or pattern -> str, or None when it is not modified UTF-7.
+
+    A pattern is not a name: one no mailbox can have (``R&D-*`` from a client
+    that does not encode '&' as '&-', RFC 3501 §5.1.3; imaptest's 'atoms' group
+    lists every atom character, whose '&' starts no valid shift) matches nothing,
+    and LIST answers OK with no names, as Dovecot does, rather than NO; a name
+    argument (CREATE, SELECT, ...) still gets NO [CANNOT] from decode_name.
+    """
+    try:
+        return decode_name(raw, utf8)
+    except CommandError:
+        return None
+
+
 def mailbox_arg(p):
     """A mailbox argument, normalised (INBOX in any case is INBOX); raises CommandError."""
     name = decode_name(p.astring(), p.utf8)

@@ -252,6 +252,12 @@ class Parser:
         self.pos = len(self.line)
         return int(match.group(2)), match.group(3) != b"+", match.group(1) == b"~"
 
+    def literal_size(self):
+        """The size a literal marker here announces, without consuming it (None: no literal):
+        APPEND refuses an over-quota message before the client sends it."""
+        match = _LITERAL_RE.match(self.line, self.pos)
+        return int(match.group(2)) if match else None
+
     def literal(self, limit=MAX_SMALL_LITERAL):
         """A literal read whole (small ones only); returns bytes."""
         size = self._start_literal(limit)

@@ -69,6 +69,12 @@ AUTHENTICATED_CAPABILITIES = [
     "MULTIAPPEND",          # RFC 3502
     "CATENATE",             # RFC 4469 (without URLAUTH)
     "UTF8=ACCEPT",          # RFC 6855
+    "LIST-EXTENDED",        # RFC 5258
+    "LIST-STATUS",          # RFC 5819
+    "STATUS=SIZE",          # RFC 8438
+    "QUOTA",                # RFC 9208
+    "QUOTA=RES-STORAGE",    # RFC 9208 §5.1
+    "QUOTA=RES-MESSAGE",    # RFC 9208 §5.2
 ]
 
 

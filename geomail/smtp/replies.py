@@ -28,6 +28,8 @@ REPLIES = {
     "storage_failed": (451, "4.3.0", "Temporary storage failure, try again later"),
     "lookup_failed": (451, "4.3.0", "Temporary failure looking up the recipient, try again later"),
     "too_many_recipients": (452, "4.5.3", "Too many recipients"),
+    # RFC 3463 X.2.2 "mailbox full": at RCPT, the account holds its quota already (RFC 9208)
+    "mailbox_full": (452, "4.2.2", "Mailbox full"),
     "tls_unavailable": (454, "4.7.0", "TLS not available"),
     # 5xx: permanent
     "unknown_command": (500, "5.5.1", "Command unrecognized"),
@@ -48,6 +50,8 @@ REPLIES = {
     "user_unknown": (550, "5.1.1", "User unknown"),
     "relay_denied": (550, "5.7.1", "Relay access denied"),
     "too_big": (552, "5.3.4", "Message size exceeds fixed maximum message size"),
+    # this message (its SIZE parameter, or its bytes after DATA) would pass a recipient's quota
+    "over_quota": (552, "5.2.2", "Message would exceed the mailbox quota of {address}"),
     "utf8_required": (553, "5.6.7", "Non-ASCII address requires SMTPUTF8"),
     "no_valid_recipients": (554, "5.5.1", "No valid recipients"),
     # a storage failure that will recur on retry (geomail.errors.PERMANENT): RFC 3463

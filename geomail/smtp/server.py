@@ -25,6 +25,7 @@ from geomail.smtp.addresses import AddressError, parse_mailbox, parse_path
 from geomail.smtp.dotstream import DotUnstuffer, LineEndFixer
 from geomail.smtp.recipients import RecipientDirectory
 from geomail.smtp.replies import format_reply, reply, storage_failure
+from geomail.store.quota import get_quota
 
 log = logging.getLogger("geomail.smtp")
 
@@ -54,6 +55,7 @@ class Transaction:
     def __init__(self, sender, params):
         self.sender = sender                  # Mailbox, or None for <>
         self.smtputf8 = "SMTPUTF8" in params
+        self.declared_size = int(params.get("SIZE") or 0)   # RFC 1870; checked by MAIL
         self.recipients = {}                  # key -> (Mailbox, account_id, inbox_id)
         self.delivery = None                  # open BDAT delivery
         self.bdat_size = 0
@@ -337,8 +339,33 @@ class SMTPSession:
         if found is None:
             self.send(reply("user_unknown"))
             return
+        refusal = self.quota_refusal(found[0], key, transaction.declared_size, at_rcpt=True)
+        if refusal is not None:
+            self.send(refusal)
+            return
         transaction.recipients[key] = (mailbox, found[0], found[1])
         self.send(reply("recipient_ok"))
+
+    def quota_refusal(self, account_id, address, size, at_rcpt):
+        """The reply refusing a recipient over its quota (RFC 9208), or None.
+
+        At RCPT an account that holds its quota already gets 452 4.2.2 (mailbox
+        full: the sender retries, and mail may be expunged meanwhile); a message
+        that would pass a limit, by its SIZE parameter at RCPT (RFC 1870 §6.2)
+        or by its bytes after DATA, gets 552 5.2.2.
+        """
+        try:
+            quota = get_quota(self.context.db, account_id)
+        except Exception as exc:
+            self.log.warning("quota lookup for %s failed: %s", clip(address), exc)
+            return reply("lookup_failed" if at_rcpt else "storage_failed")
+        if quota is None or not quota.limited:
+            return None
+        if at_rcpt and quota.full():
+            return reply("mailbox_full")
+        if (size or not at_rcpt) and quota.exceeded_by(1, size):
+            return reply("over_quota", address=address)
+        return None
 
     def parse_recipient(self, arg, transaction):
         """The Mailbox of a RCPT TO argument, or None after sending the error reply."""
@@ -488,6 +515,15 @@ class SMTPSession:
         """Store the message for every recipient; 250 only after COMMIT."""
         targets = [Target(inbox, self.trace_headers(transaction, mailbox, delivery.token))
                    for mailbox, _, inbox in transaction.recipients.values()]
+        # RFC 9208: one reply for all recipients, so a message that would pass any
+        # recipient's quota is stored for none (senders giving SIZE learn it per RCPT)
+        for (key, (_, account_id, _)), target in zip(transaction.recipients.items(), targets):
+            refusal = self.quota_refusal(account_id, key, delivery.size + len(target.trace_headers),
+                                         at_rcpt=False)
+            if refusal is not None:
+                delivery.abort()
+                self.send(refusal)
+                return
         counters = metrics.get()
         counters.smtp_bytes.inc(delivery.size)
         started = time.monotonic()

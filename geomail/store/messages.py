@@ -604,6 +604,16 @@ def recent_count(db, mailbox_id, first_recent_uid):
         return cur.fetchone()[0]
 
 
+def deleted_usage(db, mailbox_id):
+    """(messages, octets) flagged \\Deleted: STATUS DELETED (RFC 9051 §6.3.11) and
+    DELETED-STORAGE (RFC 9208 §4.4); one range of the messages_mailbox_deleted index."""
+    with db.cursor() as cur:
+        cur.execute("SELECT COUNT(*), COALESCE(SUM(rfc822_size), 0) FROM messages "
+                    "WHERE mailbox_id = %s AND deleted = 1", (mailbox_id,))
+        row = cur.fetchone()
+    return int(row[0]), int(row[1])
+
+
 def create_mailbox(db, account_id, name, special_use=None):
     """CREATE (RFC 3501 §6.3.3), making missing superiors too; returns the new id."""
     name = normalize_name(name)

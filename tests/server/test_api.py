@@ -95,6 +95,15 @@ def test_accounts_mailboxes_and_sessions(server):
     names = [b["name"] for b in call(server, "GET", f"/api/accounts/{who}/mailboxes")[1]]
     assert "Work/Q2" not in names and "Work" in names
 
+    status, quota = call(server, "PUT", f"/api/accounts/{who}/quota",
+                         {"storage_kib": 1024, "messages": 10})
+    assert status == 200 and {q["resource"]: q["limit"] for q in quota} == {
+        "STORAGE": 1024, "MESSAGE": 10}
+    assert call(server, "PUT", f"/api/accounts/{who}/quota", {"messages": 0})[0] == 200
+    assert {q["resource"]: q["limit"] for q in call(server, "GET", f"/api/accounts/{who}/quota")[1]} \
+        == {"STORAGE": 1024, "MESSAGE": None}
+    assert call(server, "PUT", f"/api/accounts/{who}/quota", {"messages": -1})[0] == 400
+
     imap = imaplib.IMAP4("127.0.0.1", server.imap_port)
     imap.login(who, "two")                                  # the new password
     status, listed = call(server, "GET", f"/api/sessions?account={who}")
