@@ -1,6 +1,7 @@
 """Mailbox commands of the authenticated state: CREATE, DELETE, RENAME, SUBSCRIBE,
 UNSUBSCRIBE, STATUS (RFC 3501 §6.3), NAMESPACE (RFC 2342), ENABLE (RFC 5161)."""
 
+from geomail import objectids
 from geomail.imap import response as R
 from geomail.imap.errors import CommandError
 from geomail.imap.expunge import delete_objects
@@ -11,7 +12,8 @@ from geomail.store import messages
 from geomail.store.errors import InvalidMailboxName, MailboxExists
 from geomail.store.mailboxes import DELIMITER, INBOX, SPECIAL_USES
 
-STATUS_ITEMS = ("MESSAGES", "RECENT", "UIDNEXT", "UIDVALIDITY", "UNSEEN", "SIZE")
+STATUS_ITEMS = ("MESSAGES", "RECENT", "UIDNEXT", "UIDVALIDITY", "UNSEEN", "SIZE",
+                "MAILBOXID")     # RFC 8474 §4.2
 ENABLEABLE = ()   # CONDSTORE, QRESYNC, UTF8=ACCEPT come with the later issue
 
 
@@ -49,11 +51,13 @@ def create(session, p, tag):
     if name == INBOX:
         raise CommandError("INBOX already exists", R.ALREADYEXISTS)
     try:
-        messages.create_mailbox(session.context.db, session.account.id, name, special_use)
+        new_id = messages.create_mailbox(session.context.db, session.account.id, name, special_use)
     except MailboxExists:
         raise CommandError("Mailbox already exists", R.ALREADYEXISTS) from None
     except InvalidMailboxName as exc:
         raise CommandError(str(exc), R.CANNOT) from None
+    # RFC 8474 §4.1: the new mailbox's id in the tagged OK
+    return f"{R.MAILBOXID} ({objectids.mailbox_id(new_id)})", "CREATE completed"
 
 
 def delete(session, p, tag):
@@ -124,6 +128,8 @@ def status_line(session, mailbox, items):
             value = mailbox.uidvalidity
         elif item == "UNSEEN":
             value = mailbox.unseen_count
+        elif item == "MAILBOXID":
+            value = f"({objectids.mailbox_id(mailbox.id)})"
         else:
             value = mailbox.total_size
         values.append(f"{item} {value}")

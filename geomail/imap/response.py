@@ -40,6 +40,7 @@ BADCHARSET = "BADCHARSET"
 USEATTR = "USEATTR"                       # RFC 6154
 OVERQUOTA = "OVERQUOTA"
 UNKNOWN_CTE = "UNKNOWN-CTE"               # RFC 3516 §4.3
+MAILBOXID = "MAILBOXID"                   # RFC 8474 §4.1
 
 NIL = b"NIL"
 _ATOM_OK = frozenset(bytes(c for c in range(0x21, 0x7f) if c not in b'(){ %*"\\]'))

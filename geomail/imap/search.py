@@ -17,7 +17,7 @@ import time
 
 import gevent
 
-from geomail import searchkeys as K
+from geomail import objectids, searchkeys as K
 from geomail.imap import response as R
 from geomail.imap.errors import Bad, CommandError
 from geomail.imap.parser import ParseError
@@ -39,6 +39,8 @@ FLAG_KEYS = {                   # key -> (system flag, set)
 DATE_KEYS = {                   # key -> (which date, relation)
     "BEFORE": ("internal", "before"), "ON": ("internal", "on"), "SINCE": ("internal", "since"),
     "SENTBEFORE": ("sent", "before"), "SENTON": ("sent", "on"), "SENTSINCE": ("sent", "since"),
+    # RFC 8514 §4.2
+    "SAVEDBEFORE": ("saved", "before"), "SAVEDON": ("saved", "on"), "SAVEDSINCE": ("saved", "since"),
 }
 ADDRESS_KEYS = ("FROM", "TO", "CC", "SUBJECT")
 # HEADER (and the header-block fallback of FROM/TO/CC/SUBJECT) is matched by the store
@@ -153,6 +155,11 @@ class KeyParser:
         if word == "MODSEQ":
             p.sp()
             return self._modseq()
+        if word == "SAVEDATESUPPORTED":      # RFC 8514 §4.2: every mailbox keeps save dates
+            return K.All()
+        if word in ("EMAILID", "THREADID"):
+            p.sp()
+            return objectid_key(word, p.atom("objectid"))
         if word in ADDRESS_KEYS:
             p.sp()
             value = self.string()
@@ -207,6 +214,17 @@ class KeyParser:
             raise Bad("Invalid header field name")
         _check_header_key(field, value)
         return K.Header(field, value)
+
+
+def objectid_key(word, value):
+    """EMAILID / THREADID objectid (RFC 8474 §6): a malformed id is BAD, an id that
+    is not one of ours matches nothing."""
+    if not objectids.is_objectid(value):
+        raise ParseError(f"invalid {word} objectid")
+    if word == "THREADID":
+        return K.ThreadId(value) if value[:1] == "T" else K.Nothing()
+    content_id = objectids.row_of(value, "M")
+    return K.EmailId(content_id) if content_id is not None else K.Nothing()
 
 
 def _check_header_key(field, value):

@@ -1,5 +1,6 @@
 """SELECT, EXAMINE (RFC 3501 §6.3.1-2), CHECK, CLOSE (§6.4.1-2), UNSELECT (RFC 3691)."""
 
+from geomail import objectids
 from geomail.imap import response as R
 from geomail.imap.errors import CommandError
 from geomail.imap.expunge import delete_objects
@@ -44,6 +45,7 @@ def _open(session, p, readonly):
             session.untagged(b"OK [UNSEEN %d] First unseen" % seq)
     session.untagged(b"OK [UIDVALIDITY %d] UIDs valid" % view.uidvalidity)
     session.untagged(b"OK [UIDNEXT %d] Predicted next UID" % view.uidnext)
+    session.untagged(f"OK [{R.MAILBOXID} ({objectids.mailbox_id(mailbox.id)})] Ok")  # RFC 8474 §4.1
     session.view = view
     session.state = SELECTED
     watcher_for(session.context).watch(session, mailbox.id)

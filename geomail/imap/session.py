@@ -64,6 +64,7 @@ AUTHENTICATED_CAPABILITIES = [
     "THREAD=ORDEREDSUBJECT",  # RFC 5256
     "THREAD=REFERENCES",    # RFC 5256
     "BINARY",               # RFC 3516
+    "SAVEDATE",             # RFC 8514
 ]
 
 

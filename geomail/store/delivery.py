@@ -13,6 +13,7 @@ them whole.
 from dataclasses import dataclass
 
 from geomail import flags
+from geomail.objectids import thread_id_of
 from geomail.store import contents, dialect, intents
 from geomail.store.contents import (ADDRESS_CHARS, MESSAGE_ID_CHARS, SUBJECT_CHARS,
                                     StoredAttachment, _clean, _cut)
@@ -70,9 +71,10 @@ def store_message(db, parsed, attachments, targets, pending_ids=()):
 _MESSAGE_INSERT_FROM_MAILBOX = (
     "INSERT INTO messages (mailbox_id, uid, modseq, content_id, seen, answered, flagged,"
     " deleted, draft, keywords, internal_date, rfc822_size, trace_headers, message_id,"
-    " date_sent, sent_date, from_addr, to_addr, cc_addr, subject, in_reply_to, references_ids)"
+    " date_sent, sent_date, from_addr, to_addr, cc_addr, subject, in_reply_to, references_ids,"
+    " save_date, thread_id)"
     " SELECT id, %s, highestmodseq, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s,"
-    " %s, %s, %s, %s, %s FROM mailboxes WHERE id = %s")
+    " %s, %s, %s, %s, %s, %s, %s FROM mailboxes WHERE id = %s")
 
 
 def _insert_message(cur, content_id, parsed, target):
@@ -98,6 +100,9 @@ def _insert_message(cur, content_id, parsed, target):
         _cut(headers.get("from"), ADDRESS_CHARS), _cut(headers.get("to"), ADDRESS_CHARS),
         _cut(headers.get("cc"), ADDRESS_CHARS), _cut(headers.get("subject"), SUBJECT_CHARS),
         _cut(headers.get("in-reply-to"), MESSAGE_ID_CHARS), _references(headers.get("references")),
+        _utcnow(),                  # the save date (RFC 8514): placed in this mailbox now
+        thread_id_of(headers.get("message-id"), headers.get("in-reply-to"),
+                     headers.get("references"), content_id),
         target.mailbox_id))
     if keywords:
         _remember_keywords(cur, target.mailbox_id, keywords)

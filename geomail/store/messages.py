@@ -19,6 +19,7 @@ Sets of messages are passed as UID ranges ``[(low, high), ...]`` (inclusive).
 """
 
 import dataclasses
+import datetime
 
 import gevent
 
@@ -152,6 +153,11 @@ def _rows_by_uid(cur, columns, where, args, lock=""):
             return out
         after = page[-1][0]
         gevent.sleep(0)
+
+
+def _utcnow():
+    """Now as the store keeps moments: naive UTC."""
+    return datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None)
 
 
 def _merge_keywords(existing, new):
@@ -293,8 +299,13 @@ FETCH_COLUMNS = {
     "bodystructure": "c.bodystructure",
     "body": "c.body",
     "content": "m.content_id, m.trace_headers, c.size, c.header_size",
+    # SAVEDATE (RFC 8514), EMAILID / THREADID (RFC 8474), PREVIEW (RFC 8970)
+    "save_date": "m.save_date",
+    "email_id": "m.content_id",
+    "thread_id": "m.thread_id",
+    "preview": "c.preview, m.content_id",
 }
-_FETCH_WIDTH = {"flags": 2, "content": 4}
+_FETCH_WIDTH = {"flags": 2, "content": 4, "preview": 2}
 _FLAGS_BY_BITS = [tuple(flag for i, flag in enumerate(SYSTEM_FLAGS) if bits >> i & 1)
                   for bits in range(32)]
 FETCH_PAGE = 1000
@@ -306,7 +317,7 @@ def fetch_rows(db, mailbox_id, ranges, fields):
     """
     columns = ["m.uid"] + [FETCH_COLUMNS[f] for f in fields]
     join = " JOIN message_contents c ON c.id = m.content_id" if any(
-        f in ("envelope", "bodystructure", "body", "content") for f in fields) else ""
+        f in ("envelope", "bodystructure", "body", "content", "preview") for f in fields) else ""
     cond, args = ranges_sql(ranges, "m.uid")
     after = 0
     while True:   # keyset pages, so a 1:* fetch of a large mailbox streams
@@ -330,6 +341,8 @@ def fetch_rows(db, mailbox_id, ranges, fields):
                 elif f == "content":
                     out["content_id"], out["trace_headers"], out["content_size"], \
                         out["header_size"] = values
+                elif f == "preview":
+                    out["preview"], out["preview_of"] = values
                 else:
                     out[f] = values[0]
             yield out
@@ -465,7 +478,7 @@ def expunge(db, mailbox_id, ranges=None):
 _COPIED = ("content_id, seen, answered, flagged, deleted, draft, keywords, internal_date, "
            "rfc822_size, trace_headers, message_id, date_sent, sent_date, from_addr, to_addr, "
            "cc_addr, subject, in_reply_to, references_ids, sort_subject, sort_from, sort_to, "
-           "sort_cc")
+           "sort_cc, thread_id")
 
 
 def _copy_in(cur, source_id, ranges, dest_id, dest_lock, expected=None):
@@ -479,11 +492,12 @@ def _copy_in(cur, source_id, ranges, dest_id, dest_lock, expected=None):
     if not rows:
         return uidvalidity, [], 0
     modseq = highestmodseq + 1
-    # one statement: the n-th source message (by UID) gets uidnext + n - 1
-    cur.execute(f"INSERT INTO messages (mailbox_id, uid, modseq, {_COPIED}) "
-                f"SELECT %s, %s + ROW_NUMBER() OVER (ORDER BY uid) - 1, %s, {_COPIED} "
+    # one statement: the n-th source message (by UID) gets uidnext + n - 1; the copy's
+    # save date is now (RFC 8514 §1: when it was placed in the target mailbox)
+    cur.execute(f"INSERT INTO messages (mailbox_id, uid, modseq, save_date, {_COPIED}) "
+                f"SELECT %s, %s + ROW_NUMBER() OVER (ORDER BY uid) - 1, %s, %s, {_COPIED} "
                 f"FROM messages WHERE mailbox_id = %s AND {cond}",
-                [dest_id, uidnext, modseq, source_id, *args])
+                [dest_id, uidnext, modseq, _utcnow(), source_id, *args])
     contents.add_references(cur, source_id, cond, args)
     keywords = []
     for row in rows:
