@@ -65,6 +65,7 @@ AUTHENTICATED_CAPABILITIES = [
     "THREAD=REFERENCES",    # RFC 5256
     "BINARY",               # RFC 3516
     "SAVEDATE",             # RFC 8514
+    "OBJECTID",             # RFC 8474
 ]
 
 
