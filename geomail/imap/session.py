@@ -66,6 +66,7 @@ AUTHENTICATED_CAPABILITIES = [
     "BINARY",               # RFC 3516
     "SAVEDATE",             # RFC 8514
     "OBJECTID",             # RFC 8474
+    "PREVIEW",              # RFC 8970
 ]
 
 
