@@ -2,7 +2,7 @@
 UNSUBSCRIBE, STATUS (RFC 3501 §6.3), NAMESPACE (RFC 2342), ENABLE (RFC 5161)."""
 
 from geomail import objectids
-from geomail.imap import response as R
+from geomail.imap import response as R, rev2
 from geomail.imap.errors import CommandError
 from geomail.imap.expunge import delete_objects
 from geomail.imap.names import mailbox_arg
@@ -13,8 +13,9 @@ from geomail.store.errors import InvalidMailboxName, MailboxExists
 from geomail.store.mailboxes import DELIMITER, INBOX, SPECIAL_USES
 
 STATUS_ITEMS = ("MESSAGES", "RECENT", "UIDNEXT", "UIDVALIDITY", "UNSEEN", "SIZE",
-                "MAILBOXID")     # RFC 8474 §4.2
-ENABLEABLE = ()   # CONDSTORE, QRESYNC, UTF8=ACCEPT come with the later issue
+                "MAILBOXID",     # RFC 8474 §4.2
+                "DELETED")       # RFC 9051 §6.3.11
+ENABLEABLE = (rev2.CAPABILITY,)   # CONDSTORE, QRESYNC, UTF8=ACCEPT come with the later issue
 
 
 def _special_use(flag):
@@ -41,7 +42,7 @@ def create(session, p, tag):
     p.end()
     from geomail.imap.names import decode_name
     from geomail.store.mailboxes import normalize_name
-    name = decode_name(raw)
+    name = decode_name(raw, p.utf8_names)
     if name.endswith(DELIMITER):      # "foo/" means create foo (RFC 3501 §6.3.3)
         name = name.rstrip(DELIMITER)
     try:
@@ -130,10 +131,12 @@ def status_line(session, mailbox, items):
             value = mailbox.unseen_count
         elif item == "MAILBOXID":
             value = f"({objectids.mailbox_id(mailbox.id)})"
+        elif item == "DELETED":
+            value = messages.deleted_count(session.context.db, mailbox.id)
         else:
             value = mailbox.total_size
         values.append(f"{item} {value}")
-    return b"STATUS " + R.mailbox(mailbox.name) + b" (" + " ".join(values).encode() + b")"
+    return b"STATUS " + R.mailbox(mailbox.name, rev2.enabled(session)) + b" (" + " ".join(values).encode() + b")"
 
 
 def status(session, p, tag):
@@ -157,6 +160,10 @@ def enable(session, p, tag):
     while p.take(" "):
         names.append(p.atom("capability").upper())
     p.end()
-    enabled = [n for n in names if n in ENABLEABLE and n not in session.enabled]
+    known = {n.upper(): n for n in ENABLEABLE}      # capability names are case-insensitive
+    enabled = list(dict.fromkeys(known[n] for n in names if n in known))
+    enabled = [n for n in enabled if n not in session.enabled]
     session.enabled.update(enabled)
+    if rev2.CAPABILITY in enabled:
+        rev2.switch_on(session)
     session.untagged("ENABLED" + "".join(" " + n for n in enabled))

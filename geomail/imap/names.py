@@ -7,8 +7,14 @@ from geomail.store.errors import InvalidMailboxName
 from geomail.store.mailboxes import normalize_name
 
 
-def decode_name(raw):
-    """Wire bytes -> UTF-8 str; raises CommandError."""
+def decode_name(raw, utf8=False):
+    """Wire bytes -> UTF-8 str; raises CommandError.  ``utf8``: the session is
+    IMAP4rev2, whose names are UTF-8 as they are (RFC 9051 §5.1), "&" included."""
+    if utf8:
+        try:
+            return raw.decode("utf-8")
+        except UnicodeDecodeError:
+            raise CommandError("Mailbox name is not UTF-8", R.CANNOT) from None
     try:
         text = raw.decode("ascii")
     except UnicodeDecodeError:
@@ -24,7 +30,7 @@ def decode_name(raw):
 
 def mailbox_arg(p):
     """A mailbox argument, normalised (INBOX in any case is INBOX); raises CommandError."""
-    name = decode_name(p.astring())
+    name = decode_name(p.astring(), p.utf8_names)
     try:
         return normalize_name(name)
     except InvalidMailboxName as exc:

@@ -104,6 +104,7 @@ class Parser:
         self.continuation = continuation   # called to send "+ Ready" before a sync literal
         self.max_literal = max_literal
         self.max_line = max_line
+        self.utf8_names = False     # IMAP4rev2 (RFC 9051 §5.1): mailbox names in UTF-8
         self.line = b""
         self.pos = 0
 

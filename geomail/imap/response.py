@@ -77,13 +77,27 @@ def astring(value):
     return string(value)
 
 
-def mailbox(name):
-    """A mailbox name on the wire: modified UTF-7 (RFC 3501 §5.1.3), as astring."""
+def mailbox(name, utf8=False):
+    """A mailbox name on the wire: modified UTF-7 (RFC 3501 §5.1.3), as astring; with
+    ``utf8`` (IMAP4rev2, RFC 9051 §5.1) UTF-8, quoted where it can be (utf8-quoted)."""
+    if utf8:
+        return _utf8_mailbox(name)
     encoded = mutf7.encode(name).encode("ascii")
     if encoded.upper() == b"INBOX":
         return b"INBOX"
     return quoted(encoded) if not all(c in _ATOM_OK for c in encoded) or not encoded \
         else encoded
+
+
+def _utf8_mailbox(name):
+    data = name.encode("utf-8")
+    if data.upper() == b"INBOX":
+        return b"INBOX"
+    if data and all(c in _ATOM_OK for c in data):
+        return data
+    if len(data) <= MAX_QUOTED and all(c >= 0x80 or c in _QUOTABLE for c in data):
+        return quoted(data)
+    return b"{%d}\r\n" % len(data) + data
 
 
 def flag_list(flags):

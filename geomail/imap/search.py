@@ -18,7 +18,7 @@ import time
 import gevent
 
 from geomail import objectids, searchkeys as K
-from geomail.imap import response as R
+from geomail.imap import response as R, rev2
 from geomail.imap.errors import Bad, CommandError
 from geomail.imap.parser import ParseError
 from geomail.store import messages
@@ -375,6 +375,8 @@ def uid_search(session, p, tag):
 
 def _search(session, p, tag, uid_mode):
     options = return_options(p)
+    if options is None and rev2.enabled(session):
+        options = ["ALL"]           # RFC 9051 §6.4.4: IMAP4rev2 answers ESEARCH
     saving = options is not None and "SAVE" in options
     try:
         charset = charset_arg(p)

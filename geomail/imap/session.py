@@ -199,7 +199,7 @@ class Session:
         self.out.flush()
 
     def capabilities(self):
-        caps = ["IMAP4rev1", "LITERAL+", "SASL-IR", "ID", "ENABLE", "IDLE"]
+        caps = ["IMAP4rev1", "IMAP4rev2", "LITERAL+", "SASL-IR", "ID", "ENABLE", "IDLE"]
         if self.state == NOT_AUTHENTICATED:
             if self.context.tls_context is not None and not self.tls:
                 caps.append("STARTTLS")

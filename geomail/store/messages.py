@@ -594,6 +594,22 @@ def find_mailbox(db, account_id, name):
     return MailboxInfo(*row) if row else None
 
 
+def deleted_count(db, mailbox_id):
+    """Messages with \\Deleted (STATUS DELETED, RFC 9051 §6.3.11): the deleted index."""
+    with db.cursor() as cur:
+        cur.execute("SELECT COUNT(*) FROM messages WHERE mailbox_id = %s AND deleted = 1",
+                    (mailbox_id,))
+        return cur.fetchone()[0]
+
+
+def has_inferiors(db, account_id, name):
+    """Does any mailbox of the account sit below ``name`` (\\HasChildren)?"""
+    with db.cursor() as cur:
+        cur.execute("SELECT 1 FROM mailboxes WHERE account_id = %s AND name >= %s AND name < %s "
+                    "LIMIT 1", (account_id, *_inferiors_range(normalize_name(name))))
+        return cur.fetchone() is not None
+
+
 def recent_count(db, mailbox_id, first_recent_uid):
     with db.cursor() as cur:
         cur.execute("SELECT COUNT(*) FROM messages WHERE mailbox_id = %s AND uid >= %s",
