@@ -11,8 +11,9 @@ reused (the ids are AUTO_INCREMENT / AUTOINCREMENT):
   recipients of one delivery, COPY, MOVE) shares it (RFC 8474 §5.1).
 - THREADID ``T<16 hex digits>``: a hash of the thread root's Message-ID, the
   first id of References, else In-Reply-To, else the message's own.  It is
-  computed at delivery (``thread_id_of``); messages stored before schema 8
-  have none and answer NIL (RFC 8474 §5.2 allows it).
+  computed at delivery (``thread_id_of``) from the stored columns; rows
+  stored before schema 8 get theirs, the same way, when a FETCH or SEARCH
+  first asks (geomail.store.messages.fill_thread_ids).
 """
 
 import hashlib

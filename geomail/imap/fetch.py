@@ -194,6 +194,8 @@ def _fetch(session, p, uid_mode):
     if seen_now and "flags" not in fields:
         fields.append("flags")
     out = session.out
+    if "thread_id" in fields:
+        messages.fill_thread_ids(db, view.mailbox_id)      # rows stored before schema 8
     rows = messages.fetch_rows(db, view.mailbox_id, ranges, fields)
     if "preview" in fields:
         rows = fetch_objects.prepare_rows(db, rows)

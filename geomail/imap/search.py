@@ -70,6 +70,7 @@ class KeyParser:
         self.codec = codec_of(charset)
         self.depth = 0
         self.uses_modseq = False       # a MODSEQ key: the answer carries (MODSEQ n)
+        self.uses_threadid = False     # a THREADID key: older rows get theirs first
 
     def program(self):
         """search-key *(SP search-key): all must match."""
@@ -159,6 +160,7 @@ class KeyParser:
             return K.All()
         if word in ("EMAILID", "THREADID"):
             p.sp()
+            self.uses_threadid = self.uses_threadid or word == "THREADID"
             return objectid_key(word, p.atom("objectid"))
         if word in ADDRESS_KEYS:
             p.sp()
@@ -383,6 +385,8 @@ def _search(session, p, tag, uid_mode):
         parser = KeyParser(session, p, charset)
         key = parser.program()
         p.end()
+        if parser.uses_threadid:
+            messages.fill_thread_ids(session.context.db, session.view.mailbox_id)
         matches = matching(session, key)
     except Exception as exc:
         forget_saved_on_failure(session, saving, exc)

@@ -25,6 +25,7 @@ import gevent
 
 from geomail import flags
 from geomail.errors import PermanentFailure
+from geomail.objectids import thread_id_of
 from geomail.store import contents
 from geomail.store.errors import InvalidMailboxName, MailboxExists, StoreError, is_duplicate_key
 from geomail.store.mailboxes import (DELIMITER, INBOX, allocate_uidvalidity, create_mailbox_in,
@@ -349,6 +350,33 @@ def fetch_rows(db, mailbox_id, ranges, fields):
         if len(rows) < FETCH_PAGE:
             return
         after = rows[-1][0]
+
+
+THREAD_ROOT_CHARS = 1000     # of references_ids: its first id is all THREADID needs
+
+
+def fill_thread_ids(db, mailbox_id):
+    """Give the mailbox's rows stored before schema 8 their THREADID, PAGE at a time.
+
+    The same function of the same stored columns as at delivery
+    (objectids.thread_id_of), so FETCH and SEARCH THREADID agree for old and
+    new rows.  Rows that have one cost one indexed query (mailbox_id, thread_id).
+    """
+    while True:
+        with db.cursor() as cur:
+            cur.execute("SELECT id, message_id, in_reply_to, SUBSTR(references_ids, 1, %s), "
+                        "content_id FROM messages WHERE mailbox_id = %s AND thread_id IS NULL "
+                        "LIMIT %s", (THREAD_ROOT_CHARS, mailbox_id, PAGE))
+            rows = cur.fetchall()
+        if not rows:
+            return
+        with db.transaction() as cur:
+            cur.executemany("UPDATE messages SET thread_id = %s WHERE id = %s AND thread_id IS NULL",
+                            [(thread_id_of(message_id, in_reply_to, references, content_id), row_id)
+                             for row_id, message_id, in_reply_to, references, content_id in rows])
+        if len(rows) < PAGE:
+            return
+        gevent.sleep(0)
 
 
 def message_exists(db, mailbox_id, uid):

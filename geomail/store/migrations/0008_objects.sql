@@ -6,8 +6,9 @@
 -- them and SEARCH SAVED* compares their internal date (geomail/store/search.py).
 --
 -- messages.thread_id: the THREADID, a hash of the thread root's Message-ID
--- (geomail/threadid.py), computed at delivery and kept by COPY and MOVE so
--- that SEARCH THREADID is an index lookup.  NULL for older rows (THREADID NIL).
+-- (geomail/objectids.py), computed at delivery and kept by COPY and MOVE so
+-- that SEARCH THREADID is an index lookup.  NULL for older rows until a FETCH
+-- or SEARCH THREADID in their mailbox computes theirs the same way.
 --
 -- message_contents.preview: the RFC 8970 preview (at most 256 characters of
 -- the first text part); '' when the message has no text, NULL when it was
