@@ -71,7 +71,8 @@ class Size:
 @dataclass(frozen=True)
 class Date:
     """``field``: "internal" (INTERNALDATE, by UTC day), "sent" (the Date: header's own
-    calendar day) or "saved" (the save date, RFC 8514 §4.2, by UTC day); ``relation``: "before", "on" or "since"; ``day``: datetime.date."""
+    calendar day) or "saved" (the save date, RFC 8514 §4.2, by UTC day); ``relation``:
+    "before", "on" or "since"; ``day``: datetime.date."""
     field: str
     relation: str
     day: object

@@ -136,7 +136,8 @@ def status_line(session, mailbox, items):
         else:
             value = mailbox.total_size
         values.append(f"{item} {value}")
-    return b"STATUS " + R.mailbox(mailbox.name, rev2.enabled(session)) + b" (" + " ".join(values).encode() + b")"
+    return (b"STATUS " + R.mailbox(mailbox.name, rev2.enabled(session))
+            + b" (" + " ".join(values).encode() + b")")
 
 
 def status(session, p, tag):

@@ -106,7 +106,8 @@ def test_mailbox_names_are_utf8(wire, account):
     old.ok(f'LOGIN {account.address} "{PASSWORD}"')
     assert w.command('CREATE "Caf\u00e9"')[-1].endswith("CREATE completed")
     assert w.command("CREATE A&B")[-1].endswith("CREATE completed")
-    assert w.command('LIST "" "Caf*"') == ['* LIST (\\HasNoChildren) "/" "Caf\u00e9"', "TAG OK LIST completed"]
+    assert w.command('LIST "" "Caf*"') == ['* LIST (\\HasNoChildren) "/" "Caf\u00e9"',
+                                           "TAG OK LIST completed"]
     assert w.command('LIST "" "A&B"') == ['* LIST (\\HasNoChildren) "/" A&B', "TAG OK LIST completed"]
     assert w.command('STATUS "Caf\u00e9" (MESSAGES)') == [
         '* STATUS "Caf\u00e9" (MESSAGES 0)', "TAG OK STATUS completed"]
@@ -127,7 +128,8 @@ def test_list_says_nonexistent(wire, account):
     w.ok("DELETE Top")
     assert w.command('LIST "" "Top*"') == ['* LIST (\\NonExistent \\HasChildren) "/" Top',
                                           '* LIST (\\HasNoChildren) "/" Top/Child', "TAG OK LIST completed"]
-    assert old.command('LIST "" "Top"') == ['* LIST (\\Noselect \\HasChildren) "/" Top', "TAG OK LIST completed"]
+    assert old.command('LIST "" "Top"') == ['* LIST (\\Noselect \\HasChildren) "/" Top',
+                                           "TAG OK LIST completed"]
     lines = w.command("SELECT Top/Child")
     assert lines[-2] == '* LIST (\\HasNoChildren) "/" Top/Child'
     w.ok("CREATE Top")

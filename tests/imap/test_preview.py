@@ -79,11 +79,13 @@ def test_bad_modifiers(session, deliver):
     session.ok("SELECT INBOX")
     assert session.command("FETCH 1 PREVIEW (FUZZY)") == [
         "TAG BAD Syntax error: unknown PREVIEW modifier FUZZY"]
-    assert session.command("FETCH 1 PREVIEW ()")[-1].startswith("TAG BAD Syntax error: expected preview modifier")
+    assert session.command("FETCH 1 PREVIEW ()")[-1].startswith(
+        "TAG BAD Syntax error: expected preview modifier")
     assert session.command("FETCH 1 PREVIEW (LAZY")[-1].startswith("TAG BAD Syntax error")
     assert session.command("FETCH 1 (PREVIEW (LAZY LAZY))") == [
         '* 1 FETCH (PREVIEW "Hi there.")', "TAG OK FETCH completed"]
-    assert session.command("FETCH 1 PREVIEW.PEEK") == ["TAG BAD Syntax error: unknown FETCH item PREVIEW.PEEK"]
+    assert session.command("FETCH 1 PREVIEW.PEEK") == [
+        "TAG BAD Syntax error: unknown FETCH item PREVIEW.PEEK"]
 
 
 def test_capability(session):
