@@ -70,8 +70,9 @@ class Size:
 
 @dataclass(frozen=True)
 class Date:
-    """``field``: "internal" (INTERNALDATE, by UTC day) or "sent" (the Date: header's own
-    calendar day); ``relation``: "before", "on" or "since"; ``day``: datetime.date."""
+    """``field``: "internal" (INTERNALDATE, by UTC day), "sent" (the Date: header's own
+    calendar day) or "saved" (the save date, RFC 8514 §4.2, by UTC day); ``relation``:
+    "before", "on" or "since"; ``day``: datetime.date."""
     field: str
     relation: str
     day: object
@@ -116,3 +117,15 @@ class Arrived:
 class ModSeq:
     """MODSEQ n (RFC 7162 §3.1.5): the message's mod-sequence is n or higher."""
     value: int
+
+
+@dataclass(frozen=True)
+class EmailId:
+    """EMAILID (RFC 8474 §6): the message's stored content is the row ``content_id``."""
+    content_id: int
+
+
+@dataclass(frozen=True)
+class ThreadId:
+    """THREADID (RFC 8474 §6): the message's thread id is ``value``."""
+    value: str

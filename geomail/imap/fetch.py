@@ -13,7 +13,7 @@ import gevent
 import gevent.lock
 import gevent.queue
 
-from geomail.imap import response as R
+from geomail.imap import fetch_objects, response as R
 from geomail.imap.body import Message, Section
 from geomail.imap.errors import CommandError
 from geomail.imap.parser import ParseError
@@ -75,6 +75,10 @@ def _item(p, macros=False):
         raise ParseError("BODY.PEEK needs a section")
     if word in SIMPLE:
         return [Item(word, peek=word not in ("RFC822", "RFC822.TEXT"))]
+    if word in fetch_objects.ITEMS:
+        if word == "PREVIEW":
+            fetch_objects.parse_preview_modifiers(p)
+        return [Item(word)]
     if word in ("BINARY", "BINARY.PEEK", "BINARY.SIZE"):
         if not p.peek("["):
             raise ParseError(f"{word} needs a section")
@@ -193,7 +197,11 @@ def _fetch(session, p, uid_mode):
     if seen_now and "flags" not in fields:
         fields.append("flags")
     out = session.out
+    if "thread_id" in fields:
+        messages.fill_thread_ids(db, view.mailbox_id)      # rows stored before schema 8
     rows = messages.fetch_rows(db, view.mailbox_id, ranges, fields)
+    if "preview" in fields:
+        rows = fetch_objects.prepare_rows(db, rows)
     if "content" in fields:
         prefetcher = Prefetcher() if any(_whole(i) for i in items) else None
         parts = any(i.kind in _PARTS and i.section.part for i in items)
@@ -409,6 +417,7 @@ def _fields(items):
                 "ENVELOPE": "envelope", "BODY": "body", "BODYSTRUCTURE": "bodystructure"}.get(item.kind)
         if item.kind in _PARTS or item.kind in ("RFC822", "RFC822.HEADER", "RFC822.TEXT"):
             need = "content"
+        need = fetch_objects.ITEMS.get(item.kind, need)
         if need and need not in fields:
             fields.append(need)
     return fields
@@ -427,7 +436,7 @@ def _cached(value):
 
 
 _METADATA = frozenset(("UID", "FLAGS", "INTERNALDATE", "RFC822.SIZE", "ENVELOPE", "BODYSTRUCTURE",
-                       "BODY"))
+                       "BODY", *fetch_objects.ITEMS))
 
 
 def _metadata(kind, row, view):
@@ -444,6 +453,8 @@ def _metadata(kind, row, view):
         return b"ENVELOPE " + _cached(row["envelope"])
     if kind == "BODYSTRUCTURE":
         return b"BODYSTRUCTURE " + _cached(row["bodystructure"])
+    if kind in fetch_objects.ITEMS:
+        return fetch_objects.response(kind, row, internal_date)
     return b"BODY " + _cached(row["body"])
 
 

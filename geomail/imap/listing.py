@@ -12,7 +12,7 @@ import re
 
 import gevent
 
-from geomail.imap import response as R
+from geomail.imap import response as R, rev2
 from geomail.imap.mailbox import status_items, status_line
 from geomail.imap.names import decode_pattern
 from geomail.imap.parser import ParseError
@@ -178,7 +178,7 @@ def list_(session, p, tag):
                          else b'LIST (\\Noselect) "/" ""')
         return
     boxes, subscribed = messages.all_mailboxes(session.context.db, session.account.id)
-    for box, attrs, extra in _select(request, boxes, subscribed):
+    for box, attrs, extra in _select(request, boxes, subscribed, rev2.enabled(session)):
         session.untagged(b"LIST (" + " ".join(attrs).encode() + b') "/" '
                          + R.mailbox(box if isinstance(box, str) else box.name, session.utf8) + extra)
         # RFC 5819 §2: a STATUS right after the LIST of each selectable mailbox
@@ -186,7 +186,7 @@ def list_(session, p, tag):
             session.untagged(status_line(session, box, request.status))
 
 
-def _select(request, boxes, subscribed):
+def _select(request, boxes, subscribed, rev2_names=False):
     """(mailbox or bare name, attributes, extended data) of each name to list, INBOX first.
 
     RFC 5258 §3: SUBSCRIBED lists subscribed names whether or not they exist
@@ -195,6 +195,8 @@ def _select(request, boxes, subscribed):
     (§3.5), when a subscribed inferior matches no pattern itself (as Dovecot
     does: an inferior that is listed on its own needs no CHILDINFO).
     SPECIAL-USE (RFC 6154 §3) lists mailboxes with a special use only.
+    ``rev2_names``: an IMAP4rev2 session, told \\NonExistent for every name that is
+    not a mailbox (RFC 9051 §7.3.1), placeholders included.
     """
     by_name = {b.name: b for b in boxes}
     existing = _all_names(by_name)
@@ -231,7 +233,8 @@ def _select(request, boxes, subscribed):
         if box is None:
             # a superior of existing mailboxes is a \Noselect placeholder; a name with
             # neither a mailbox nor an inferior does not exist (RFC 5258 §3.4)
-            attrs.append("\\Noselect" if name in existing else "\\NonExistent")
+            attrs.append("\\Noselect" if name in existing and not rev2_names
+                         else "\\NonExistent")
         attrs.append("\\HasChildren" if name in parents else "\\HasNoChildren")
         if show_subscribed and name in subscribed:
             attrs.append("\\Subscribed")

@@ -1,7 +1,8 @@
 """Mailbox commands of the authenticated state: CREATE, DELETE, RENAME, SUBSCRIBE,
 UNSUBSCRIBE, STATUS (RFC 3501 §6.3), NAMESPACE (RFC 2342), ENABLE (RFC 5161)."""
 
-from geomail.imap import response as R
+from geomail import objectids
+from geomail.imap import response as R, rev2
 from geomail.imap.errors import Bad, CommandError
 from geomail.imap.expunge import delete_objects
 from geomail.imap.names import mailbox_arg
@@ -13,10 +14,10 @@ from geomail.store.errors import InvalidMailboxName, MailboxExists
 from geomail.store.mailboxes import DELIMITER, INBOX, SPECIAL_USES
 
 # RFC 3501 §6.3.10; SIZE: RFC 8438 (the sum of RFC822.SIZE); DELETED: RFC 9051 §6.3.11;
-# DELETED-STORAGE: RFC 9208 §4.4 (KiB that EXPUNGE would free)
+# DELETED-STORAGE: RFC 9208 §4.4 (KiB that EXPUNGE would free); MAILBOXID: RFC 8474 §4.2
 STATUS_ITEMS = ("MESSAGES", "RECENT", "UIDNEXT", "UIDVALIDITY", "UNSEEN", "SIZE", "DELETED",
-                "DELETED-STORAGE")
-ENABLEABLE = ("UTF8=ACCEPT",)    # RFC 6855
+                "DELETED-STORAGE", "MAILBOXID")
+ENABLEABLE = ("UTF8=ACCEPT", rev2.CAPABILITY)    # RFC 6855, RFC 9051
 
 
 def _special_use(flag):
@@ -53,11 +54,13 @@ def create(session, p, tag):
     if name == INBOX:
         raise CommandError("INBOX already exists", R.ALREADYEXISTS)
     try:
-        messages.create_mailbox(session.context.db, session.account.id, name, special_use)
+        new_id = messages.create_mailbox(session.context.db, session.account.id, name, special_use)
     except MailboxExists:
         raise CommandError("Mailbox already exists", R.ALREADYEXISTS) from None
     except InvalidMailboxName as exc:
         raise CommandError(str(exc), R.CANNOT) from None
+    # RFC 8474 §4.1: the new mailbox's id in the tagged OK
+    return f"{R.MAILBOXID} ({objectids.mailbox_id(new_id)})", "CREATE completed"
 
 
 def delete(session, p, tag):
@@ -135,6 +138,8 @@ def status_line(session, mailbox, items):
             value = deleted[0]
         elif item == "DELETED-STORAGE":
             value = kib(deleted[1])
+        elif item == "MAILBOXID":
+            value = f"({objectids.mailbox_id(mailbox.id)})"
         else:
             value = mailbox.total_size
         values.append(f"{item} {value}")
@@ -166,8 +171,12 @@ def enable(session, p, tag):
         # RFC 6855 §3: only in the authenticated state (the open mailbox's names
         # and strings would change meaning under the client's feet)
         raise Bad("ENABLE UTF8=ACCEPT is allowed only before SELECT")
-    enabled = [n for n in names if n in ENABLEABLE and n not in session.enabled]
+    known = {n.upper(): n for n in ENABLEABLE}      # capability names are case-insensitive
+    enabled = list(dict.fromkeys(known[n] for n in names if n in known))
+    enabled = [n for n in enabled if n not in session.enabled]
     session.enabled.update(enabled)
     if "UTF8=ACCEPT" in session.enabled:
         p.utf8 = True
+    if rev2.CAPABILITY in enabled:
+        rev2.switch_on(session)
     session.untagged("ENABLED" + "".join(" " + n for n in enabled))

@@ -14,7 +14,8 @@ from geomail.store.mailboxes import normalize_name
 
 
 def decode_name(raw, utf8=False):
-    """Wire bytes -> UTF-8 str; raises CommandError.  ``utf8``: UTF8=ACCEPT is on."""
+    """Wire bytes -> UTF-8 str; raises CommandError.  ``utf8``: UTF8=ACCEPT or IMAP4rev2 is
+    on: names are UTF-8 as they are (RFC 6855 §3, RFC 9051 §5.1), "&" included."""
     if utf8:
         try:
             return raw.decode("utf-8")

@@ -106,7 +106,9 @@ class Parser:
         self.max_line = max_line
         self.line = b""
         self.pos = 0
-        self.utf8 = False        # UTF8=ACCEPT enabled: names are UTF-8 (RFC 6855 §3)
+        # UTF8=ACCEPT (RFC 6855 §3) or IMAP4rev2 (RFC 9051 §5.1) enabled: mailbox names
+        # are UTF-8, not modified UTF-7, and quoted strings may hold UTF-8
+        self.utf8 = False
 
     # -- lines ------------------------------------------------------------------
 

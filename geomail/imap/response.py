@@ -43,6 +43,7 @@ NOPERM = "NOPERM"
 UNKNOWN_CTE = "UNKNOWN-CTE"               # RFC 3516 §4.3
 COMPRESSIONACTIVE = "COMPRESSIONACTIVE"   # RFC 4978 §3
 BADURL = "BADURL"                         # RFC 4469 §3
+MAILBOXID = "MAILBOXID"                   # RFC 8474 §4.1
 
 NIL = b"NIL"
 _ATOM_OK = frozenset(bytes(c for c in range(0x21, 0x7f) if c not in b'(){ %*"\\]'))
@@ -81,22 +82,26 @@ def astring(value):
 
 def mailbox(name, utf8=False):
     """A mailbox name on the wire: modified UTF-7 (RFC 3501 §5.1.3), as astring; with
-    ``utf8`` (UTF8=ACCEPT enabled) the UTF-8 name itself, quoted if it is not an atom
-    (RFC 6855 §3: quoted strings may hold UTF-8 then)."""
+    ``utf8`` (UTF8=ACCEPT, RFC 6855 §3, or IMAP4rev2, RFC 9051 §5.1) the UTF-8 name
+    itself, quoted where it can be (utf8-quoted)."""
     if utf8:
-        encoded = name.encode("utf-8")
-        if encoded.upper() == b"INBOX":
-            return b"INBOX"
-        if encoded and all(c in _ATOM_OK for c in encoded):
-            return encoded
-        if len(encoded) <= MAX_QUOTED and all(c >= 0x80 or c in _QUOTABLE for c in encoded):
-            return quoted(encoded)
-        return string(encoded)
+        return _utf8_mailbox(name)
     encoded = mutf7.encode(name).encode("ascii")
     if encoded.upper() == b"INBOX":
         return b"INBOX"
     return quoted(encoded) if not all(c in _ATOM_OK for c in encoded) or not encoded \
         else encoded
+
+
+def _utf8_mailbox(name):
+    data = name.encode("utf-8")
+    if data.upper() == b"INBOX":
+        return b"INBOX"
+    if data and all(c in _ATOM_OK for c in data):
+        return data
+    if len(data) <= MAX_QUOTED and all(c >= 0x80 or c in _QUOTABLE for c in data):
+        return quoted(data)
+    return b"{%d}\r\n" % len(data) + data
 
 
 def flag_list(flags):

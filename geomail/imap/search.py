@@ -17,8 +17,8 @@ import time
 
 import gevent
 
-from geomail import searchkeys as K
-from geomail.imap import response as R
+from geomail import objectids, searchkeys as K
+from geomail.imap import response as R, rev2
 from geomail.imap.errors import Bad, CommandError
 from geomail.imap.parser import ParseError
 from geomail.store import messages
@@ -39,6 +39,8 @@ FLAG_KEYS = {                   # key -> (system flag, set)
 DATE_KEYS = {                   # key -> (which date, relation)
     "BEFORE": ("internal", "before"), "ON": ("internal", "on"), "SINCE": ("internal", "since"),
     "SENTBEFORE": ("sent", "before"), "SENTON": ("sent", "on"), "SENTSINCE": ("sent", "since"),
+    # RFC 8514 §4.2
+    "SAVEDBEFORE": ("saved", "before"), "SAVEDON": ("saved", "on"), "SAVEDSINCE": ("saved", "since"),
 }
 ADDRESS_KEYS = ("FROM", "TO", "CC", "SUBJECT")
 # HEADER (and the header-block fallback of FROM/TO/CC/SUBJECT) is matched by the store
@@ -68,6 +70,7 @@ class KeyParser:
         self.codec = codec_of(charset)
         self.depth = 0
         self.uses_modseq = False       # a MODSEQ key: the answer carries (MODSEQ n)
+        self.uses_threadid = False     # a THREADID key: older rows get theirs first
 
     def program(self):
         """search-key *(SP search-key): all must match."""
@@ -153,6 +156,12 @@ class KeyParser:
         if word == "MODSEQ":
             p.sp()
             return self._modseq()
+        if word == "SAVEDATESUPPORTED":      # RFC 8514 §4.2: every mailbox keeps save dates
+            return K.All()
+        if word in ("EMAILID", "THREADID"):
+            p.sp()
+            self.uses_threadid = self.uses_threadid or word == "THREADID"
+            return objectid_key(word, p.atom("objectid"))
         if word in ADDRESS_KEYS:
             p.sp()
             value = self.string()
@@ -207,6 +216,17 @@ class KeyParser:
             raise Bad("Invalid header field name")
         _check_header_key(field, value)
         return K.Header(field, value)
+
+
+def objectid_key(word, value):
+    """EMAILID / THREADID objectid (RFC 8474 §6): a malformed id is BAD, an id that
+    is not one of ours matches nothing."""
+    if not objectids.is_objectid(value):
+        raise ParseError(f"invalid {word} objectid")
+    if word == "THREADID":
+        return K.ThreadId(value) if value[:1] == "T" else K.Nothing()
+    content_id = objectids.row_of(value, "M")
+    return K.EmailId(content_id) if content_id is not None else K.Nothing()
 
 
 def _check_header_key(field, value):
@@ -361,12 +381,16 @@ def uid_search(session, p, tag):
 
 def _search(session, p, tag, uid_mode):
     options = return_options(p)
+    if options is None and rev2.enabled(session):
+        options = ["ALL"]           # RFC 9051 §6.4.4: IMAP4rev2 answers ESEARCH
     saving = options is not None and "SAVE" in options
     try:
         charset = charset_arg(p)
         parser = KeyParser(session, p, charset)
         key = parser.program()
         p.end()
+        if parser.uses_threadid:
+            messages.fill_thread_ids(session.context.db, session.view.mailbox_id)
         matches = matching(session, key)
     except Exception as exc:
         forget_saved_on_failure(session, saving, exc)

@@ -1,6 +1,7 @@
 """SELECT, EXAMINE (RFC 3501 §6.3.1-2), CHECK, CLOSE (§6.4.1-2), UNSELECT (RFC 3691)."""
 
-from geomail.imap import response as R
+from geomail import objectids
+from geomail.imap import response as R, rev2
 from geomail.imap.errors import CommandError
 from geomail.imap.expunge import delete_objects
 from geomail.imap.names import mailbox_arg
@@ -24,26 +25,34 @@ def _open(session, p, readonly):
     if session.view is not None:
         session.close_view()
         session.state = AUTHENTICATED
+        rev2.closed(session)
     mailbox = messages.find_mailbox(session.context.db, session.account.id, name)
     if mailbox is None:
         raise CommandError(f"Mailbox {name} does not exist", R.NONEXISTENT)
     try:
-        snapshot = messages.open_mailbox(session.context.db, mailbox.id, claim_recent=not readonly)
+        snapshot = messages.open_mailbox(session.context.db, mailbox.id,
+                                         claim_recent=not readonly and not rev2.enabled(session))
     except messages.MailboxGone:
         raise CommandError(f"Mailbox {name} does not exist", R.NONEXISTENT) from None
     view = View(mailbox, snapshot, readonly)
+    if rev2.enabled(session):
+        view.stop_recent()
     flags = view.flag_names()
     session.untagged(b"FLAGS " + R.flag_list(flags))
     permanent = [] if readonly else flags + ["\\*"]
     session.untagged(b"OK [PERMANENTFLAGS " + R.flag_list(permanent) + b"] Flags permitted")
     session.untagged(b"%d EXISTS" % len(view))
-    session.untagged(b"%d RECENT" % len(view.recent))
-    if snapshot.first_unseen_uid is not None:
+    if view.tracks_recent:
+        session.untagged(b"%d RECENT" % len(view.recent))
+    if snapshot.first_unseen_uid is not None and not rev2.enabled(session):
         seq = view.seq_of(snapshot.first_unseen_uid)
         if seq:
             session.untagged(b"OK [UNSEEN %d] First unseen" % seq)
     session.untagged(b"OK [UIDVALIDITY %d] UIDs valid" % view.uidvalidity)
     session.untagged(b"OK [UIDNEXT %d] Predicted next UID" % view.uidnext)
+    session.untagged(f"OK [{R.MAILBOXID} ({objectids.mailbox_id(mailbox.id)})] Ok")  # RFC 8474 §4.1
+    if rev2.enabled(session):
+        rev2.list_line(session, mailbox)
     session.view = view
     session.state = SELECTED
     watcher_for(session.context).watch(session, mailbox.id)

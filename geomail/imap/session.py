@@ -75,6 +75,9 @@ AUTHENTICATED_CAPABILITIES = [
     "QUOTA",                # RFC 9208
     "QUOTA=RES-STORAGE",    # RFC 9208 §5.1
     "QUOTA=RES-MESSAGE",    # RFC 9208 §5.2
+    "SAVEDATE",             # RFC 8514
+    "OBJECTID",             # RFC 8474
+    "PREVIEW",              # RFC 8970
 ]
 
 
@@ -210,7 +213,7 @@ class Session:
         self.out.flush()
 
     def capabilities(self):
-        caps = ["IMAP4rev1", "LITERAL+", "SASL-IR", "ID", "ENABLE", "IDLE"]
+        caps = ["IMAP4rev1", "IMAP4rev2", "LITERAL+", "SASL-IR", "ID", "ENABLE", "IDLE"]
         if self.state == NOT_AUTHENTICATED:
             if self.context.tls_context is not None and not self.tls:
                 caps.append("STARTTLS")
@@ -225,7 +228,8 @@ class Session:
 
     @property
     def utf8(self):
-        """ENABLE UTF8=ACCEPT was given: mailbox names go out in UTF-8 (RFC 6855 §3)."""
+        """ENABLE UTF8=ACCEPT or IMAP4rev2 was given: mailbox names go out in UTF-8
+        (RFC 6855 §3, RFC 9051 §5.1)."""
         return self.parser.utf8
 
     def login_disabled(self):

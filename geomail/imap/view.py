@@ -30,7 +30,13 @@ class View:
         self.keywords = list(snapshot.keywords)
         self.uids = array("I", snapshot.uids)
         self.recent = set(snapshot.recent)
+        self.tracks_recent = True   # False for IMAP4rev2, which has no \Recent (RFC 9051)
         self.pending = set()      # expunged elsewhere, EXPUNGE not yet sent
+
+    def stop_recent(self):
+        """IMAP4rev2: no \\Recent flags, no RECENT responses, none claimed (RFC 9051 App. E)."""
+        self.tracks_recent = False
+        self.recent = set()
 
     # -- numbering --------------------------------------------------------------
 
@@ -106,10 +112,11 @@ class View:
             from geomail.imap.watcher import watcher_for
             changes = watcher_for(session.context).changes_since(
                 session.context.db, self.mailbox_id, self.modseq, self.last_uid,
-                claim_recent=not self.readonly)
+                claim_recent=not self.readonly and self.tracks_recent)
         else:
             changes = messages.changes_since(session.context.db, self.mailbox_id, self.modseq,
-                                             self.last_uid, claim_recent=not self.readonly)
+                                             self.last_uid,
+                                             claim_recent=not self.readonly and self.tracks_recent)
         if changes is None:
             raise Bye("Selected mailbox was deleted, have to disconnect")
         for uid in changes.expunged:
@@ -140,7 +147,8 @@ class View:
                 low, high = changes.claimed_recent
                 self.recent.update(u for u in new if low <= u <= high)
             session.untagged(b"%d EXISTS" % len(self.uids))
-            session.untagged(b"%d RECENT" % len(self.recent))
+            if self.tracks_recent:
+                session.untagged(b"%d RECENT" % len(self.recent))
             self.uidnext = max(self.uidnext, new[-1] + 1)
         self.modseq = max(self.modseq, changes.highestmodseq)
 

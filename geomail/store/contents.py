@@ -20,6 +20,7 @@ import json
 from dataclasses import dataclass, field
 
 from geomail.errors import PermanentFailure
+from geomail.mime.preview import SCAN_CHARS, preview_of
 from geomail.mime.segments import RAW
 from geomail.store import dialect
 
@@ -27,8 +28,8 @@ _CHUNK = 500     # ids per IN (...) list
 
 _CONTENT_INSERT = (
     "INSERT INTO message_contents (raw, segments, parts, size, header_size, envelope,"
-    " bodystructure, body, text_plain, text_html, refcount)"
-    " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)")
+    " bodystructure, body, text_plain, text_html, refcount, preview)"
+    " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)")
 
 _ATTACHMENT_INSERT = (
     "INSERT INTO attachments (content_id, idx, part_number, filename, safe_filename,"
@@ -100,7 +101,9 @@ def _content_statement(cur, parsed, raw, texts, refcount):
         _imap_form(parsed.envelope, "ENVELOPE"), _imap_form(parsed.bodystructure, "BODYSTRUCTURE"),
         _imap_form(parsed.body, "BODY"),
         texts[0] or None, texts[1] or None,
-        refcount)
+        refcount,
+        # PREVIEW (RFC 8970), from the whole texts even when the stored ones are cut
+        preview_of(_clean(parsed.text_plain), _clean(parsed.text_html)) or "")
     if dialect.of(cur).name == dialect.SQLITE_NAME:
         return _CONTENT_INSERT, values, 2 * sum(len(v) for v in values if isinstance(v, (bytes, str)))
     statement = cur.mogrify(_CONTENT_INSERT, values)
@@ -349,3 +352,24 @@ def _imap_form(value, name):
     if len(text) > IMAP_FORM_BYTES // 2 and len(text.encode("utf-8")) > IMAP_FORM_BYTES:
         raise ContentTooLarge(f"{name} of the message is over {IMAP_FORM_BYTES} bytes")
     return text
+
+
+# -- the preview of contents stored before it was kept (schema 8) ------------------
+
+def stored_preview(db, content_id):
+    """The PREVIEW (RFC 8970) of a content row whose preview column is NULL: computed
+    from the start of its stored texts (at most SCAN_CHARS of each), and kept, so
+    this happens once per content.  None: no text (or the content is gone)."""
+    with db.cursor() as cur:
+        cur.execute("SELECT preview, SUBSTR(text_plain, 1, %s), SUBSTR(text_html, 1, %s) "
+                    "FROM message_contents WHERE id = %s", (SCAN_CHARS, SCAN_CHARS, content_id))
+        row = cur.fetchone()
+    if row is None:
+        return None
+    if row[0] is not None:
+        return row[0] or None
+    preview = preview_of(row[1], row[2])
+    with db.transaction() as cur:
+        cur.execute("UPDATE message_contents SET preview = %s WHERE id = %s AND preview IS NULL",
+                    (preview or "", content_id))
+    return preview

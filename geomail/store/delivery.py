@@ -13,6 +13,7 @@ them whole.
 from dataclasses import dataclass
 
 from geomail import flags
+from geomail.objectids import thread_id_of
 from geomail.store import contents, dialect, intents
 from geomail.store.contents import (ADDRESS_CHARS, MESSAGE_ID_CHARS, SUBJECT_CHARS,
                                     StoredAttachment, _clean, _cut)
@@ -81,9 +82,10 @@ def _store_in(cur, parsed, attachments, targets, pending_ids):
 _MESSAGE_INSERT_FROM_MAILBOX = (
     "INSERT INTO messages (mailbox_id, uid, modseq, content_id, seen, answered, flagged,"
     " deleted, draft, keywords, internal_date, rfc822_size, trace_headers, message_id,"
-    " date_sent, sent_date, from_addr, to_addr, cc_addr, subject, in_reply_to, references_ids)"
+    " date_sent, sent_date, from_addr, to_addr, cc_addr, subject, in_reply_to, references_ids,"
+    " save_date, thread_id)"
     " SELECT id, %s, highestmodseq, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s,"
-    " %s, %s, %s, %s, %s FROM mailboxes WHERE id = %s")
+    " %s, %s, %s, %s, %s, %s, %s FROM mailboxes WHERE id = %s")
 
 
 def _insert_message(cur, content_id, parsed, target):
@@ -100,15 +102,21 @@ def _insert_message(cur, content_id, parsed, target):
     size = parsed.size + len(target.trace_headers)
     unseen = 0 if "seen" in flags else 1
     uid = _allocate_uid(cur, target.mailbox_id, unseen, size)
+    message_id = _cut(headers.get("message-id"), MESSAGE_ID_CHARS)
+    in_reply_to = _cut(headers.get("in-reply-to"), MESSAGE_ID_CHARS)
+    references = _references(headers.get("references"))
     cur.execute(_MESSAGE_INSERT_FROM_MAILBOX, (
         uid, content_id,
         *(1 if name in flags else 0 for name in FLAG_COLUMNS),
         " ".join(keywords), target.internal_date or _utcnow(), size, target.trace_headers,
-        _cut(headers.get("message-id"), MESSAGE_ID_CHARS), _naive_utc(headers.get("date_parsed")),
+        message_id, _naive_utc(headers.get("date_parsed")),
         _local_date(headers.get("date_parsed")),
         _cut(headers.get("from"), ADDRESS_CHARS), _cut(headers.get("to"), ADDRESS_CHARS),
         _cut(headers.get("cc"), ADDRESS_CHARS), _cut(headers.get("subject"), SUBJECT_CHARS),
-        _cut(headers.get("in-reply-to"), MESSAGE_ID_CHARS), _references(headers.get("references")),
+        in_reply_to, references,
+        _utcnow(),                  # the save date (RFC 8514): placed in this mailbox now
+        # from the stored columns, as messages.fill_thread_ids computes it for older rows
+        thread_id_of(message_id, in_reply_to, references, content_id),
         target.mailbox_id))
     if keywords:
         _remember_keywords(cur, target.mailbox_id, keywords)

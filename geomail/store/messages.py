@@ -19,11 +19,13 @@ Sets of messages are passed as UID ranges ``[(low, high), ...]`` (inclusive).
 """
 
 import dataclasses
+import datetime
 
 import gevent
 
 from geomail import flags
 from geomail.errors import PermanentFailure
+from geomail.objectids import thread_id_of
 from geomail.store import contents
 from geomail.store.errors import InvalidMailboxName, MailboxExists, StoreError, is_duplicate_key
 from geomail.store.mailboxes import (DELIMITER, INBOX, allocate_uidvalidity, create_mailbox_in,
@@ -152,6 +154,11 @@ def _rows_by_uid(cur, columns, where, args, lock=""):
             return out
         after = page[-1][0]
         gevent.sleep(0)
+
+
+def _utcnow():
+    """Now as the store keeps moments: naive UTC."""
+    return datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None)
 
 
 def _merge_keywords(existing, new):
@@ -293,8 +300,13 @@ FETCH_COLUMNS = {
     "bodystructure": "c.bodystructure",
     "body": "c.body",
     "content": "m.content_id, m.trace_headers, c.size, c.header_size",
+    # SAVEDATE (RFC 8514), EMAILID / THREADID (RFC 8474), PREVIEW (RFC 8970)
+    "save_date": "m.save_date",
+    "email_id": "m.content_id",
+    "thread_id": "m.thread_id",
+    "preview": "c.preview, m.content_id",
 }
-_FETCH_WIDTH = {"flags": 2, "content": 4}
+_FETCH_WIDTH = {"flags": 2, "content": 4, "preview": 2}
 _FLAGS_BY_BITS = [tuple(flag for i, flag in enumerate(SYSTEM_FLAGS) if bits >> i & 1)
                   for bits in range(32)]
 FETCH_PAGE = 1000
@@ -306,7 +318,7 @@ def fetch_rows(db, mailbox_id, ranges, fields):
     """
     columns = ["m.uid"] + [FETCH_COLUMNS[f] for f in fields]
     join = " JOIN message_contents c ON c.id = m.content_id" if any(
-        f in ("envelope", "bodystructure", "body", "content") for f in fields) else ""
+        f in ("envelope", "bodystructure", "body", "content", "preview") for f in fields) else ""
     cond, args = ranges_sql(ranges, "m.uid")
     after = 0
     while True:   # keyset pages, so a 1:* fetch of a large mailbox streams
@@ -330,12 +342,41 @@ def fetch_rows(db, mailbox_id, ranges, fields):
                 elif f == "content":
                     out["content_id"], out["trace_headers"], out["content_size"], \
                         out["header_size"] = values
+                elif f == "preview":
+                    out["preview"], out["preview_of"] = values
                 else:
                     out[f] = values[0]
             yield out
         if len(rows) < FETCH_PAGE:
             return
         after = rows[-1][0]
+
+
+THREAD_ROOT_CHARS = 1000     # of references_ids: its first id is all THREADID needs
+
+
+def fill_thread_ids(db, mailbox_id):
+    """Give the mailbox's rows stored before schema 8 their THREADID, PAGE at a time.
+
+    The same function of the same stored columns as at delivery
+    (objectids.thread_id_of), so FETCH and SEARCH THREADID agree for old and
+    new rows.  Rows that have one cost one indexed query (mailbox_id, thread_id).
+    """
+    while True:
+        with db.cursor() as cur:
+            cur.execute("SELECT id, message_id, in_reply_to, SUBSTR(references_ids, 1, %s), "
+                        "content_id FROM messages WHERE mailbox_id = %s AND thread_id IS NULL "
+                        "LIMIT %s", (THREAD_ROOT_CHARS, mailbox_id, PAGE))
+            rows = cur.fetchall()
+        if not rows:
+            return
+        with db.transaction() as cur:
+            cur.executemany("UPDATE messages SET thread_id = %s WHERE id = %s AND thread_id IS NULL",
+                            [(thread_id_of(message_id, in_reply_to, references, content_id), row_id)
+                             for row_id, message_id, in_reply_to, references, content_id in rows])
+        if len(rows) < PAGE:
+            return
+        gevent.sleep(0)
 
 
 def message_exists(db, mailbox_id, uid):
@@ -482,7 +523,7 @@ def remove(db, mailbox_id, uids):
 _COPIED = ("content_id, seen, answered, flagged, deleted, draft, keywords, internal_date, "
            "rfc822_size, trace_headers, message_id, date_sent, sent_date, from_addr, to_addr, "
            "cc_addr, subject, in_reply_to, references_ids, sort_subject, sort_from, sort_to, "
-           "sort_cc")
+           "sort_cc, thread_id")
 
 
 def _copy_in(cur, source_id, ranges, dest_id, dest_lock, expected=None):
@@ -496,11 +537,12 @@ def _copy_in(cur, source_id, ranges, dest_id, dest_lock, expected=None):
     if not rows:
         return uidvalidity, [], 0
     modseq = highestmodseq + 1
-    # one statement: the n-th source message (by UID) gets uidnext + n - 1
-    cur.execute(f"INSERT INTO messages (mailbox_id, uid, modseq, {_COPIED}) "
-                f"SELECT %s, %s + ROW_NUMBER() OVER (ORDER BY uid) - 1, %s, {_COPIED} "
+    # one statement: the n-th source message (by UID) gets uidnext + n - 1; the copy's
+    # save date is now (RFC 8514 §1: when it was placed in the target mailbox)
+    cur.execute(f"INSERT INTO messages (mailbox_id, uid, modseq, save_date, {_COPIED}) "
+                f"SELECT %s, %s + ROW_NUMBER() OVER (ORDER BY uid) - 1, %s, %s, {_COPIED} "
                 f"FROM messages WHERE mailbox_id = %s AND {cond}",
-                [dest_id, uidnext, modseq, source_id, *args])
+                [dest_id, uidnext, modseq, _utcnow(), source_id, *args])
     contents.add_references(cur, source_id, cond, args)
     keywords = []
     for row in rows:
@@ -595,6 +637,22 @@ def find_mailbox(db, account_id, name):
                     (account_id, name))
         row = cur.fetchone()
     return MailboxInfo(*row) if row else None
+
+
+def deleted_count(db, mailbox_id):
+    """Messages with \\Deleted (STATUS DELETED, RFC 9051 §6.3.11): the deleted index."""
+    with db.cursor() as cur:
+        cur.execute("SELECT COUNT(*) FROM messages WHERE mailbox_id = %s AND deleted = 1",
+                    (mailbox_id,))
+        return cur.fetchone()[0]
+
+
+def has_inferiors(db, account_id, name):
+    """Does any mailbox of the account sit below ``name`` (\\HasChildren)?"""
+    with db.cursor() as cur:
+        cur.execute("SELECT 1 FROM mailboxes WHERE account_id = %s AND name >= %s AND name < %s "
+                    "LIMIT 1", (account_id, *_inferiors_range(normalize_name(name))))
+        return cur.fetchone() is not None
 
 
 def recent_count(db, mailbox_id, first_recent_uid):

@@ -171,6 +171,9 @@ def _date(key, text):
         # no Date: or one that cannot be parsed: the internal date's day, as Dovecot does
         return f"COALESCE(m.sent_date, DATE(m.internal_date)) {_DATE_OPS[key.relation]} %s", [day]
     column = "m.internal_date"
+    if key.field == "saved":
+        # RFC 8514 §4.2; a row stored before save dates were kept: its internal date
+        column = "COALESCE(m.save_date, m.internal_date)"
     if key.relation == "on":
         if day == datetime.date.max:     # 31-Dec-9999: there is no next day to stop at
             return f"{column} >= %s", [day]
@@ -185,6 +188,14 @@ def _arrived(key, text):
 
 def _modseq(key, text):
     return "m.modseq >= %s", [key.value]
+
+
+def _email_id(key, text):
+    return "m.content_id = %s", [key.content_id]
+
+
+def _thread_id(key, text):
+    return "m.thread_id = %s", [key.value]
 
 
 def _address(key, text):
@@ -241,6 +252,6 @@ _COMPILERS = {
     K.And: _and, K.Or: _or, K.Not: _not,
     K.Uids: lambda key, text: ranges_sql(list(key.ranges), "m.uid"),
     K.Flag: _flag, K.Keyword: _keyword, K.Size: _size, K.Date: _date,
-    K.Arrived: _arrived, K.ModSeq: _modseq,
+    K.Arrived: _arrived, K.ModSeq: _modseq, K.EmailId: _email_id, K.ThreadId: _thread_id,
     K.Address: _address, K.Header: _header, K.Body: _body, K.Text: _text,
 }

@@ -84,7 +84,7 @@ def test_require_tls_then_starttls(start_geomail, account, tmp_path):
                                                   "--tls-key", str(key)])
     w = Wire(server.imap_port)
     try:
-        assert w.greeting == (b"* OK [CAPABILITY IMAP4rev1 LITERAL+ SASL-IR ID ENABLE IDLE STARTTLS "
+        assert w.greeting == (b"* OK [CAPABILITY IMAP4rev1 IMAP4rev2 LITERAL+ SASL-IR ID ENABLE IDLE STARTTLS "
                               b"LOGINDISABLED] mx.test.invalid geomail IMAP4rev1 ready\r\n")
         assert w.command(f'LOGIN {account.address} "{PASSWORD}"') == [
             "TAG NO [PRIVACYREQUIRED] Use STARTTLS before LOGIN"]
@@ -94,7 +94,7 @@ def test_require_tls_then_starttls(start_geomail, account, tmp_path):
         context = ssl.create_default_context(cafile=str(cert))
         w.sock = context.wrap_socket(w.sock, server_hostname="mx.test.invalid")
         assert w.command("CAPABILITY") == [
-            "* CAPABILITY IMAP4rev1 LITERAL+ SASL-IR ID ENABLE IDLE AUTH=PLAIN",
+            "* CAPABILITY IMAP4rev1 IMAP4rev2 LITERAL+ SASL-IR ID ENABLE IDLE AUTH=PLAIN",
             "TAG OK CAPABILITY completed"]
         assert w.command("STARTTLS") == ["TAG BAD TLS is already active"]
         w.login(account)
@@ -128,7 +128,7 @@ def test_implicit_tls_port(start_geomail, account, tls_pair):
     client = imaplib.IMAP4_SSL("127.0.0.1", imaps_port, ssl_context=context, timeout=10)
     try:
         assert client.sock.version() in ("TLSv1.2", "TLSv1.3")
-        assert client.welcome == (b"* OK [CAPABILITY IMAP4rev1 LITERAL+ SASL-IR ID ENABLE IDLE AUTH=PLAIN] "
+        assert client.welcome == (b"* OK [CAPABILITY IMAP4rev1 IMAP4rev2 LITERAL+ SASL-IR ID ENABLE IDLE AUTH=PLAIN] "
                                   b"mx.test.invalid geomail IMAP4rev1 ready")
         assert "STARTTLS" not in client.capabilities and "LOGINDISABLED" not in client.capabilities
         with pytest.raises(imaplib.IMAP4.error, match="TLS is already active"):

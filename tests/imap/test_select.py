@@ -9,20 +9,26 @@ def uidvalidity(lines):
     return int(re.search(r"UIDVALIDITY (\d+)", "\n".join(lines)).group(1))
 
 
+def mailboxid(lines):
+    return re.search(r"MAILBOXID \((F\d+)\)", "\n".join(lines)).group(1)
+
+
 def test_select_empty_and_examine(session):
     lines = session.ok("SELECT INBOX")
     v = uidvalidity(lines)
+    m = mailboxid(lines)
     assert lines == [
         "* FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft)",
         "* OK [PERMANENTFLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft \\*)] Flags permitted",
         "* 0 EXISTS", "* 0 RECENT",
-        f"* OK [UIDVALIDITY {v}] UIDs valid", "* OK [UIDNEXT 1] Predicted next UID"]
+        f"* OK [UIDVALIDITY {v}] UIDs valid", "* OK [UIDNEXT 1] Predicted next UID",
+        f"* OK [MAILBOXID ({m})] Ok"]
     assert session.command("EXAMINE inbox") == [
         "* FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft)",
         "* OK [PERMANENTFLAGS ()] Flags permitted",
         "* 0 EXISTS", "* 0 RECENT",
         f"* OK [UIDVALIDITY {v}] UIDs valid", "* OK [UIDNEXT 1] Predicted next UID",
-        "TAG OK [READ-ONLY] Examine completed"]
+        f"* OK [MAILBOXID ({m})] Ok", "TAG OK [READ-ONLY] Examine completed"]
     assert session.command("STORE 1:* +FLAGS (\\Seen)") == ["TAG NO [READ-ONLY] Mailbox is read-only"]
 
 
