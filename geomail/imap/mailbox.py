@@ -1,6 +1,7 @@
 """Mailbox commands of the authenticated state: CREATE, DELETE, RENAME, SUBSCRIBE,
 UNSUBSCRIBE, STATUS (RFC 3501 §6.3), NAMESPACE (RFC 2342), ENABLE (RFC 5161)."""
 
+from geomail.imap import condstore
 from geomail.imap import response as R
 from geomail.imap.errors import CommandError
 from geomail.imap.expunge import delete_objects
@@ -11,8 +12,9 @@ from geomail.store import messages
 from geomail.store.errors import InvalidMailboxName, MailboxExists
 from geomail.store.mailboxes import DELIMITER, INBOX, SPECIAL_USES
 
-STATUS_ITEMS = ("MESSAGES", "RECENT", "UIDNEXT", "UIDVALIDITY", "UNSEEN", "SIZE")
-ENABLEABLE = ()   # CONDSTORE, QRESYNC, UTF8=ACCEPT come with the later issue
+STATUS_ITEMS = ("MESSAGES", "RECENT", "UIDNEXT", "UIDVALIDITY", "UNSEEN", "SIZE",
+                "HIGHESTMODSEQ")                       # RFC 7162 §3.1.2.3
+ENABLEABLE = condstore.ENABLEABLE
 
 
 def _special_use(flag):
@@ -124,6 +126,8 @@ def status_line(session, mailbox, items):
             value = mailbox.uidvalidity
         elif item == "UNSEEN":
             value = mailbox.unseen_count
+        elif item == "HIGHESTMODSEQ":
+            value = mailbox.highestmodseq
         else:
             value = mailbox.total_size
         values.append(f"{item} {value}")
@@ -135,6 +139,8 @@ def status(session, p, tag):
     p.sp()
     items = status_items(p)
     p.end()
+    if "HIGHESTMODSEQ" in items:
+        condstore.enable(session)     # a CONDSTORE enabling command (RFC 7162 §3.1)
     mailbox = messages.find_mailbox(session.context.db, session.account.id, name)
     if mailbox is None:
         raise CommandError(f"Mailbox {name} does not exist", R.NONEXISTENT)
@@ -151,6 +157,7 @@ def enable(session, p, tag):
     while p.take(" "):
         names.append(p.atom("capability").upper())
     p.end()
-    enabled = [n for n in names if n in ENABLEABLE and n not in session.enabled]
-    session.enabled.update(enabled)
+    enabled = list(dict.fromkeys(n for n in names if n in ENABLEABLE and n not in session.enabled))
+    for name in enabled:
+        condstore.enable(session, name)     # QRESYNC turns CONDSTORE on too (RFC 7162 §3.2.3)
     session.untagged("ENABLED" + "".join(" " + n for n in enabled))

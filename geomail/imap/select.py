@@ -1,5 +1,6 @@
 """SELECT, EXAMINE (RFC 3501 §6.3.1-2), CHECK, CLOSE (§6.4.1-2), UNSELECT (RFC 3691)."""
 
+from geomail.imap import condstore, qresync
 from geomail.imap import response as R
 from geomail.imap.errors import CommandError
 from geomail.imap.expunge import delete_objects
@@ -20,10 +21,15 @@ def examine(session, p, tag):
 
 def _open(session, p, readonly):
     name = mailbox_arg(p)
+    params = qresync.select_parameters(session, p)
     p.end()
     if session.view is not None:
         session.close_view()
         session.state = AUTHENTICATED
+        # RFC 7162 §3.2.11: the boundary between the old mailbox's responses and the new one's
+        session.untagged(f"OK [{R.CLOSED}] Previous mailbox closed")
+    if params.condstore or params.modseq is not None:
+        condstore.enable(session)
     mailbox = messages.find_mailbox(session.context.db, session.account.id, name)
     if mailbox is None:
         raise CommandError(f"Mailbox {name} does not exist", R.NONEXISTENT)
@@ -32,10 +38,7 @@ def _open(session, p, readonly):
     except messages.MailboxGone:
         raise CommandError(f"Mailbox {name} does not exist", R.NONEXISTENT) from None
     view = View(mailbox, snapshot, readonly)
-    flags = view.flag_names()
-    session.untagged(b"FLAGS " + R.flag_list(flags))
-    permanent = [] if readonly else flags + ["\\*"]
-    session.untagged(b"OK [PERMANENTFLAGS " + R.flag_list(permanent) + b"] Flags permitted")
+    view.send_flags(session)
     session.untagged(b"%d EXISTS" % len(view))
     session.untagged(b"%d RECENT" % len(view.recent))
     if snapshot.first_unseen_uid is not None:
@@ -44,6 +47,9 @@ def _open(session, p, readonly):
             session.untagged(b"OK [UNSEEN %d] First unseen" % seq)
     session.untagged(b"OK [UIDVALIDITY %d] UIDs valid" % view.uidvalidity)
     session.untagged(b"OK [UIDNEXT %d] Predicted next UID" % view.uidnext)
+    # RFC 7162 §3.1.2.1: every mailbox keeps modseqs, so every SELECT/EXAMINE says so
+    session.untagged(b"OK [%s %d] Highest" % (R.HIGHESTMODSEQ.encode(), view.modseq))
+    qresync.resync(session, view, params)
     session.view = view
     session.state = SELECTED
     watcher_for(session.context).watch(session, mailbox.id)

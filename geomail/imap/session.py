@@ -64,6 +64,7 @@ AUTHENTICATED_CAPABILITIES = [
     "THREAD=ORDEREDSUBJECT",  # RFC 5256
     "THREAD=REFERENCES",    # RFC 5256
     "BINARY",               # RFC 3516
+    "CONDSTORE",            # RFC 7162 §3.1
 ]
 
 
@@ -113,7 +114,7 @@ class Session:
         self.view = None               # the selected mailbox (view.View)
         self.login_failures = 0
         self.bad_in_a_row = 0
-        self.enabled = set()
+        self.enabled = set()            # ENABLEd extensions (RFC 5161); see condstore.py
         self.closing = False
         self.wakeup = gevent.event.Event()
         self.saved_search = []          # RFC 5182 $ (only set by SEARCH RETURN (SAVE))

@@ -300,14 +300,17 @@ _FLAGS_BY_BITS = [tuple(flag for i, flag in enumerate(SYSTEM_FLAGS) if bits >> i
 FETCH_PAGE = 1000
 
 
-def fetch_rows(db, mailbox_id, ranges, fields):
+def fetch_rows(db, mailbox_id, ranges, fields, changedsince=None):
     """Yield dicts for the messages in ``ranges`` (ascending UID), with the given fields.
 
+    ``changedsince``: only messages whose modseq is above it (RFC 7162 §3.1.4.1).
     """
     columns = ["m.uid"] + [FETCH_COLUMNS[f] for f in fields]
     join = " JOIN message_contents c ON c.id = m.content_id" if any(
         f in ("envelope", "bodystructure", "body", "content") for f in fields) else ""
     cond, args = ranges_sql(ranges, "m.uid")
+    if changedsince is not None:
+        cond, args = f"{cond} AND m.modseq > %s", [*args, changedsince]
     after = 0
     while True:   # keyset pages, so a 1:* fetch of a large mailbox streams
         with db.cursor() as cur:
@@ -336,6 +339,26 @@ def fetch_rows(db, mailbox_id, ranges, fields):
         if len(rows) < FETCH_PAGE:
             return
         after = rows[-1][0]
+
+
+def expunged_since(db, mailbox_id, since, ranges):
+    """Yield, ascending, the UIDs within ``ranges`` expunged after modseq ``since``.
+
+    The change log is never pruned, so this is exact (QRESYNC's VANISHED (EARLIER),
+    RFC 7162 §3.2.10); read in keyset pages, so a long history streams.
+    """
+    cond, args = ranges_sql(ranges)
+    after = 0
+    while True:
+        with db.cursor() as cur:
+            cur.execute(f"SELECT uid FROM expunged WHERE mailbox_id = %s AND modseq > %s "
+                        f"AND uid > %s AND {cond} ORDER BY uid LIMIT %s",
+                        [mailbox_id, since, after, *args, FETCH_PAGE])
+            uids = [row[0] for row in cur.fetchall()]
+        yield from uids
+        if len(uids) < FETCH_PAGE:
+            return
+        after = uids[-1]
 
 
 def message_exists(db, mailbox_id, uid):
