@@ -65,6 +65,7 @@ AUTHENTICATED_CAPABILITIES = [
     "THREAD=REFERENCES",    # RFC 5256
     "BINARY",               # RFC 3516
     "CONDSTORE",            # RFC 7162 §3.1
+    "QRESYNC",              # RFC 7162 §3.2
 ]
 
 
