@@ -471,7 +471,7 @@ def expunge(db, mailbox_id, ranges=None):
     """Remove the \\Deleted messages (within ``ranges`` for UID EXPUNGE).
 
     Returns (expunged UIDs ascending, [(bucket, key)] to delete from S3 after
-    this commit — never before).
+    this commit — never before, the mailbox's highestmodseq after it).
     """
     def work(cur):
         _, _, highestmodseq, _, _ = _lock_mailbox(cur, mailbox_id)
@@ -480,8 +480,8 @@ def expunge(db, mailbox_id, ranges=None):
                     "ORDER BY uid FOR UPDATE", [mailbox_id, *args])
         uids = [r[0] for r in cur.fetchall()]
         if not uids:
-            return [], []
-        return uids, _remove_in(cur, mailbox_id, uids, highestmodseq + 1)
+            return [], [], highestmodseq
+        return uids, _remove_in(cur, mailbox_id, uids, highestmodseq + 1), highestmodseq + 1
     return db.run_transaction(work)
 
 

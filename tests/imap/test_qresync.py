@@ -160,9 +160,12 @@ def test_expunge_paths_report_vanished(six, wire, deliver):
     six.ok("ENABLE QRESYNC")
     six.ok("SELECT INBOX")
     six.ok("STORE 1,3,4 +FLAGS.SILENT (\\Deleted)")
-    assert six.command("EXPUNGE") == ["* VANISHED 1,3:4", "TAG OK EXPUNGE completed"]
+    # the tagged OK gives the modseq of the expunge, which VANISHED does not carry
+    assert six.command("EXPUNGE") == ["* VANISHED 1,3:4", "TAG OK [HIGHESTMODSEQ 9] EXPUNGE completed"]
     six.ok("STORE 1:3 +FLAGS.SILENT (\\Deleted)")            # UIDs 2, 5, 6
-    assert six.command("UID EXPUNGE 5:6") == ["* VANISHED 5:6", "TAG OK UID EXPUNGE completed"]
+    assert six.command("UID EXPUNGE 5:6") == [
+        "* VANISHED 5:6", "TAG OK [HIGHESTMODSEQ 11] UID EXPUNGE completed"]
+    assert six.command("UID EXPUNGE 5:6") == ["TAG OK [HIGHESTMODSEQ 11] UID EXPUNGE completed"]
     lines = six.command("MOVE 1 Junk")
     assert lines[0].startswith("* OK [COPYUID ") and lines[1:] == [
         "* VANISHED 2", "TAG OK MOVE completed"]
