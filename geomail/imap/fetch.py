@@ -197,6 +197,11 @@ def _fetch(session, p, uid_mode):
     db = session.context.db
     seen_now = {}
     if not view.readonly and any(not i.peek for i in items):
+        if changedsince is not None:      # only the messages the client gets are read
+            ranges = messages.compress([row["uid"] for row in messages.fetch_rows(
+                db, view.mailbox_id, ranges, [], changedsince)])
+            if not ranges:
+                return
         modseq, seen_now, _, _ = messages.store_flags(db, view.mailbox_id, ranges, "+", ["\\Seen"])
         if seen_now:
             view.own_change(modseq)

@@ -202,3 +202,15 @@ def test_search_and_esearch_give_modseq(three):
     assert three.command("SEARCH MODSEQ 3") == ["* SEARCH 2 3 (MODSEQ 5)", "TAG OK SEARCH completed"]
     lines = three.command("UID SEARCH RETURN (MIN ALL) MODSEQ 1")
     assert re.fullmatch(r'\* ESEARCH \(TAG "t\d+"\) UID MIN 1 ALL 1:3 MODSEQ 5', lines[0]), lines
+
+
+def test_changedsince_marks_only_what_it_reads(three):
+    """A body FETCH with CHANGEDSINCE reads, and so marks \\Seen, only the messages changed."""
+    three.ok("SELECT INBOX")
+    assert three.command("FETCH 1:3 (BODY[TEXT]) (CHANGEDSINCE 3)") == [
+        "* 3 FETCH (BODY[TEXT] {11}\r\nHi there.\r\n MODSEQ (5) FLAGS (\\Seen \\Recent) UID 3)",
+        "TAG OK FETCH completed"]
+    assert three.command("FETCH 1:3 (FLAGS)") == [
+        "* 1 FETCH (FLAGS (\\Recent))", "* 2 FETCH (FLAGS (\\Recent))",
+        "* 3 FETCH (FLAGS (\\Seen \\Recent))", "TAG OK FETCH completed"]
+    assert three.command("FETCH 1:3 (BODY[TEXT]) (CHANGEDSINCE 5)") == ["TAG OK FETCH completed"]
