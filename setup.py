@@ -26,6 +26,8 @@ setup(
         "configargparse>=1.7,<2",
         # /metrics: its multiprocess mode adds up the pre-forked workers' values, as for gunicorn
         "prometheus-client>=0.17,<1",
+        # geomail-admin import/export: a progress bar with rate and ETA, quiet when not a tty
+        "tqdm>=4.60,<5",
     ],
     extras_require={
         "test": [

@@ -106,6 +106,13 @@ class Stack:
     def worker_pids(self):
         return self.geomail.workers()
 
+    def storage_args(self):
+        """The options that point bin/geomail-admin at this stack's storage."""
+        if self.storage is not None:
+            return self.storage.server_args()
+        return TestStorage("mysql", db_url=self.db_url, s3_endpoint=self.s3.endpoint,
+                           bucket=self.bucket).server_args()
+
     def query(self, sql, args=()):
         if self.storage is not None:
             db = self.storage.open_db(1)

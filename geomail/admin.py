@@ -76,6 +76,37 @@ def build_parser():
     rename.add_argument("address")
     rename.add_argument("name")
     rename.add_argument("new_name")
+    who = groups.add_parser("who", help="IMAP sessions logged in now (every host), by account.")
+    who.add_argument("address", nargs="?", help="Only this account's sessions.")
+    kick = groups.add_parser("kick", help="End an account's IMAP sessions (or one, by --session).")
+    kick.add_argument("target", nargs="?", metavar="ADDRESS")
+    kick.add_argument("--session", metavar="ID", help="The session id that `who` shows.")
+    search = groups.add_parser(
+        "search", help="List one mailbox's messages that match IMAP search keys "
+                       "(e.g. FROM alice SINCE 1-Jan-2026 'SUBJECT \"two words\"').")
+    search.add_argument("address")
+    search.add_argument("mailbox")
+    search.add_argument("keys", nargs="*", help="IMAP SEARCH keys (RFC 3501 6.4.4); none: ALL.")
+    fetch = groups.add_parser("fetch", help="Print one message by UID: headers, or --raw.")
+    fetch.add_argument("address")
+    fetch.add_argument("mailbox")
+    fetch.add_argument("uid")
+    fetch.add_argument("--raw", action="store_true", help="Every byte of it, as stored.")
+    mail_in = groups.add_parser(
+        "import", help="Deliver an mbox file or a Maildir (Maildir++ folders too) into an "
+                       "account; run again to resume, it skips what is there.")
+    mail_in.add_argument("address")
+    mail_in.add_argument("path", help="An mbox file, or a Maildir directory (cur/, new/).")
+    mail_in.add_argument("--parallel", type=int, default=4, metavar="N",
+                         help="Messages delivered at once (default 4).")
+    mail_out = groups.add_parser(
+        "export", help="Write an account's mail, byte for byte as stored, as Maildir or mbox.")
+    mail_out.add_argument("address")
+    mail_out.add_argument("directory")
+    mail_out.add_argument("--format", choices=("maildir", "mbox"), default="maildir",
+                          help="maildir: INBOX in DIRECTORY, other mailboxes as Maildir++ "
+                               "folders, flags in the file names; mbox: one mboxrd file per "
+                               "mailbox (default maildir).")
     for command in _leaves(groups):
         command.epilog = configuration.SETTINGS_EPILOG
     return parser
@@ -167,10 +198,13 @@ def main(argv=None):
     from geomail.store.errors import StoreError
     handler = globals()["cmd_" + args.group.replace("-", "_")
                         + ("_" + args.action if getattr(args, "action", None) else "")]
+    from geomail.manage import Invalid
     db = None
     try:
         db = open_storage(args)
         return handler(args, db) or EXIT_OK
+    except Invalid as exc:
+        _usage(str(exc))
     except StoreError as exc:
         # storage that does not answer is explained like at start-up (which option to fix)
         sys.stderr.write(f"geomail-admin: {preflight.explain(exc, args)}\n")
@@ -194,10 +228,11 @@ def open_storage(args):
     """
     from geomail import preflight
     from geomail.store.open import open_database
+    connections = getattr(args, "parallel", 1) + 1      # import: one per delivery thread
     if args.backend == "mysql":
-        return open_database(args, 2)
+        return open_database(args, connections)
     preflight.prepare_data_dir(args)
-    db = open_database(args, 2)
+    db = open_database(args, connections)
     if args.group != "migrate":
         from geomail.store.migrations.migrate import migrate
         try:
@@ -264,65 +299,47 @@ def cmd_migrate(args, db):
 
 
 def cmd_account_add(args, db):
-    from geomail.store.accounts import create_account
-    password = read_password(args)
-    account = create_account(db, args.address, password)
-    print(f"created {account.address}")
+    from geomail import manage
+    print(f"created {manage.add_account(db, args.address, read_password(args))['address']}")
 
 
 def cmd_account_passwd(args, db):
-    from geomail.store.accounts import set_password
-    set_password(db, args.address, read_password(args))
-    print(f"password set for {args.address.strip().lower()}")
+    from geomail import manage
+    print(f"password set for {manage.set_password(db, args.address, read_password(args))['address']}")
 
 
 def cmd_account_list(args, db):
-    from geomail.store.accounts import list_accounts
-    rows = [{"address": a.address, "login": "yes" if a.can_login else "no",
-             "mailboxes": a.mailbox_count, "messages": a.message_count, "size": a.total_size}
-            for a in list_accounts(db)]
-    emit(args, rows, ["address", "login", "mailboxes", "messages", "size"])
+    from geomail import manage
+    rows = manage.list_accounts(db)
+    if not args.json:
+        rows = [dict(row, login="yes" if row["login"] else "no") for row in rows]
+    emit(args, rows, manage.ACCOUNT_COLUMNS)
 
 
 def cmd_account_show(args, db):
-    from geomail.store.mailboxes import list_mailboxes
-    account = _account(db, args.address)
-    boxes = list_mailboxes(db, account.id)
+    from geomail import manage
+    account = manage.show_account(db, args.address)
     if args.json:
-        print(json.dumps({"address": account.address, "id": account.id,
-                          "can_login": account.can_login, "created": str(account.created_at),
-                          "mailboxes": [_mailbox_row(box) for box in boxes]},
-                         indent=2, ensure_ascii=False))
+        print(json.dumps(account, indent=2, ensure_ascii=False))
         return
-    print(f"address:   {account.address}\nid:        {account.id}\n"
-          f"login:     {'yes' if account.can_login else 'no (no password set)'}\n"
-          f"created:   {account.created_at}\n"
-          f"mailboxes: {len(boxes)}, messages: {sum(b.message_count for b in boxes)}\n")
-    emit(args, [_mailbox_row(box) for box in boxes], MAILBOX_COLUMNS)
+    print(f"address:   {account['address']}\nid:        {account['id']}\n"
+          f"login:     {'yes' if account['login'] else 'no (no password set)'}\n"
+          f"created:   {account['created']}\n"
+          f"mailboxes: {len(account['mailboxes'])}, messages: {account['messages']}\n")
+    emit(args, account["mailboxes"], manage.MAILBOX_COLUMNS)
 
 
 def cmd_account_delete(args, db):
-    from geomail.store.accounts import delete_account
-    objects = delete_account(db, args.address)
-    left = _discard_objects(args, db, objects)
-    print(f"deleted {args.address.strip().lower()} ({len(objects) - left} stored attachments removed)")
+    from geomail import manage
+    done = manage.delete_account(db, args, args.address)
+    _report_left(done)
+    print(f"deleted {done['address']} ({done['objects_removed']} stored attachments removed)")
 
 
-def _discard_objects(args, db, objects):
-    """The janitor's discard path for (bucket, key) pairs: intents first, objects, rows.
-    Returns how many could not be removed now (their intent rows stay for the janitor)."""
-    from geomail.context import blob_store
-    from geomail.janitor import discard
-    by_bucket = {}
-    for bucket, key in objects:
-        by_bucket.setdefault(bucket, []).append(key)
-    left = []
-    for bucket, keys in by_bucket.items():
-        left += discard(db, blob_store(args, bucket), keys)
-    if left:
-        sys.stderr.write(f"geomail-admin: {len(left)} object(s) could not be removed now; "
-                         "their intent rows stay for the janitor\n")
-    return len(left)
+def _report_left(done):
+    if done["objects_left_to_janitor"]:
+        sys.stderr.write(f"geomail-admin: {done['objects_left_to_janitor']} object(s) could not "
+                         "be removed now; their intent rows stay for the janitor\n")
 
 
 def cmd_fsck(args, db):
@@ -364,70 +381,147 @@ def cmd_migrate_store(args, db):
     print("next: start geomail with --db-url and --oss-endpoint (and the keys) of the target")
 
 
-MAILBOX_COLUMNS = ["name", "special_use", "messages", "unseen", "uidvalidity", "uidnext"]
-
-
 def _account(db, address):
-    from geomail.store.accounts import get_account
-    from geomail.store.errors import AccountNotFound
-    account = get_account(db, address)
-    if account is None:
-        raise AccountNotFound(f"no account {address.strip().lower()}")
-    return account
-
-
-def _mailbox_row(box):
-    return {"name": box.name, "special_use": box.special_use or "",
-            "messages": box.message_count, "unseen": box.unseen_count,
-            "uidvalidity": box.uidvalidity, "uidnext": box.uidnext}
+    from geomail import manage
+    return manage.account_of(db, address)
 
 
 def cmd_mailbox_list(args, db):
-    from geomail.store.mailboxes import list_mailboxes
-    account = _account(db, args.address)
-    emit(args, [_mailbox_row(box) for box in list_mailboxes(db, account.id)], MAILBOX_COLUMNS)
-
-
-def _mailbox_name(name):
-    from geomail.store.mailboxes import normalize_name
-    return normalize_name(name.rstrip("/"))
+    from geomail import manage
+    emit(args, manage.list_account_mailboxes(db, args.address), manage.MAILBOX_COLUMNS)
 
 
 def cmd_mailbox_create(args, db):
-    from geomail.store import messages
-    account = _account(db, args.address)
-    name = _mailbox_name(args.name)
-    messages.create_mailbox(db, account.id, name)
-    print(f"created {name} for {account.address}")
+    from geomail import manage
+    done = manage.create_mailbox(db, args.address, args.name)
+    print(f"created {done['name']} for {done['address']}")
 
 
 def cmd_mailbox_rename(args, db):
-    from geomail.store import messages
-    account = _account(db, args.address)
-    old, new = _mailbox_name(args.name), _mailbox_name(args.new_name)
-    messages.rename_mailbox(db, account.id, old, new)
-    print(f"renamed {old} to {new} for {account.address}")
+    from geomail import manage
+    done = manage.rename_mailbox(db, args.address, args.name, args.new_name)
+    print(f"renamed {done['was']} to {done['name']} for {done['address']}")
 
 
 def cmd_mailbox_delete(args, db):
-    from geomail.store import messages
-    account = _account(db, args.address)
-    name = _mailbox_name(args.name)
-    objects = messages.delete_mailbox(db, account.id, name)
-    left = _discard_objects(args, db, objects)
-    print(f"deleted {name} of {account.address} ({len(objects) - left} stored attachments removed)")
+    from geomail import manage
+    done = manage.delete_mailbox(db, args, args.address, args.name)
+    _report_left(done)
+    print(f"deleted {done['name']} of {done['address']} "
+          f"({done['objects_removed']} stored attachments removed)")
 
 
 def cmd_mailbox_status(args, db):
-    from geomail.store.mailboxes import list_mailboxes
-    from geomail.store.messages import MailboxNotFound
+    from geomail import manage
+    emit(args, [manage.mailbox_status(db, args.address, args.name)], manage.MAILBOX_COLUMNS)
+
+
+def cmd_who(args, db):
+    """IMAP sessions logged in now, on every host of the store."""
+    from geomail import manage
+    emit(args, manage.list_sessions(db, args.address), manage.SESSION_COLUMNS)
+
+
+def cmd_kick(args, db):
+    from geomail import manage
+    done = manage.kick(db, address=None if args.session else args.target, session=args.session)
+    print(f"{done['kicked']} session(s) asked to end (their workers look every few seconds)")
+    return EXIT_OK if done["kicked"] else EXIT_FAILURE
+
+
+def cmd_search(args, db):
+    """One mailbox's messages matching IMAP search keys (the same parser as SEARCH)."""
+    from geomail import manage
+    try:
+        rows = manage.search(_mail_context(args, db), args.address, args.mailbox,
+                             " ".join(args.keys) or "ALL")
+    except manage.Invalid as exc:
+        _usage(str(exc))
+    emit(args, rows, manage.MESSAGE_COLUMNS)
+
+
+def cmd_fetch(args, db):
+    """One message by UID: its header block (default), or --raw: every byte as stored."""
+    from geomail import manage
+    try:
+        data = manage.fetch(_mail_context(args, db), args.address, args.mailbox, args.uid)
+    except manage.Invalid as exc:
+        _usage(str(exc))
+    if not args.raw:
+        data = data.split(b"\r\n\r\n", 1)[0] + b"\r\n"
+    sys.stdout.flush()
+    sys.stdout.buffer.write(data)
+
+
+def _mail_context(args, db):
+    """A ServerContext without a worker, so import delivers as SMTP and APPEND do."""
+    from geomail.context import ServerContext, blob_store
+    return ServerContext(args, db, blob_store(args))
+
+
+def _progress_bar(total, unit_text):
+    """A tqdm bar on standard error when it is a terminal; nothing in scripts and logs."""
+    from tqdm import tqdm
+    return tqdm(total=total, unit=unit_text, unit_scale=True, dynamic_ncols=True,
+                disable=None, file=sys.stderr, smoothing=0.1)
+
+
+def cmd_import(args, db):
+    """mbox or Maildir into an account through the ingest path (geomail/mailio.py)."""
+    import signal
+    import threading
+    import time
+    from geomail import mailio
     account = _account(db, args.address)
-    name = _mailbox_name(args.name)
-    found = [box for box in list_mailboxes(db, account.id) if box.name == name]
-    if not found:
-        raise MailboxNotFound(f"{account.address} has no mailbox {name}")
-    emit(args, [_mailbox_row(found[0])], MAILBOX_COLUMNS)
+    try:
+        source = mailio.Source(args.path)
+    except (OSError, ValueError) as exc:
+        sys.stderr.write(f"geomail-admin: {exc}\n")
+        return EXIT_FAILURE
+    importer = mailio.Importer(_mail_context(args, db), account, parallel=max(1, args.parallel))
+    started = time.monotonic()
+    bar = _progress_bar(source.total, "msg")
+
+    def advanced(item):
+        bar.update(1)
+        bar.set_postfix_str(f"{importer.bytes / 1048576:.1f} MiB, {importer.skipped} skipped",
+                            refresh=False)
+    stop = threading.Event()
+
+    def interrupted(signum, frame):
+        """First Ctrl-C: read no more, commit what is prepared; a second one kills."""
+        stop.set()
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+    previous = signal.signal(signal.SIGINT, interrupted)
+    try:
+        importer.run(source, progress=advanced, stop=stop)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        bar.close()
+    if stop.is_set():
+        sys.stderr.write(f"geomail-admin: interrupted after {importer.stored} messages; "
+                         "every message stored is whole: run the same import again to go on\n")
+        return 130
+    seconds = max(time.monotonic() - started, 1e-6)
+    print(f"imported {importer.stored} messages ({importer.bytes} bytes) into {account.address} "
+          f"in {seconds:.1f} s, {importer.stored / seconds:.0f} messages/s; "
+          f"{importer.skipped} already there")
 
 
-if __name__ == "__main__":
-    sys.exit(main())
+def cmd_export(args, db):
+    """An account's mailboxes as Maildir or mbox, byte for byte (geomail/mailio.py)."""
+    import time
+    from geomail import mailio
+    from geomail.store.mailboxes import list_mailboxes
+    account = _account(db, args.address)
+    total = sum(box.message_count for box in list_mailboxes(db, account.id))
+    started = time.monotonic()
+    bar = _progress_bar(total, "msg")
+    try:
+        count = mailio.export(_mail_context(args, db), account, args.directory, args.format,
+                              progress=lambda row: bar.update(1))
+    finally:
+        bar.close()
+    seconds = max(time.monotonic() - started, 1e-6)
+    print(f"exported {count} messages of {account.address} to {args.directory} "
+          f"({args.format}) in {seconds:.1f} s, {count / seconds:.0f} messages/s")

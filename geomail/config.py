@@ -221,6 +221,9 @@ OPTIONS = [
     Option("http_host", "Address the /metrics and /health listener binds to (keep it "
            "private: it tells how busy the server is).", "127.0.0.1", admin=False,
            metavar="ADDR"),
+    Option("admin_token", "Bearer token of the management API under /api on --http-port "
+           "(accounts, mailboxes, quotas, sessions); empty: no API. Use a long random "
+           "string (openssl rand -hex 32).", "", admin=False, metavar="TOKEN", secret=True),
     Option("tls_cert", "PEM certificate chain for STARTTLS and the implicit-TLS ports; "
            "empty: no TLS.", "", admin=False, metavar="PATH"),
     Option("tls_key", "PEM private key of --tls-cert.", "", admin=False, metavar="PATH",

@@ -1,4 +1,5 @@
-"""The operator's HTTP endpoint (``--http-port``): ``/metrics`` and ``/health``.
+"""The operator's HTTP endpoint (``--http-port``): ``/metrics``, ``/health`` and, with
+``--admin-token``, the management API under ``/api`` (geomail/api.py).
 
 Served by every worker on a shared SO_REUSEPORT socket (bound to
 ``--http-host``, 127.0.0.1 by default), so it answers as long as any worker
@@ -21,6 +22,9 @@ def application(context):
     """The WSGI app of one worker (gevent.pywsgi runs it)."""
     def app(environ, start_response):
         path = environ.get("PATH_INFO", "")
+        if path.startswith("/api/"):
+            from geomail import api
+            return api.handle(context, environ, start_response)
         if environ.get("REQUEST_METHOD") not in ("GET", "HEAD"):
             return _answer(start_response, "405 Method Not Allowed", b"GET only\n")
         if path == "/metrics":

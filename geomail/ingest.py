@@ -100,6 +100,14 @@ class Delivery:
 
         Raises DeliveryFailed (nothing stored) on any storage failure.
         """
+        outcome = commit_together([(self, targets)])[0]
+        if isinstance(outcome, DeliveryFailed):
+            raise outcome
+        return outcome
+
+    def _prepare(self):
+        """The parsed message, its attachments' rows and intent ids, uploads finished;
+        on failure everything written is removed and DeliveryFailed raised."""
         if self.error is not None:
             self.abort()
             raise DeliveryFailed(self.error)
@@ -112,23 +120,20 @@ class Delivery:
             self._fail(exc)
             self.abort()
             raise DeliveryFailed(exc) from None
-        try:
-            uids = sql.store_message(self.context.db, parsed, attachments, targets, pending)
-        except Exception as exc:
-            self._fail(exc)
-            if self.uploads and _outcome_unknown(exc):
-                # The connection died: the transaction may have committed (its
-                # reply was lost).  Deleting the objects could leave a stored
-                # message without its attachments, so leave them to the janitor,
-                # which removes an object only while its intent row exists,
-                # that is, only if the transaction did not commit.
-                self._leave_to_janitor()
-            else:
-                self.abort()
-            raise DeliveryFailed(exc) from None
-        self.uploads = []
-        self.context.mailbox_changed([mailbox_id for mailbox_id, _ in uids])
-        return uids
+        return parsed, attachments, pending
+
+    def _failed_commit(self, exc):
+        self._fail(exc)
+        if self.uploads and _outcome_unknown(exc):
+            # The connection died: the transaction may have committed (its
+            # reply was lost).  Deleting the objects could leave a stored
+            # message without its attachments, so leave them to the janitor,
+            # which removes an object only while its intent row exists,
+            # that is, only if the transaction did not commit.
+            self._leave_to_janitor()
+        else:
+            self.abort()
+        return DeliveryFailed(exc)
 
     def abort(self):
         """Remove everything this delivery wrote to S3; forget the intents of what is gone.
@@ -222,6 +227,56 @@ def store_message(context, chunks, owner_account_id, targets):
         delivery.abort()
         raise
     return delivery.commit(targets)
+
+
+def commit_together(deliveries):
+    """Commit ``[(delivery, targets)]`` in one transaction (group commit); returns, per
+    delivery, its [(mailbox_id, uid)] or the DeliveryFailed that says why not.
+
+    A message that cannot be prepared fails alone.  When the shared
+    transaction fails and its outcome is known (it did not commit), each
+    message is tried again on its own, so one bad message never takes the
+    others with it; when the outcome is unknown, none is retried (it may be
+    stored) and each is left to the janitor as a single commit would be.
+    """
+    outcomes = [None] * len(deliveries)
+    ready = []
+    for i, (delivery, targets) in enumerate(deliveries):
+        try:
+            parsed, attachments, pending = delivery._prepare()
+            ready.append((i, delivery, (parsed, attachments, targets, pending)))
+        except DeliveryFailed as failure:
+            outcomes[i] = failure
+    if not ready:
+        return outcomes
+    context = ready[0][1].context
+    try:
+        stored = sql.store_messages(context.db, [message for _, _, message in ready])
+    except Exception as exc:
+        if len(ready) > 1 and not _outcome_unknown(exc):
+            for i, delivery, message in ready:
+                outcomes[i] = _commit_prepared(delivery, message)
+            return outcomes
+        for i, delivery, _ in ready:
+            outcomes[i] = delivery._failed_commit(exc)
+        return outcomes
+    changed = []
+    for (i, delivery, _), uids in zip(ready, stored):
+        delivery.uploads = []
+        outcomes[i] = uids
+        changed += [mailbox_id for mailbox_id, _ in uids]
+    context.mailbox_changed(sorted(set(changed)))
+    return outcomes
+
+
+def _commit_prepared(delivery, message):
+    try:
+        uids = sql.store_message(delivery.context.db, *message)
+    except Exception as exc:
+        return delivery._failed_commit(exc)
+    delivery.uploads = []
+    delivery.context.mailbox_changed([mailbox_id for mailbox_id, _ in uids])
+    return uids
 
 
 def utc_now():

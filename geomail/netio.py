@@ -11,10 +11,16 @@ for ever.  A deadline either starts at a known instant (``set_deadline``)
 or when the first byte of the next command arrives (``deadline_from_next_byte``,
 ``readline(deadline=...)``): the wait *between* commands stays the idle
 timeout's business.
+
+After ``start_compression`` (IMAP COMPRESS=DEFLATE, RFC 4978) both directions
+pass through ``geomail.deflate``: input is inflated at most CHUNK bytes at a
+time, only as readers ask for it, so a compressed "bomb" cannot grow memory.
 """
 
 import socket
 import time
+
+from geomail.deflate import CompressedStreamError, Deflate
 
 CHUNK = 64 * 1024
 
@@ -43,6 +49,7 @@ class Connection:
         self.deadline = None          # monotonic instant every read must end by, or None
         self._pending = None          # seconds of a deadline that starts at the next byte
         self.bytes_in = self.bytes_out = 0    # for the session's last log line
+        self.deflate = None           # geomail.deflate.Deflate once compression is on
         self.sock.settimeout(timeout)
 
     def set_timeout(self, timeout):
@@ -84,6 +91,22 @@ class Connection:
         return left, True
 
     def _fill(self):
+        """Add at least one byte to the buffer (inflated, when compression is on)."""
+        if self.deflate is None:
+            self.buffer += self._recv()
+            return
+        data = b"" if self.deflate.pending else self._recv()
+        while True:
+            try:
+                out = self.deflate.inflate(data, CHUNK)
+            except CompressedStreamError:
+                raise ConnectionClosed() from None
+            if out:
+                self.buffer += out
+                return
+            data = self._recv()     # a partial block: more input is needed
+
+    def _recv(self):
         wait, by_deadline = self._wait_limit()
         if self.deadline is not None:
             self.sock.settimeout(wait)
@@ -99,7 +122,7 @@ class Connection:
         if self._pending is not None:
             self._start_clock(self._pending)
             self._pending = None
-        self.buffer += data
+        return data
 
     def _consume(self, size):
         """Drop the first size bytes.
@@ -175,7 +198,7 @@ class Connection:
         return data
 
     def has_buffered(self):
-        return bool(self.buffer)
+        return bool(self.buffer) or (self.deflate is not None and self.deflate.pending)
 
     def unread(self, data):
         """Put bytes back in front of the buffer (what followed the end of DATA)."""
@@ -196,7 +219,24 @@ class Connection:
             raise ConnectionClosed() from None
         self.sock.settimeout(timeout)
 
+    def start_compression(self):
+        """From now on both directions are raw DEFLATE (RFC 4978 §3).
+
+        Bytes already buffered arrived after the command that started it: they
+        are compressed, and are inflated like any that follow.
+        """
+        self.deflate = Deflate()
+        early = bytes(self.buffer)
+        self.buffer.clear()
+        if early:
+            try:
+                self.buffer += self.deflate.inflate(early, CHUNK)
+            except CompressedStreamError:
+                raise ConnectionClosed() from None
+
     def write(self, data):
+        if self.deflate is not None:
+            data = self.deflate.deflate(data)
         self.bytes_out += len(data)
         try:
             # Replies are small: one send() usually takes all of it, without

@@ -128,6 +128,9 @@ class Worker:
         # No greenlet has run yet: no session ever runs as root.
         drop_privileges(self.config.user, self.config.group)
         gevent.spawn(self.janitor)
+        if "imap" in self.listeners or "imaps" in self.listeners:
+            from geomail.imap.who import kick_poller
+            gevent.spawn(kick_poller, self)
         self.log.info("worker ready (slot %d): %s", self.slot,
                       ", ".join(f"{name} on port {server.server_port}"
                                 for name, server in zip(self.listeners, self.servers)))

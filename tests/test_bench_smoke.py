@@ -36,3 +36,9 @@ def test_idle_bench():
     result = run("imap_idle.py", "--connections", "50", "--deliveries", "1")
     assert result.returncode in (0, 1), result.stderr[-2000:]
     assert "PSS per idle connection" in result.stdout, result.stdout[-2000:]
+
+
+def test_import_export_bench():
+    result = run("import_export.py", "--messages", "200")
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    assert result.stdout.count("200 messages, 0 differ") == 2, result.stdout[-2000:]

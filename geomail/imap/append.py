@@ -1,28 +1,62 @@
-"""APPEND (RFC 3501 §6.3.11) with UIDPLUS's APPENDUID (RFC 4315) and APPENDLIMIT (RFC 7889).
+"""APPEND (RFC 3501 §6.3.11) with MULTIAPPEND (RFC 3502), CATENATE (RFC 4469),
+UTF8 (RFC 6855 §4), UIDPLUS's APPENDUID (RFC 4315) and APPENDLIMIT (RFC 7889).
 
-The message literal is streamed into ``geomail.ingest.store_message``, the
-same path SMTP uses, so an appended message is stored exactly like a
-delivered one.  A client that disconnects mid-literal leaves nothing: the
-delivery is aborted (uploads removed, no rows written).
+Each message is streamed into ``geomail.ingest.store_message``, the same
+path SMTP uses, so an appended message is stored exactly like a delivered
+one.  Its data is a literal (or literal8, RFC 3516 §4.4), ``UTF8 (literal8)``
+once UTF8=ACCEPT is enabled, or ``CATENATE (...)`` (catenate.py).
+
+MULTIAPPEND is all or nothing (RFC 3502 §6.3.11): each message is committed
+as it arrives, so the server never holds more than one message however many
+the command carries, and if a later one fails, or the client goes away, the
+ones already stored are removed again (``messages.remove``) before the NO.
+A client that disconnects mid-literal leaves nothing: the delivery is
+aborted (uploads removed, no rows written).
 """
 
 import datetime
+import itertools
 import logging
 
 from geomail.ingest import DeliveryFailed, Target, store_message
 from geomail.errors import PERMANENT, TEMPORARY
+from geomail.imap import catenate
 from geomail.imap import response as R
 from geomail.imap.errors import Bad, CommandError
+from geomail.imap.expunge import delete_objects
 from geomail.imap.names import mailbox_arg
 from geomail.imap.store_command import check_flags
 from geomail.store import messages
 
 log = logging.getLogger("geomail.imap")
 
+UTF8_ACCEPT = "UTF8=ACCEPT"
+
 
 def append(session, p, tag):
     name = mailbox_arg(p)
-    p.sp()
+    mailbox = None
+    uids = []
+    try:
+        while True:
+            p.sp()
+            target = _options(p)
+            if mailbox is None:
+                mailbox = _target_mailbox(session, name)
+            target.mailbox_id = mailbox.id
+            uids.append(_one_message(session, p, target))
+            if not p.peek(" "):
+                break
+        p.end()
+    except BaseException:
+        _undo(session, mailbox, uids)
+        raise
+    uid_set = ",".join(f"{a}" if a == b else f"{a}:{b}" for a, b in messages.compress(uids))
+    return f"{R.APPENDUID} {mailbox.uidvalidity} {uid_set}", "APPEND completed"
+
+
+def _options(p):
+    """append-opts: [flag-list SP] [date-time SP], as a Target without its mailbox."""
     flags = []
     internal_date = None
     if p.peek("("):
@@ -31,29 +65,68 @@ def append(session, p, tag):
     if p.peek('"'):
         internal_date = _stored_date(p.date_time())
         p.sp()
-    if not p.is_literal():
-        p.literal()             # raises the right syntax error
-    db = session.context.db
-    mailbox = messages.find_mailbox(db, session.account.id, name)
-    if mailbox is None:         # before '+': the client need not send the message (§6.3.11)
+    return Target(mailbox_id=None, flags=tuple(flags), internal_date=internal_date)
+
+
+def _target_mailbox(session, name):
+    """The mailbox, looked up before the first '+' (the client need not send a message
+    for a mailbox that does not exist, §6.3.11)."""
+    mailbox = messages.find_mailbox(session.context.db, session.account.id, name)
+    if mailbox is None:
         raise CommandError(f"Mailbox {name} does not exist", R.TRYCREATE)
-    size, chunks = p.literal_stream(session.max_literal, literal8=True)   # RFC 3516 §4.4
-    target = Target(mailbox_id=mailbox.id, flags=tuple(flags), internal_date=internal_date)
-    if size == 0:
-        for _ in chunks:
-            pass
-        p.end()
+    return mailbox
+
+
+def _one_message(session, p, target):
+    """Read one append-data and store it; its UID."""
+    chunks = _data(session, p)
+    first = next((c for c in chunks if c), None)
+    if first is None:
         raise CommandError("Cannot append an empty message", R.CANNOT)
+    chunks = itertools.chain([first], chunks)
     try:
         stored = store_message(session.context, chunks, session.account.id, [target])
     except DeliveryFailed as failed:
-        for _ in chunks:        # whatever the failure, the literal is read to its end
+        for _ in chunks:        # whatever the failure, the data is read to its end
             pass
-        p.end()
         raise storage_failure(failed) from None
-    p.end()
-    uid = stored[0][1]
-    return f"{R.APPENDUID} {mailbox.uidvalidity} {uid}", "APPEND completed"
+    return stored[0][1]
+
+
+def _data(session, p):
+    """The chunks of append-data: literal / literal8 / UTF8 (literal8) / CATENATE (...)."""
+    if p.take("CATENATE "):
+        return catenate.parts(session, p, session.max_literal)
+    if p.take("UTF8 "):
+        if UTF8_ACCEPT not in session.enabled:
+            raise Bad("APPEND UTF8 needs ENABLE UTF8=ACCEPT")   # RFC 6855 §4
+        p.expect("(")
+        if not p.peek("~"):
+            raise Bad("APPEND UTF8 takes a literal8 (~{n})")
+        return _then_close(p, p.literal_stream(session.max_literal, literal8=True)[1])
+    return p.literal_stream(session.max_literal, literal8=True)[1]    # RFC 3516 §4.4
+
+
+def _then_close(p, chunks):
+    """The literal's chunks, then the ')' of UTF8 (literal8)."""
+    yield from chunks
+    p.expect(")")
+
+
+def _undo(session, mailbox, uids):
+    """Remove what this command stored already (MULTIAPPEND is all or nothing)."""
+    if not uids:
+        return
+    try:
+        objects = messages.remove(session.context.db, mailbox.id, uids)
+    except messages.MailboxGone:
+        return                  # deleted meanwhile, and the messages with it
+    except Exception:
+        log.error("APPEND could not remove the %d message(s) it stored in mailbox %s "
+                  "before failing: UIDs %s", len(uids), mailbox.id, uids, exc_info=True)
+        return
+    session.context.mailbox_changed([mailbox.id])
+    delete_objects(session, objects)
 
 
 def _stored_date(value):

@@ -9,6 +9,7 @@ import logging
 import gevent
 
 from geomail.imap import response as R
+from geomail.imap import who
 from geomail.imap.errors import Bad, Bye, CommandError
 from geomail.imap.states import AUTHENTICATED
 from geomail import passwords
@@ -125,6 +126,7 @@ def _authenticate(session, user, password, method="LOGIN"):
     logins.refund(db, keys)
     session.account = account
     session.state = AUTHENTICATED
+    who.logged_in(session)
     session.log.info("IMAP login %s from %s (%s%s)", clip(account.address, USER_LOG_LIMIT),
                      _ip(session.address), method, ", TLS" if session.tls else "")
     return R.CAPABILITY + " " + " ".join(session.capabilities()), "Logged in"

@@ -10,7 +10,7 @@ tagged OK, or (code, text), or None for "<NAME> completed".
 
 import dataclasses
 
-from geomail.imap import (anystate, append, auth, copy, expunge, fetch, idle, listing,
+from geomail.imap import (anystate, append, auth, compress, copy, expunge, fetch, idle, listing,
                           mailbox, search, select, sort, store_command, thread)
 from geomail.imap.states import ANY, AUTH, NOAUTH, SEL
 
@@ -53,6 +53,7 @@ COMMANDS = _table(
     Command("NAMESPACE", mailbox.namespace, AUTH, arguments=False),  # RFC 2342
     Command("APPEND", append.append, AUTH),
     Command("IDLE", idle.idle, AUTH, arguments=False),               # RFC 2177
+    Command("COMPRESS", compress.compress, AUTH),                    # RFC 4978
     # selected (§6.4)
     Command("CHECK", select.check, SEL, arguments=False),
     Command("CLOSE", select.close, SEL, arguments=False),

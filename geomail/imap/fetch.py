@@ -132,6 +132,9 @@ def _section(p):
     return Section(part, text, fields, spec)
 
 
+section_spec = _section     # CATENATE's URLs name sections by the same grammar (catenate.py)
+
+
 def _section_binary(p):
     """RFC 3516 §6 section-binary: '[' [section-part] ']', part numbers only."""
     p.expect("[")

@@ -96,7 +96,7 @@ def _has_children(name, names):
 
 
 def _pattern(p):
-    return decode_name(p.list_mailbox().encode("utf-8"))
+    return decode_name(p.list_mailbox().encode("utf-8"), p.utf8)
 
 
 def list_(session, p, tag):
@@ -110,7 +110,7 @@ def list_(session, p, tag):
         if not select_opts <= set(SELECT_OPTIONS):
             raise ParseError("unknown LIST selection option")
         p.sp()
-    reference = decode_name(p.astring())
+    reference = decode_name(p.astring(), p.utf8)
     p.sp()
     if p.peek("("):
         patterns = p.paren_list(lambda: _pattern(p))
@@ -134,7 +134,7 @@ def list_(session, p, tag):
     if patterns == [""]:
         # RFC 3501 §6.3.8: the delimiter and the root of the reference
         root = reference.split(DELIMITER)[0] + DELIMITER if DELIMITER in reference else ""
-        session.untagged(b'LIST (\\Noselect) "/" ' + R.mailbox(root) if root
+        session.untagged(b'LIST (\\Noselect) "/" ' + R.mailbox(root, session.utf8) if root
                          else b'LIST (\\Noselect) "/" ""')
         return
     boxes, subscribed = messages.all_mailboxes(session.context.db, session.account.id)
@@ -165,7 +165,7 @@ def list_(session, p, tag):
             attrs.append(box.special_use)
         elif "SPECIAL-USE" in select_opts:
             continue
-        session.untagged(b"LIST (" + " ".join(attrs).encode() + b') "/" ' + R.mailbox(name))
+        session.untagged(b"LIST (" + " ".join(attrs).encode() + b') "/" ' + R.mailbox(name, session.utf8))
         listed.append(box)
     if status:
         for box in listed:
@@ -174,7 +174,7 @@ def list_(session, p, tag):
 
 
 def lsub(session, p, tag):
-    reference = decode_name(p.astring())
+    reference = decode_name(p.astring(), p.utf8)
     p.sp()
     pattern = _pattern(p)
     p.end()
@@ -195,4 +195,4 @@ def lsub(session, p, tag):
         box = existing.get(name)
         if box is not None and box.special_use:
             attrs.append(box.special_use)
-        session.untagged(b"LSUB (" + " ".join(attrs).encode() + b') "/" ' + R.mailbox(name))
+        session.untagged(b"LSUB (" + " ".join(attrs).encode() + b') "/" ' + R.mailbox(name, session.utf8))

@@ -3,18 +3,18 @@ UNSUBSCRIBE, STATUS (RFC 3501 §6.3), NAMESPACE (RFC 2342), ENABLE (RFC 5161).""
 
 from geomail.imap import condstore
 from geomail.imap import response as R
-from geomail.imap.errors import CommandError
+from geomail.imap.errors import Bad, CommandError
 from geomail.imap.expunge import delete_objects
 from geomail.imap.names import mailbox_arg
 from geomail.imap.parser import ParseError
-from geomail.imap.states import AUTHENTICATED
+from geomail.imap.states import AUTHENTICATED, SELECTED
 from geomail.store import messages
 from geomail.store.errors import InvalidMailboxName, MailboxExists
 from geomail.store.mailboxes import DELIMITER, INBOX, SPECIAL_USES
 
 STATUS_ITEMS = ("MESSAGES", "RECENT", "UIDNEXT", "UIDVALIDITY", "UNSEEN", "SIZE",
                 "HIGHESTMODSEQ")                       # RFC 7162 §3.1.2.3
-ENABLEABLE = condstore.ENABLEABLE
+ENABLEABLE = ("UTF8=ACCEPT",) + condstore.ENABLEABLE    # RFC 6855, RFC 7162
 
 
 def _special_use(flag):
@@ -41,7 +41,7 @@ def create(session, p, tag):
     p.end()
     from geomail.imap.names import decode_name
     from geomail.store.mailboxes import normalize_name
-    name = decode_name(raw)
+    name = decode_name(raw, p.utf8)
     if name.endswith(DELIMITER):      # "foo/" means create foo (RFC 3501 §6.3.3)
         name = name.rstrip(DELIMITER)
     try:
@@ -131,7 +131,7 @@ def status_line(session, mailbox, items):
         else:
             value = mailbox.total_size
         values.append(f"{item} {value}")
-    return b"STATUS " + R.mailbox(mailbox.name) + b" (" + " ".join(values).encode() + b")"
+    return b"STATUS " + R.mailbox(mailbox.name, session.utf8) + b" (" + " ".join(values).encode() + b")"
 
 
 def status(session, p, tag):
@@ -157,7 +157,16 @@ def enable(session, p, tag):
     while p.take(" "):
         names.append(p.atom("capability").upper())
     p.end()
+    if "UTF8=ACCEPT" in names and session.state == SELECTED:
+        # RFC 6855 §3: only in the authenticated state (the open mailbox's names
+        # and strings would change meaning under the client's feet)
+        raise Bad("ENABLE UTF8=ACCEPT is allowed only before SELECT")
     enabled = list(dict.fromkeys(n for n in names if n in ENABLEABLE and n not in session.enabled))
     for name in enabled:
-        condstore.enable(session, name)     # QRESYNC turns CONDSTORE on too (RFC 7162 §3.2.3)
+        if name in condstore.ENABLEABLE:
+            condstore.enable(session, name)     # QRESYNC turns CONDSTORE on too (RFC 7162 §3.2.3)
+        else:
+            session.enabled.add(name)
+    if "UTF8=ACCEPT" in session.enabled:
+        p.utf8 = True
     session.untagged("ENABLED" + "".join(" " + n for n in enabled))

@@ -1,4 +1,10 @@
-"""Mailbox name arguments: modified UTF-7 on the wire, UTF-8 in the store (RFC 3501 §5.1)."""
+"""Mailbox name arguments: modified UTF-7 on the wire, UTF-8 in the store (RFC 3501 §5.1).
+
+After ENABLE UTF8=ACCEPT the wire form is UTF-8 itself and modified UTF-7 is
+no longer decoded (RFC 6855 §3): "&Jjo-" is then a name of five characters.
+The parser carries the switch (``Parser.utf8``) since it is a rule of the
+grammar for the rest of the session.
+"""
 
 from geomail.imap import mutf7
 from geomail.imap.errors import CommandError
@@ -7,8 +13,13 @@ from geomail.store.errors import InvalidMailboxName
 from geomail.store.mailboxes import normalize_name
 
 
-def decode_name(raw):
-    """Wire bytes -> UTF-8 str; raises CommandError."""
+def decode_name(raw, utf8=False):
+    """Wire bytes -> UTF-8 str; raises CommandError.  ``utf8``: UTF8=ACCEPT is on."""
+    if utf8:
+        try:
+            return raw.decode("utf-8")
+        except UnicodeDecodeError:
+            raise CommandError("Mailbox name is not UTF-8", R.CANNOT) from None
     try:
         text = raw.decode("ascii")
     except UnicodeDecodeError:
@@ -24,7 +35,7 @@ def decode_name(raw):
 
 def mailbox_arg(p):
     """A mailbox argument, normalised (INBOX in any case is INBOX); raises CommandError."""
-    name = decode_name(p.astring())
+    name = decode_name(p.astring(), p.utf8)
     try:
         return normalize_name(name)
     except InvalidMailboxName as exc:

@@ -106,6 +106,7 @@ class Parser:
         self.max_line = max_line
         self.line = b""
         self.pos = 0
+        self.utf8 = False        # UTF8=ACCEPT enabled: names are UTF-8 (RFC 6855 §3)
 
     # -- lines ------------------------------------------------------------------
 

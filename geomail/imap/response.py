@@ -41,6 +41,8 @@ BADCHARSET = "BADCHARSET"
 USEATTR = "USEATTR"                       # RFC 6154
 OVERQUOTA = "OVERQUOTA"
 UNKNOWN_CTE = "UNKNOWN-CTE"               # RFC 3516 §4.3
+COMPRESSIONACTIVE = "COMPRESSIONACTIVE"   # RFC 4978 §3
+BADURL = "BADURL"                         # RFC 4469 §3
 
 NIL = b"NIL"
 _ATOM_OK = frozenset(bytes(c for c in range(0x21, 0x7f) if c not in b'(){ %*"\\]'))
@@ -77,8 +79,19 @@ def astring(value):
     return string(value)
 
 
-def mailbox(name):
-    """A mailbox name on the wire: modified UTF-7 (RFC 3501 §5.1.3), as astring."""
+def mailbox(name, utf8=False):
+    """A mailbox name on the wire: modified UTF-7 (RFC 3501 §5.1.3), as astring; with
+    ``utf8`` (UTF8=ACCEPT enabled) the UTF-8 name itself, quoted if it is not an atom
+    (RFC 6855 §3: quoted strings may hold UTF-8 then)."""
+    if utf8:
+        encoded = name.encode("utf-8")
+        if encoded.upper() == b"INBOX":
+            return b"INBOX"
+        if encoded and all(c in _ATOM_OK for c in encoded):
+            return encoded
+        if len(encoded) <= MAX_QUOTED and all(c >= 0x80 or c in _QUOTABLE for c in encoded):
+            return quoted(encoded)
+        return string(encoded)
     encoded = mutf7.encode(name).encode("ascii")
     if encoded.upper() == b"INBOX":
         return b"INBOX"

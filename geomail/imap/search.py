@@ -274,6 +274,10 @@ def charset_arg(p):
     """[CHARSET SP astring SP]: the charset name (UTF-8 without one)."""
     if not p.take("CHARSET "):
         return "UTF-8"
+    if p.utf8:
+        # RFC 6855 §3: after ENABLE UTF8=ACCEPT every string is UTF-8 and SEARCH
+        # with a CHARSET argument is refused
+        raise Bad("SEARCH CHARSET is not allowed after ENABLE UTF8=ACCEPT")
     charset = p.astring_str().upper()
     codec_of(charset)
     p.sp()

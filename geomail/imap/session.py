@@ -17,6 +17,7 @@ import gevent.event
 
 from geomail import metrics
 from geomail.imap import response as R
+from geomail.imap import who
 from geomail.imap.auth import ANSWERED
 from geomail.imap.commands import COMMANDS
 from geomail.errors import BUG, PERMANENT, TEMPORARY, classify
@@ -64,6 +65,10 @@ AUTHENTICATED_CAPABILITIES = [
     "THREAD=ORDEREDSUBJECT",  # RFC 5256
     "THREAD=REFERENCES",    # RFC 5256
     "BINARY",               # RFC 3516
+    "COMPRESS=DEFLATE",     # RFC 4978
+    "MULTIAPPEND",          # RFC 3502
+    "CATENATE",             # RFC 4469 (without URLAUTH)
+    "UTF8=ACCEPT",          # RFC 6855
     "CONDSTORE",            # RFC 7162 §3.1
     "QRESYNC",              # RFC 7162 §3.2
 ]
@@ -112,6 +117,7 @@ class Session:
         self.tls = implicit_tls
         self.state = NOT_AUTHENTICATED
         self.account = None
+        self.listed = False            # has a row in the sessions table (imap/who.py)
         self.view = None               # the selected mailbox (view.View)
         self.login_failures = 0
         self.bad_in_a_row = 0
@@ -147,6 +153,7 @@ class Session:
             self._bye("Internal server error", R.SERVERBUG)
         finally:
             self.close_view()
+            who.logged_out(self)
             self.context.unregister(self)
             self.conn.close()
             self.log.info("disconnect after %.1f s: %s, %d commands, %d bytes in, %d bytes out%s",
@@ -163,13 +170,14 @@ class Session:
             pass
         self.closing = True
 
-    def shutdown(self):
-        """Graceful stop of the worker: tell the client and close (called from another greenlet)."""
+    def shutdown(self, text="Server shutting down"):
+        """Graceful stop of the worker, or an administrator's kick: tell the client and
+        close (called from another greenlet)."""
         if self.closing:
             return
         self.closing = True
         try:
-            self.conn.write(b"* BYE Server shutting down\r\n")
+            self.conn.write(f"* BYE {text}\r\n".encode())
         except (ConnectionClosed, OSError):
             pass
         self.conn.close()
@@ -210,6 +218,11 @@ class Session:
             caps += AUTHENTICATED_CAPABILITIES
             caps.append(f"APPENDLIMIT={self.max_literal}")
         return caps
+
+    @property
+    def utf8(self):
+        """ENABLE UTF8=ACCEPT was given: mailbox names go out in UTF-8 (RFC 6855 §3)."""
+        return self.parser.utf8
 
     def login_disabled(self):
         return bool(getattr(self.config, "imap_require_tls", False)) and not self.tls

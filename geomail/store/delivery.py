@@ -21,7 +21,8 @@ from geomail.store.mailboxes import INBOX
 FLAG_COLUMNS = flags.COLUMNS               # geomail/flags.py
 SYSTEM_FLAGS = flags.COLUMN_OF_LOWER
 REFERENCES_BYTES = 65535       # references_ids TEXT: see _references
-__all__ = ["Target", "StoredAttachment", "inbox_of", "store_message", "split_flags"]
+__all__ = ["Target", "StoredAttachment", "inbox_of", "store_message", "store_messages",
+           "split_flags"]
 
 
 @dataclass
@@ -55,16 +56,26 @@ def store_message(db, parsed, attachments, targets, pending_ids=()):
     are the intent-log rows of the attachments' uploads: deleting them in
     the same transaction makes the objects owned by committed rows.
     """
+    return store_messages(db, [(parsed, attachments, targets, pending_ids)])[0]
+
+
+def store_messages(db, batch):
+    """Group commit: several messages ``(parsed, attachments, targets, pending_ids)``,
+    each stored as ``store_message`` stores one, all in one transaction (one log
+    flush for all).  Every message is whole or absent; returns their uid lists."""
     def work(cur):
-        content_id = contents.insert(cur, parsed, attachments, len(targets))
-        uids = {}
-        for target in sorted(targets, key=lambda t: t.mailbox_id):
-            uids[id(target)] = (target.mailbox_id,
-                                _insert_message(cur, content_id, parsed, target))
-        intents.forget_in(cur, pending_ids)
-        return [uids[id(target)] for target in targets]
+        return [_store_in(cur, *message) for message in batch]
 
     return db.run_transaction(work)
+
+
+def _store_in(cur, parsed, attachments, targets, pending_ids):
+    content_id = contents.insert(cur, parsed, attachments, len(targets))
+    uids = {}
+    for target in sorted(targets, key=lambda t: t.mailbox_id):
+        uids[id(target)] = (target.mailbox_id, _insert_message(cur, content_id, parsed, target))
+    intents.forget_in(cur, pending_ids)
+    return [uids[id(target)] for target in targets]
 
 
 _MESSAGE_INSERT_FROM_MAILBOX = (

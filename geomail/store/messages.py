@@ -485,6 +485,23 @@ def expunge(db, mailbox_id, ranges=None):
     return db.run_transaction(work)
 
 
+def remove(db, mailbox_id, uids):
+    """Remove the messages ``uids`` whatever their flags; returns [(bucket, key)] to
+    delete from S3 after this commit.  The undo of a MULTIAPPEND that failed part-way
+    (RFC 3502 §6.3.11: all or none): the UIDs stay used, and the removal is logged
+    in ``expunged`` like any other, so other sessions see EXPUNGE (or VANISHED)."""
+    def work(cur):
+        _, _, highestmodseq, _, _ = _lock_mailbox(cur, mailbox_id)
+        cond, args = ranges_sql(compress(sorted(uids)))
+        cur.execute(f"SELECT uid FROM messages WHERE mailbox_id = %s AND {cond} "
+                    "ORDER BY uid FOR UPDATE", [mailbox_id, *args])
+        present = [r[0] for r in cur.fetchall()]
+        if not present:
+            return []
+        return _remove_in(cur, mailbox_id, present, highestmodseq + 1)
+    return db.run_transaction(work)
+
+
 _COPIED = ("content_id, seen, answered, flagged, deleted, draft, keywords, internal_date, "
            "rfc822_size, trace_headers, message_id, date_sent, sent_date, from_addr, to_addr, "
            "cc_addr, subject, in_reply_to, references_ids, sort_subject, sort_from, sort_to, "
@@ -745,3 +762,15 @@ def unsubscribe(db, account_id, name):
         cur.execute("DELETE FROM subscriptions WHERE account_id = %s AND name = %s",
                     (account_id, name))
         return cur.rowcount > 0
+
+
+def same_message_candidates(db, mailbox_id, message_id, size):
+    """(content_id, trace_headers) of the mailbox's messages with this Message-ID (or
+    none) and size: what an import that is run again compares by content hash."""
+    message_id = contents._cut(message_id, contents.MESSAGE_ID_CHARS)   # as delivery stored it
+    condition = "m.message_id = %s" if message_id is not None else "m.message_id IS NULL"
+    with db.cursor() as cur:
+        cur.execute(f"SELECT m.content_id, m.trace_headers FROM messages m WHERE m.mailbox_id = %s "
+                    f"AND {condition} AND m.rfc822_size = %s",
+                    (mailbox_id, *(() if message_id is None else (message_id,)), size))
+        return cur.fetchall()

@@ -73,7 +73,7 @@ def test_mailboxes_created_renamed_shown_deleted(admin):
     status = json.loads(admin("mailbox", "status", "dan@example.test", "Job/Projects",
                               "--json").stdout)
     assert status == [{"name": "Job/Projects", "special_use": "", "messages": 0, "unseen": 0,
-                       "uidvalidity": status[0]["uidvalidity"], "uidnext": 1}]
+                       "size": 0, "uidvalidity": status[0]["uidvalidity"], "uidnext": 1}]
     assert admin("mailbox", "delete", "dan@example.test", "Job/Projects").returncode == 0
     gone = admin("mailbox", "status", "dan@example.test", "Job/Projects")
     assert gone.returncode == 1 and gone.stderr.strip() == \
@@ -86,9 +86,9 @@ def test_account_show_and_tables(admin):
     shown = admin("account", "show", "eve@example.test")
     assert shown.returncode == 0 and "address:   eve@example.test" in shown.stdout
     assert shown.stdout.splitlines()[6].split() == ["NAME", "SPECIAL_USE", "MESSAGES", "UNSEEN",
-                                                    "UIDVALIDITY", "UIDNEXT"]
+                                                    "SIZE", "UIDVALIDITY", "UIDNEXT"]
     data = json.loads(admin("account", "show", "eve@example.test", "--json").stdout)
-    assert data["address"] == "eve@example.test" and data["can_login"] is True
+    assert data["address"] == "eve@example.test" and data["login"] is True
     assert {box["name"] for box in data["mailboxes"]} == {"INBOX", "Sent", "Drafts", "Trash", "Junk"}
     unknown = admin("account", "show", "nobody@example.test")
     assert unknown.returncode == 1 and unknown.stderr.strip() == "geomail-admin: no account nobody@example.test"
