@@ -26,11 +26,13 @@ def enable(session, name=CONDSTORE):
         session.enabled.add(QRESYNC)
 
 
-def condstore(session):
+def is_on(session):
+    """Has a CONDSTORE enabling command run on this connection?"""
     return CONDSTORE in session.enabled
 
 
-def qresync(session):
+def qresync_on(session):
+    """Has ENABLE QRESYNC run on this connection?"""
     return QRESYNC in session.enabled
 
 

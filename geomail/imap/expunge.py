@@ -26,7 +26,7 @@ def uid_expunge(session, p, tag):
     seqset = p.sequence_set()
     p.end()
     ranges = session.view.uid_ranges(seqset, uid_mode=True, saved=session.saved_search)
-    if ranges or condstore.qresync(session):
+    if ranges or condstore.qresync_on(session):
         return _expunge(session, ranges, "UID EXPUNGE")
 
 
@@ -39,7 +39,7 @@ def _expunge(session, ranges, name):
     else:
         _, objects, modseq = messages.expunge(session.context.db, view.mailbox_id, ranges)
         delete_objects(session, objects)
-    if condstore.qresync(session):
+    if condstore.qresync_on(session):
         # VANISHED (RFC 7162 §3.2.10) carries no modseq, so the tagged OK tells the
         # client the mailbox's HIGHESTMODSEQ after the expunge, as Dovecot does
         return f"{R.HIGHESTMODSEQ} {modseq}", f"{name} completed"

@@ -211,7 +211,7 @@ def _fetch(session, p, uid_mode):
     if seen_now:
         # RFC 3501 §6.4.5 and, once CONDSTORE is on, RFC 7162 §3.1.4.1: the new FLAGS of a
         # message this FETCH marked \Seen go with UID and MODSEQ
-        for field in ("flags", "modseq") if condstore.condstore(session) else ("flags",):
+        for field in ("flags", "modseq") if condstore.is_on(session) else ("flags",):
             if field not in fields:
                 fields.append(field)
     out = session.out
@@ -238,7 +238,7 @@ def _check_vanished(session, uid_mode, changedsince):
         raise Bad("VANISHED is allowed in UID FETCH only")
     if changedsince is None:
         raise Bad("VANISHED needs CHANGEDSINCE")
-    if not condstore.qresync(session):
+    if not condstore.qresync_on(session):
         raise Bad("VANISHED needs ENABLE QRESYNC first")
 
 
@@ -266,7 +266,7 @@ def _write_rows(session, out, items, view, stream, seen_now):
     # metadata only (the usual summary fetch): each response is built in one piece
     simple = all(i.kind in _METADATA for i in items)
     kinds = [i.kind for i in items]
-    implied = _implied(kinds, condstore.condstore(session))
+    implied = _implied(kinds, condstore.is_on(session))
     answered = 0
     for row, msg in stream:
         uid = row["uid"]

@@ -41,7 +41,7 @@ def select_parameters(session, p):
         if name == "CONDSTORE" and not params.condstore:
             params.condstore = True
         elif name == "QRESYNC" and params.modseq is None:
-            if not condstore.qresync(session):
+            if not condstore.qresync_on(session):
                 # RFC 7162 §3.2.5: BAD unless ENABLE QRESYNC came first
                 raise Bad("QRESYNC is not enabled")
             p.sp()

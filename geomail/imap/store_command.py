@@ -103,7 +103,7 @@ def _store(session, p, uid_mode):
         raise keyword_limit() from None
     if changed:
         view.own_change(modseq)
-    with_modseq = condstore.condstore(session)
+    with_modseq = condstore.is_on(session)
     if not silent:
         _answer(session, view, db, ranges, uid_mode or with_modseq, with_modseq, set(failed))
     elif with_modseq and changed:

@@ -148,7 +148,7 @@ class View:
             self.send_expunges(session, self.pending)
             self.pending = set()
         self.announce_keywords(session, changes.keywords)
-        with_modseq = condstore.condstore(session)
+        with_modseq = condstore.is_on(session)
         for count, (uid, flags, modseq) in enumerate(changes.changed, 1):
             if count % YIELD_EVERY == 0:
                 gevent.sleep(0)      # another session's STORE 1:* is 10,000 responses here
@@ -176,7 +176,7 @@ class View:
     def send_expunges(self, session, uids):
         """EXPUNGE responses for uids, highest sequence number first (no renumbering);
         once QRESYNC is enabled one ``* VANISHED uids`` instead (RFC 7162 §3.2.10)."""
-        if condstore.qresync(session):
+        if condstore.qresync_on(session):
             gone = [uid for uid in sorted(uids) if self.seq_of(uid) is not None]
             qresync.write_vanished(session, gone)
             self.remove_silently(gone)
