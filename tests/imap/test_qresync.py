@@ -211,3 +211,30 @@ def test_closed_only_when_a_mailbox_was_selected(six):
     assert six.command("EXAMINE Nope") == ["TAG NO [NONEXISTENT] Mailbox Nope does not exist"]
     six.ok("SELECT INBOX")
     assert six.command("UNSELECT") == ["TAG OK UNSELECT completed"]
+
+
+def test_long_history_streams(session, deliver):
+    """2,560 messages, every other one expunged: VANISHED lines of 1,280 ranges are
+    written in pieces and the change log read in pages, and still say exactly that."""
+    for n in range(5):
+        deliver(session.account.address, message(f"m{n}"))
+    session.ok("ENABLE QRESYNC")
+    lines = session.ok("SELECT INBOX")
+    v = uidvalidity(lines)
+    for _ in range(9):                                       # 5 x 2^9 = 2,560 messages
+        lines = session.ok("COPY 1:* INBOX")
+    assert "* 2560 EXISTS" in lines
+    odd = list(range(1, 2561, 2))
+    odd_text = ",".join(map(str, odd))
+    session.ok(f"UID STORE {odd_text} +FLAGS.SILENT (\\Deleted)")
+    lines = session.command("EXPUNGE")
+    assert lines[0] == f"* VANISHED {odd_text}" and len(lines) == 2
+    top = int(re.search(r"HIGHESTMODSEQ (\d+)", lines[1]).group(1))
+    assert session.command("UID FETCH 1:* (UID) (CHANGEDSINCE 1 VANISHED)")[:1] == [
+        f"* VANISHED (EARLIER) {odd_text}"]
+    lines = session.command(f"EXAMINE INBOX (QRESYNC ({v} {top - 1} 1:2560))")
+    assert lines[-2:] == [f"* VANISHED (EARLIER) {odd_text}", "TAG OK [READ-ONLY] Examine completed"]
+    # known-uids of 1,280 single UIDs: only those are answered for
+    evens = ",".join(map(str, range(2, 2561, 2)))
+    lines = session.command(f"EXAMINE INBOX (QRESYNC ({v} {top - 1} {evens},2559))")
+    assert lines[-2:] == ["* VANISHED (EARLIER) 2559", "TAG OK [READ-ONLY] Examine completed"]
