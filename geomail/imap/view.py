@@ -1,8 +1,9 @@
 """The selected mailbox as the session sees it (RFC 3501 §2.3.1): UIDs <-> sequence numbers.
 
 The view holds only the UID list, the session's \\Recent UIDs, the modseq it
-has caught up to, and UIDs expunged elsewhere whose EXPUNGE it may not send
-yet.  Flags and everything else stay in MySQL and are read per command.
+has caught up to, UIDs expunged elsewhere whose EXPUNGE it may not send yet,
+and the keywords the session was told of in FLAGS.  Flags and everything else
+stay in the store and are read per command.
 """
 
 import bisect
