@@ -8,6 +8,7 @@ command boundary, the same path that reports other sessions' expunges.
 
 import logging
 
+from geomail.imap import condstore
 from geomail.imap import response as R
 from geomail.imap.errors import CommandError
 from geomail.janitor import discard
@@ -18,23 +19,31 @@ log = logging.getLogger("geomail.imap")
 
 def expunge(session, p, tag):
     p.end()
-    _expunge(session, None)
+    return _expunge(session, None, "EXPUNGE")
 
 
 def uid_expunge(session, p, tag):
     seqset = p.sequence_set()
     p.end()
     ranges = session.view.uid_ranges(seqset, uid_mode=True, saved=session.saved_search)
-    if ranges:
-        _expunge(session, ranges)
+    if ranges or condstore.qresync_on(session):
+        return _expunge(session, ranges, "UID EXPUNGE")
 
 
-def _expunge(session, ranges):
+def _expunge(session, ranges, name):
     view = session.view
     if view.readonly:
         raise CommandError("Mailbox is read-only", R.READ_ONLY)
-    _, objects = messages.expunge(session.context.db, view.mailbox_id, ranges)
-    delete_objects(session, objects)
+    if ranges == []:
+        modseq = view.modseq
+    else:
+        _, objects, modseq = messages.expunge(session.context.db, view.mailbox_id, ranges)
+        delete_objects(session, objects)
+    if condstore.qresync_on(session):
+        # VANISHED (RFC 7162 §3.2.10) carries no modseq, so the tagged OK tells the
+        # client the mailbox's HIGHESTMODSEQ after the expunge, as Dovecot does
+        return f"{R.HIGHESTMODSEQ} {modseq}", f"{name} completed"
+    return None
 
 
 def delete_objects(session, objects):

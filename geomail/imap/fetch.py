@@ -4,6 +4,8 @@ Metadata comes from the messages row, ENVELOPE/BODY/BODYSTRUCTURE from the
 forms cached at delivery, body sections stream from MySQL and S3 (body.py).
 A non-PEEK body fetch sets \\Seen first and reports the new FLAGS.
 BINARY, BINARY.PEEK and BINARY.SIZE (RFC 3516) are sections decoded (body.Binary).
+MODSEQ and the CHANGEDSINCE and VANISHED modifiers are CONDSTORE's and QRESYNC's
+(RFC 7162 §3.1.4, §3.2.6).
 """
 
 import datetime
@@ -13,9 +15,10 @@ import gevent
 import gevent.lock
 import gevent.queue
 
-from geomail.imap import fetch_objects, response as R
+from geomail.imap import condstore, fetch_objects, qresync
+from geomail.imap import response as R
 from geomail.imap.body import Message, Section
-from geomail.imap.errors import CommandError
+from geomail.imap.errors import Bad, CommandError
 from geomail.imap.parser import ParseError
 from geomail.store import messages
 from geomail.store.contents import load_contents
@@ -26,7 +29,7 @@ MACROS = {
     "FULL": ["FLAGS", "INTERNALDATE", "RFC822.SIZE", "ENVELOPE", "BODY"],
 }
 SIMPLE = ("FLAGS", "INTERNALDATE", "RFC822.SIZE", "ENVELOPE", "BODY", "BODYSTRUCTURE", "UID",
-          "RFC822", "RFC822.HEADER", "RFC822.TEXT")
+          "RFC822", "RFC822.HEADER", "RFC822.TEXT", "MODSEQ")
 CONTENT_BATCH = 128      # content rows loaded per query for body sections
 AHEAD = 2                # batches loaded ahead of the one being written
 YIELD_EVERY = 200        # responses written between two yields to the other greenlets
@@ -180,8 +183,18 @@ def _fetch(session, p, uid_mode):
     seqset = p.sequence_set()
     p.sp()
     items = parse_items(p)
+    modifiers = condstore.fetch_modifiers(p) if p.take(" ") else {}
     p.end()
+    changedsince = modifiers.get("CHANGEDSINCE")
+    if "VANISHED" in modifiers:
+        _check_vanished(session, uid_mode, changedsince)
+    if changedsince is not None and not any(i.kind == "MODSEQ" for i in items):
+        items.append(Item("MODSEQ"))          # CHANGEDSINCE implies MODSEQ (RFC 7162 §3.1.4.1)
+    if any(i.kind == "MODSEQ" for i in items):
+        condstore.enable(session)             # a CONDSTORE enabling command (§3.1)
     view = session.view
+    if "VANISHED" in modifiers:
+        qresync.vanished_earlier(session, view, changedsince, _uid_set(session, seqset))
     ranges = view.uid_ranges(seqset, uid_mode, saved=session.saved_search)
     if not ranges:
         return
@@ -191,15 +204,24 @@ def _fetch(session, p, uid_mode):
     db = session.context.db
     seen_now = {}
     if not view.readonly and any(not i.peek for i in items):
+        if changedsince is not None:      # only the messages the client gets are read
+            ranges = messages.compress([row["uid"] for row in messages.fetch_rows(
+                db, view.mailbox_id, ranges, [], changedsince)])
+            if not ranges:
+                return
         modseq, seen_now, _, _ = messages.store_flags(db, view.mailbox_id, ranges, "+", ["\\Seen"])
         if seen_now:
             view.own_change(modseq)
-    if seen_now and "flags" not in fields:
-        fields.append("flags")
+    if seen_now:
+        # RFC 3501 §6.4.5 and, once CONDSTORE is on, RFC 7162 §3.1.4.1: the new FLAGS of a
+        # message this FETCH marked \Seen go with UID and MODSEQ
+        for field in ("flags", "modseq") if condstore.is_on(session) else ("flags",):
+            if field not in fields:
+                fields.append(field)
     out = session.out
     if "thread_id" in fields:
         messages.fill_thread_ids(db, view.mailbox_id)      # rows stored before schema 8
-    rows = messages.fetch_rows(db, view.mailbox_id, ranges, fields)
+    rows = messages.fetch_rows(db, view.mailbox_id, ranges, fields, changedsince)
     if "preview" in fields:
         rows = fetch_objects.prepare_rows(db, rows)
     if "content" in fields:
@@ -214,8 +236,26 @@ def _fetch(session, p, uid_mode):
     finally:
         if prefetcher is not None:
             prefetcher.close()
-    if answered < len(view.uids_in(ranges)):
+    if changedsince is None and answered < len(view.uids_in(ranges)):
         raise expunge_issued()
+
+
+def _check_vanished(session, uid_mode, changedsince):
+    """RFC 7162 §3.2.6: VANISHED only in UID FETCH, with CHANGEDSINCE, after ENABLE QRESYNC."""
+    if not uid_mode:
+        raise Bad("VANISHED is allowed in UID FETCH only")
+    if changedsince is None:
+        raise Bad("VANISHED needs CHANGEDSINCE")
+    if not condstore.qresync_on(session):
+        raise Bad("VANISHED needs ENABLE QRESYNC first")
+
+
+def _uid_set(session, seqset):
+    """UID ranges of a UID FETCH set as the client wrote them, not clipped to the
+    messages still there ("*" is the highest UID ever given out here)."""
+    if seqset.saved:
+        return messages.compress(sorted(session.saved_search))
+    return seqset.resolve(max(session.view.uidnext - 1, 1))
 
 
 def expunge_issued():
@@ -233,8 +273,8 @@ def _write_rows(session, out, items, view, stream, seen_now):
     """
     # metadata only (the usual summary fetch): each response is built in one piece
     simple = all(i.kind in _METADATA for i in items)
-    has_flags = any(i.kind == "FLAGS" for i in items)
     kinds = [i.kind for i in items]
+    implied = _implied(kinds, condstore.is_on(session))
     answered = 0
     for row, msg in stream:
         uid = row["uid"]
@@ -244,14 +284,17 @@ def _write_rows(session, out, items, view, stream, seen_now):
         answered += 1
         if answered % YIELD_EVERY == 0:
             gevent.sleep(0)
+        if "flags" in row:
+            view.announce_keywords(session, row["flags"])
         if simple:
             parts = [_metadata(kind, row, view) for kind in kinds]
-            if uid in seen_now and not has_flags:
-                parts.append(b"FLAGS " + R.flag_list(_flags(row, view)))
+            if uid in seen_now:
+                parts.extend(_metadata(kind, row, view) for kind in implied)
             out.write(b"* %d FETCH (%b)\r\n" % (seq, b" ".join(parts)))
             continue
         try:
-            _write_message(session, out, items, row, msg, view, seq, uid in seen_now)
+            _write_message(session, out, items, row, msg, view, seq,
+                           implied if uid in seen_now else ())
         except Exception:
             # RFC 2180 §4.1: its attachments went with an expunge by another session
             # between loading its content and streaming it; drop its response if
@@ -262,23 +305,27 @@ def _write_rows(session, out, items, view, stream, seen_now):
     return answered
 
 
-def _write_message(session, out, items, row, msg, view, seq, seen_now):
+def _write_message(session, out, items, row, msg, view, seq, implied):
     # BINARY sections are looked up before any byte of the response is written, so an
     # encoding it cannot undo is a clean NO [UNKNOWN-CTE] (RFC 3516 §4.3) for the command
     binaries = {id(i): msg.binary(i.section.part) for i in items if i.kind in _BINARY}
     out.write(b"* %d FETCH (" % seq)
     first = True
-    wrote_flags = False
     for item in items:
         if not first:
             out.write(b" ")
         first = False
-        if item.kind == "FLAGS":
-            wrote_flags = True
         _write_item(session, out, item, row, msg, view, binaries)
-    if seen_now and not wrote_flags:
-        out.write(b" FLAGS " + R.flag_list(_flags(row, view)))
+    for kind in implied:
+        out.write(b" " + _metadata(kind, row, view))
     out.write(b")\r\n")
+
+
+def _implied(kinds, with_modseq):
+    """Items a message this FETCH marked \\Seen gets though not asked for: its FLAGS
+    (RFC 3501 §6.4.5) and, once CONDSTORE is on, UID and MODSEQ (RFC 7162 §3.1.4.1)."""
+    wanted = ("FLAGS", "UID", "MODSEQ") if with_modseq else ("FLAGS",)
+    return [kind for kind in wanted if kind not in kinds]
 
 
 def _expunged_meanwhile(session, view, uid):
@@ -414,7 +461,8 @@ def _fields(items):
     fields = []
     for item in items:
         need = {"FLAGS": "flags", "INTERNALDATE": "internal_date", "RFC822.SIZE": "size",
-                "ENVELOPE": "envelope", "BODY": "body", "BODYSTRUCTURE": "bodystructure"}.get(item.kind)
+                "ENVELOPE": "envelope", "BODY": "body", "BODYSTRUCTURE": "bodystructure",
+                "MODSEQ": "modseq"}.get(item.kind)
         if item.kind in _PARTS or item.kind in ("RFC822", "RFC822.HEADER", "RFC822.TEXT"):
             need = "content"
         need = fetch_objects.ITEMS.get(item.kind, need)
@@ -436,7 +484,7 @@ def _cached(value):
 
 
 _METADATA = frozenset(("UID", "FLAGS", "INTERNALDATE", "RFC822.SIZE", "ENVELOPE", "BODYSTRUCTURE",
-                       "BODY", *fetch_objects.ITEMS))
+                       "BODY", "MODSEQ", *fetch_objects.ITEMS))
 
 
 def _metadata(kind, row, view):
@@ -445,6 +493,8 @@ def _metadata(kind, row, view):
         return b"UID %d" % row["uid"]
     if kind == "FLAGS":
         return b"FLAGS " + R.flag_list(_flags(row, view))
+    if kind == "MODSEQ":
+        return b"MODSEQ (%d)" % row["modseq"]          # RFC 7162 §3.1.4.2
     if kind == "INTERNALDATE":
         return b"INTERNALDATE " + internal_date(row["internal_date"]).encode()
     if kind == "RFC822.SIZE":

@@ -2,6 +2,7 @@
 UNSUBSCRIBE, STATUS (RFC 3501 §6.3), NAMESPACE (RFC 2342), ENABLE (RFC 5161)."""
 
 from geomail import objectids
+from geomail.imap import condstore
 from geomail.imap import response as R, rev2
 from geomail.imap.errors import Bad, CommandError
 from geomail.imap.expunge import delete_objects
@@ -14,10 +15,11 @@ from geomail.store.errors import InvalidMailboxName, MailboxExists
 from geomail.store.mailboxes import DELIMITER, INBOX, SPECIAL_USES
 
 # RFC 3501 §6.3.10; SIZE: RFC 8438 (the sum of RFC822.SIZE); DELETED: RFC 9051 §6.3.11;
-# DELETED-STORAGE: RFC 9208 §4.4 (KiB that EXPUNGE would free); MAILBOXID: RFC 8474 §4.2
+# DELETED-STORAGE: RFC 9208 §4.4 (KiB that EXPUNGE would free); MAILBOXID: RFC 8474 §4.2;
+# HIGHESTMODSEQ: RFC 7162 §3.1.2.3
 STATUS_ITEMS = ("MESSAGES", "RECENT", "UIDNEXT", "UIDVALIDITY", "UNSEEN", "SIZE", "DELETED",
-                "DELETED-STORAGE", "MAILBOXID")
-ENABLEABLE = ("UTF8=ACCEPT", rev2.CAPABILITY)    # RFC 6855, RFC 9051
+                "DELETED-STORAGE", "MAILBOXID", "HIGHESTMODSEQ")
+ENABLEABLE = ("UTF8=ACCEPT", rev2.CAPABILITY) + condstore.ENABLEABLE   # RFC 6855, 9051, 7162
 
 
 def _special_use(flag):
@@ -140,6 +142,8 @@ def status_line(session, mailbox, items):
             value = kib(deleted[1])
         elif item == "MAILBOXID":
             value = f"({objectids.mailbox_id(mailbox.id)})"
+        elif item == "HIGHESTMODSEQ":
+            value = mailbox.highestmodseq
         else:
             value = mailbox.total_size
         values.append(f"{item} {value}")
@@ -151,6 +155,8 @@ def status(session, p, tag):
     p.sp()
     items = status_items(p)
     p.end()
+    if "HIGHESTMODSEQ" in items:
+        condstore.enable(session)     # a CONDSTORE enabling command (RFC 7162 §3.1)
     mailbox = messages.find_mailbox(session.context.db, session.account.id, name)
     if mailbox is None:
         raise CommandError(f"Mailbox {name} does not exist", R.NONEXISTENT)
@@ -174,7 +180,11 @@ def enable(session, p, tag):
     known = {n.upper(): n for n in ENABLEABLE}      # capability names are case-insensitive
     enabled = list(dict.fromkeys(known[n] for n in names if n in known))
     enabled = [n for n in enabled if n not in session.enabled]
-    session.enabled.update(enabled)
+    for name in enabled:
+        if name in condstore.ENABLEABLE:
+            condstore.enable(session, name)     # QRESYNC turns CONDSTORE on too (RFC 7162 §3.2.3)
+        else:
+            session.enabled.add(name)
     if "UTF8=ACCEPT" in session.enabled:
         p.utf8 = True
     if rev2.CAPABILITY in enabled:

@@ -7,7 +7,7 @@ enables IMAP4rev2 (RFC 9051 §6.3.1).  From then on, per Appendix E:
   claim new messages as \\Recent from IMAP4rev1 sessions (items 8, 15);
 - SEARCH without RETURN answers ESEARCH, as RETURN (ALL) (item 9);
 - SELECT/EXAMINE send no [UNSEEN n] and do send an untagged LIST of the
-  mailbox, and [CLOSED] when they close a selected mailbox (§6.3.2);
+  mailbox ([CLOSED], §6.3.2, is sent to every session: select.py);
 - mailbox names are UTF-8 both ways, not modified UTF-7 (§5.1, item 3);
 - LIST says \\NonExistent for a name that is only implied by its inferiors.
 
@@ -30,12 +30,6 @@ def switch_on(session):
     session.parser.utf8 = True
     if session.view is not None:
         session.view.stop_recent()
-
-
-def closed(session):
-    """SELECT/EXAMINE closed the mailbox selected before (RFC 9051 §6.3.2, §7.1)."""
-    if enabled(session):
-        session.untagged(f"OK [{R.CLOSED}] Previous mailbox is now closed")
 
 
 def list_line(session, mailbox):

@@ -18,6 +18,7 @@ import time
 import gevent
 
 from geomail import objectids, searchkeys as K
+from geomail.imap import condstore
 from geomail.imap import response as R, rev2
 from geomail.imap.errors import Bad, CommandError
 from geomail.imap.parser import ParseError
@@ -199,6 +200,7 @@ class KeyParser:
                 raise ParseError("MODSEQ entry type must be priv, shared or all")
             p.sp()
         self.uses_modseq = True
+        condstore.enable(self.session)      # a CONDSTORE enabling command (RFC 7162 §3.1)
         return K.ModSeq(p.number())
 
     @staticmethod

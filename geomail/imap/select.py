@@ -1,6 +1,7 @@
 """SELECT, EXAMINE (RFC 3501 §6.3.1-2), CHECK, CLOSE (§6.4.1-2), UNSELECT (RFC 3691)."""
 
 from geomail import objectids
+from geomail.imap import condstore, qresync
 from geomail.imap import response as R, rev2
 from geomail.imap.errors import CommandError
 from geomail.imap.expunge import delete_objects
@@ -21,11 +22,16 @@ def examine(session, p, tag):
 
 def _open(session, p, readonly):
     name = mailbox_arg(p)
+    params = qresync.select_parameters(session, p)
     p.end()
     if session.view is not None:
         session.close_view()
         session.state = AUTHENTICATED
-        rev2.closed(session)
+        # RFC 7162 §3.2.11 (and RFC 9051 §6.3.2): the boundary between the old mailbox's
+        # responses and the new one's
+        session.untagged(f"OK [{R.CLOSED}] Previous mailbox closed")
+    if params.condstore or params.modseq is not None:
+        condstore.enable(session)
     mailbox = messages.find_mailbox(session.context.db, session.account.id, name)
     if mailbox is None:
         raise CommandError(f"Mailbox {name} does not exist", R.NONEXISTENT)
@@ -37,10 +43,7 @@ def _open(session, p, readonly):
     view = View(mailbox, snapshot, readonly)
     if rev2.enabled(session):
         view.stop_recent()
-    flags = view.flag_names()
-    session.untagged(b"FLAGS " + R.flag_list(flags))
-    permanent = [] if readonly else flags + ["\\*"]
-    session.untagged(b"OK [PERMANENTFLAGS " + R.flag_list(permanent) + b"] Flags permitted")
+    view.send_flags(session)
     session.untagged(b"%d EXISTS" % len(view))
     if view.tracks_recent:
         session.untagged(b"%d RECENT" % len(view.recent))
@@ -51,8 +54,11 @@ def _open(session, p, readonly):
     session.untagged(b"OK [UIDVALIDITY %d] UIDs valid" % view.uidvalidity)
     session.untagged(b"OK [UIDNEXT %d] Predicted next UID" % view.uidnext)
     session.untagged(f"OK [{R.MAILBOXID} ({objectids.mailbox_id(mailbox.id)})] Ok")  # RFC 8474 §4.1
+    # RFC 7162 §3.1.2.1: every mailbox keeps modseqs, so every SELECT/EXAMINE says so
+    session.untagged(b"OK [%s %d] Highest" % (R.HIGHESTMODSEQ.encode(), view.modseq))
     if rev2.enabled(session):
         rev2.list_line(session, mailbox)
+    qresync.resync(session, view, params)
     session.view = view
     session.state = SELECTED
     watcher_for(session.context).watch(session, mailbox.id)
@@ -69,7 +75,7 @@ def close(session, p, tag):
     p.end()
     view = session.view
     if not view.readonly:
-        _, objects = messages.expunge(session.context.db, view.mailbox_id)
+        _, objects, _ = messages.expunge(session.context.db, view.mailbox_id)
         delete_objects(session, objects)
     _leave(session)
 

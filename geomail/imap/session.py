@@ -78,6 +78,8 @@ AUTHENTICATED_CAPABILITIES = [
     "SAVEDATE",             # RFC 8514
     "OBJECTID",             # RFC 8474
     "PREVIEW",              # RFC 8970
+    "CONDSTORE",            # RFC 7162 §3.1
+    "QRESYNC",              # RFC 7162 §3.2
 ]
 
 
@@ -128,7 +130,7 @@ class Session:
         self.view = None               # the selected mailbox (view.View)
         self.login_failures = 0
         self.bad_in_a_row = 0
-        self.enabled = set()
+        self.enabled = set()            # ENABLEd extensions (RFC 5161); see condstore.py
         self.closing = False
         self.wakeup = gevent.event.Event()
         self.saved_search = []          # RFC 5182 $ (only set by SEARCH RETURN (SAVE))

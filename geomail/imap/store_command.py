@@ -1,15 +1,20 @@
-"""STORE and UID STORE (RFC 3501 §6.4.6): +FLAGS, -FLAGS, FLAGS, with .SILENT.
+"""STORE and UID STORE (RFC 3501 §6.4.6): +FLAGS, -FLAGS, FLAGS, with .SILENT,
+and CONDSTORE's (UNCHANGEDSINCE n) (RFC 7162 §3.1.3).
 
 The store changes the rows under the mailbox lock with one new modseq; the
 answer is an untagged FETCH (FLAGS) for every message of the set unless
 .SILENT (then other sessions' changes still come at the command boundary).
+A keyword new to the mailbox is announced in FLAGS before the first FETCH
+that shows it (view.announce_keywords).
 """
 
 import gevent
 
+from geomail.imap import condstore
 from geomail.imap import response as R
 from geomail.imap.errors import Bad, CommandError
 from geomail.imap.parser import ParseError
+from geomail.imap.search import sequence_set_text
 from geomail.store import messages
 
 MAX_KEYWORD = messages.MAX_KEYWORD_LENGTH
@@ -66,6 +71,10 @@ def check_flags(flags):
 def _store(session, p, uid_mode):
     seqset = p.sequence_set()
     p.sp()
+    modifiers = {}
+    if p.peek("("):
+        modifiers = condstore.store_modifiers(p)
+        p.sp()
     mode = "="
     if p.take("+"):
         mode = "+"
@@ -77,6 +86,9 @@ def _store(session, p, uid_mode):
     p.sp()
     flags = parse_flags(p)
     p.end()
+    unchangedsince = modifiers.get("UNCHANGEDSINCE")
+    if unchangedsince is not None:
+        condstore.enable(session)          # a CONDSTORE enabling command (RFC 7162 §3.1)
     view = session.view
     if view.readonly:
         raise CommandError("Mailbox is read-only", R.READ_ONLY)
@@ -85,30 +97,50 @@ def _store(session, p, uid_mode):
         return
     db = session.context.db
     try:
-        modseq, changed, _, _ = messages.store_flags(db, view.mailbox_id, ranges, mode, flags)
+        modseq, changed, failed, _ = messages.store_flags(db, view.mailbox_id, ranges, mode, flags,
+                                                          unchangedsince)
     except messages.KeywordLimit:
         raise keyword_limit() from None
     if changed:
         view.own_change(modseq)
+    with_modseq = condstore.is_on(session)
     if not silent:
-        _answer(session, view, db, ranges, uid_mode)
+        _answer(session, view, db, ranges, uid_mode or with_modseq, with_modseq, set(failed))
+    elif with_modseq and changed:
+        _answer_modseq(session, view, sorted(changed), modseq)
     # Messages another session expunged meanwhile are left out and the STORE is OK: RFC 2180 4.2.1 (.SILENT) and 4.2.3 allow it, and Dovecot does so
     # (a client cannot do anything useful with a NO for a message it will see vanish).
+    if failed:
+        # RFC 7162 §3.1.3: the messages whose modseq was above UNCHANGEDSINCE were left alone
+        numbers = failed if uid_mode else [view.seq_of(uid) for uid in failed]
+        return f"{R.MODIFIED} {sequence_set_text(numbers).decode()}", "Conditional STORE failed"
 
 
-def _answer(session, view, db, ranges, uid_mode):
-    """The untagged FETCH (FLAGS) of every message of the set still there."""
-    for count, row in enumerate(messages.fetch_rows(db, view.mailbox_id, ranges, ["flags"]), 1):
+def _answer(session, view, db, ranges, with_uid, with_modseq, failed):
+    """The untagged FETCH (FLAGS) of every message of the set still there, but those that
+    failed UNCHANGEDSINCE; with UID and MODSEQ once CONDSTORE is on (RFC 7162 §3.1.4.1)."""
+    fields = ["flags", "modseq"] if with_modseq else ["flags"]
+    for count, row in enumerate(messages.fetch_rows(db, view.mailbox_id, ranges, fields), 1):
         if count % YIELD_EVERY == 0:
             gevent.sleep(0)
         uid = row["uid"]
         seq = view.seq_of(uid)
-        if seq is None:
+        if seq is None or uid in failed:
             continue
-        current = list(row["flags"])
-        if uid in view.recent:
-            current.append("\\Recent")
-        if uid_mode:
-            session.untagged(b"%d FETCH (UID %d FLAGS %s)" % (seq, uid, R.flag_list(current)))
-        else:
-            session.untagged(b"%d FETCH (FLAGS %s)" % (seq, R.flag_list(current)))
+        items = b"FLAGS " + R.flag_list(view.announced_flags(session, uid, row["flags"]))
+        if with_uid:
+            items = b"UID %d %s" % (uid, items)
+        if with_modseq:
+            items += b" MODSEQ (%d)" % row["modseq"]
+        session.untagged(b"%d FETCH (%s)" % (seq, items))
+
+
+def _answer_modseq(session, view, uids, modseq):
+    """STORE.SILENT once CONDSTORE is on: each changed message's new MODSEQ, so the client's
+    cache stays right (RFC 7162 §3.1.3, example 4)."""
+    for count, uid in enumerate(uids, 1):
+        if count % YIELD_EVERY == 0:
+            gevent.sleep(0)
+        seq = view.seq_of(uid)
+        if seq is not None:
+            session.untagged(b"%d FETCH (UID %d MODSEQ (%d))" % (seq, uid, modseq))

@@ -1,8 +1,9 @@
 """The selected mailbox as the session sees it (RFC 3501 §2.3.1): UIDs <-> sequence numbers.
 
 The view holds only the UID list, the session's \\Recent UIDs, the modseq it
-has caught up to, and UIDs expunged elsewhere whose EXPUNGE it may not send
-yet.  Flags and everything else stay in MySQL and are read per command.
+has caught up to, UIDs expunged elsewhere whose EXPUNGE it may not send yet,
+and the keywords the session was told of in FLAGS.  Flags and everything else
+stay in the store and are read per command.
 """
 
 import bisect
@@ -11,6 +12,7 @@ from array import array
 import gevent
 
 from geomail.flags import RESPONSE_ORDER
+from geomail.imap import condstore, qresync
 from geomail.imap import response as R
 from geomail.imap.errors import Bad, Bye
 from geomail.store import messages
@@ -27,7 +29,8 @@ class View:
         self.uidvalidity = snapshot.uidvalidity
         self.uidnext = snapshot.uidnext
         self.modseq = snapshot.highestmodseq
-        self.keywords = list(snapshot.keywords)
+        self.keywords = list(snapshot.keywords)     # as announced in FLAGS, in that order
+        self.announced = set(self.keywords)
         self.uids = array("I", snapshot.uids)
         self.recent = set(snapshot.recent)
         self.tracks_recent = True   # False for IMAP4rev2, which has no \Recent (RFC 9051)
@@ -55,6 +58,33 @@ class View:
 
     def flag_names(self):
         return list(PERMANENT_SYSTEM) + self.keywords
+
+    def send_flags(self, session):
+        """``* FLAGS`` and ``* OK [PERMANENTFLAGS]`` (RFC 3501 §7.2.6, §7.1): the keywords
+        the client may see; none may be stored in a read-only mailbox."""
+        flags = self.flag_names()
+        session.untagged(b"FLAGS " + R.flag_list(flags))
+        permanent = [] if self.readonly else flags + ["\\*"]
+        session.untagged(b"OK [PERMANENTFLAGS " + R.flag_list(permanent) + b"] Flags permitted")
+
+    def announce_keywords(self, session, keywords):
+        """Send FLAGS again if ``keywords`` hold one the client has not been told of.
+
+        A client may refuse a keyword in a FETCH that no FLAGS response named
+        (imaptest: "Keyword used without being in FLAGS"), so every FETCH that
+        shows flags comes through here first, whichever session or race
+        brought the keyword in (RFC 3501 §7.2.6: FLAGS may be sent any time).
+        """
+        new = [k for k in keywords if k not in self.announced and not k.startswith("\\")]
+        if new:
+            self.keywords.extend(dict.fromkeys(new))
+            self.announced.update(new)
+            self.send_flags(session)
+
+    def announced_flags(self, session, uid, flags):
+        """The flags a FETCH shows for ``uid`` (with \\Recent), their keywords announced."""
+        self.announce_keywords(session, flags)
+        return list(flags) + ["\\Recent"] if uid in self.recent else list(flags)
 
     def uid_ranges(self, seqset, uid_mode, saved=None):
         """UID ranges [(low, high)] of the view's messages named by a sequence set.
@@ -125,21 +155,21 @@ class View:
         if allow_expunge and self.pending:
             self.send_expunges(session, self.pending)
             self.pending = set()
-        if changes.keywords != self.keywords:
-            self.keywords = changes.keywords
-            session.untagged(b"FLAGS " + R.flag_list(self.flag_names() + []))
-            session.untagged(b"OK [PERMANENTFLAGS " + R.flag_list(self.flag_names() + ["\\*"])
-                             + b"] Flags permitted")
-        for count, (uid, flags, _) in enumerate(changes.changed, 1):
+        self.announce_keywords(session, changes.keywords)
+        with_modseq = condstore.is_on(session)
+        for count, (uid, flags, modseq) in enumerate(changes.changed, 1):
             if count % YIELD_EVERY == 0:
                 gevent.sleep(0)      # another session's STORE 1:* is 10,000 responses here
             if uid in self.pending:
                 continue
             seq = self.seq_of(uid)
             if seq:
-                if uid in self.recent:
-                    flags = flags + ["\\Recent"]
-                session.untagged(b"%d FETCH (UID %d FLAGS %s)" % (seq, uid, R.flag_list(flags)))
+                flags = R.flag_list(self.announced_flags(session, uid, flags))
+                if with_modseq:      # RFC 7162 §3.1.4.1
+                    session.untagged(b"%d FETCH (UID %d FLAGS %s MODSEQ (%d))"
+                                     % (seq, uid, flags, modseq))
+                else:
+                    session.untagged(b"%d FETCH (UID %d FLAGS %s)" % (seq, uid, flags))
         new = [uid for uid, _ in changes.new if uid > self.last_uid]
         if new:
             self.uids.extend(new)
@@ -153,7 +183,13 @@ class View:
         self.modseq = max(self.modseq, changes.highestmodseq)
 
     def send_expunges(self, session, uids):
-        """EXPUNGE responses for uids, highest sequence number first (no renumbering)."""
+        """EXPUNGE responses for uids, highest sequence number first (no renumbering);
+        once QRESYNC is enabled one ``* VANISHED uids`` instead (RFC 7162 §3.2.10)."""
+        if condstore.qresync_on(session):
+            gone = [uid for uid in sorted(uids) if self.seq_of(uid) is not None]
+            qresync.write_vanished(session, gone)
+            self.remove_silently(gone)
+            return
         for count, uid in enumerate(sorted(uids, reverse=True), 1):
             if count % YIELD_EVERY == 0:
                 gevent.sleep(0)
@@ -165,7 +201,13 @@ class View:
             self.recent.discard(uid)
 
     def remove_silently(self, uids):
-        for uid in uids:
+        """Drop uids from the view (their EXPUNGE or VANISHED was sent)."""
+        gone = set(uids)
+        if len(gone) > 16:        # one pass instead of a shift of the array per UID
+            self.uids = array("I", (uid for uid in self.uids if uid not in gone))
+            self.recent -= gone
+            return
+        for uid in gone:
             seq = self.seq_of(uid)
             if seq is not None:
                 del self.uids[seq - 1]

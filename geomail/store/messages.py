@@ -312,14 +312,17 @@ _FLAGS_BY_BITS = [tuple(flag for i, flag in enumerate(SYSTEM_FLAGS) if bits >> i
 FETCH_PAGE = 1000
 
 
-def fetch_rows(db, mailbox_id, ranges, fields):
+def fetch_rows(db, mailbox_id, ranges, fields, changedsince=None):
     """Yield dicts for the messages in ``ranges`` (ascending UID), with the given fields.
 
+    ``changedsince``: only messages whose modseq is above it (RFC 7162 §3.1.4.1).
     """
     columns = ["m.uid"] + [FETCH_COLUMNS[f] for f in fields]
     join = " JOIN message_contents c ON c.id = m.content_id" if any(
         f in ("envelope", "bodystructure", "body", "content", "preview") for f in fields) else ""
     cond, args = ranges_sql(ranges, "m.uid")
+    if changedsince is not None:
+        cond, args = f"{cond} AND m.modseq > %s", [*args, changedsince]
     after = 0
     while True:   # keyset pages, so a 1:* fetch of a large mailbox streams
         with db.cursor() as cur:
@@ -377,6 +380,26 @@ def fill_thread_ids(db, mailbox_id):
         if len(rows) < PAGE:
             return
         gevent.sleep(0)
+
+
+def expunged_since(db, mailbox_id, since, ranges):
+    """Yield, ascending, the UIDs within ``ranges`` expunged after modseq ``since``.
+
+    The change log is never pruned, so this is exact (QRESYNC's VANISHED (EARLIER),
+    RFC 7162 §3.2.10); read in keyset pages, so a long history streams.
+    """
+    cond, args = ranges_sql(ranges)
+    after = 0
+    while True:
+        with db.cursor() as cur:
+            cur.execute(f"SELECT uid FROM expunged WHERE mailbox_id = %s AND modseq > %s "
+                        f"AND uid > %s AND {cond} ORDER BY uid LIMIT %s",
+                        [mailbox_id, since, after, *args, FETCH_PAGE])
+            uids = [row[0] for row in cur.fetchall()]
+        yield from uids
+        if len(uids) < FETCH_PAGE:
+            return
+        after = uids[-1]
 
 
 def message_exists(db, mailbox_id, uid):
@@ -489,7 +512,7 @@ def expunge(db, mailbox_id, ranges=None):
     """Remove the \\Deleted messages (within ``ranges`` for UID EXPUNGE).
 
     Returns (expunged UIDs ascending, [(bucket, key)] to delete from S3 after
-    this commit — never before).
+    this commit — never before, the mailbox's highestmodseq after it).
     """
     def work(cur):
         _, _, highestmodseq, _, _ = _lock_mailbox(cur, mailbox_id)
@@ -498,8 +521,8 @@ def expunge(db, mailbox_id, ranges=None):
                     "ORDER BY uid FOR UPDATE", [mailbox_id, *args])
         uids = [r[0] for r in cur.fetchall()]
         if not uids:
-            return [], []
-        return uids, _remove_in(cur, mailbox_id, uids, highestmodseq + 1)
+            return [], [], highestmodseq
+        return uids, _remove_in(cur, mailbox_id, uids, highestmodseq + 1), highestmodseq + 1
     return db.run_transaction(work)
 
 

@@ -193,3 +193,9 @@ def blob_store(test_storage):
     store = test_storage.open_blobs()
     store.ensure_bucket(create=True)
     return store
+
+
+def no_mailboxid(session, command):
+    """The answer without SELECT's MAILBOXID line (RFC 8474, tested in test_objectid.py),
+    for the tests of other SELECT responses."""
+    return [line for line in session.command(command) if not line.startswith("* OK [MAILBOXID ")]

@@ -22,19 +22,24 @@ def test_select_empty_and_examine(session):
         "* OK [PERMANENTFLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft \\*)] Flags permitted",
         "* 0 EXISTS", "* 0 RECENT",
         f"* OK [UIDVALIDITY {v}] UIDs valid", "* OK [UIDNEXT 1] Predicted next UID",
-        f"* OK [MAILBOXID ({m})] Ok"]
+        f"* OK [MAILBOXID ({m})] Ok",
+        "* OK [HIGHESTMODSEQ 1] Highest"]
     assert session.command("EXAMINE inbox") == [
+        "* OK [CLOSED] Previous mailbox closed",        # RFC 7162 §3.2.11
         "* FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft)",
         "* OK [PERMANENTFLAGS ()] Flags permitted",
         "* 0 EXISTS", "* 0 RECENT",
         f"* OK [UIDVALIDITY {v}] UIDs valid", "* OK [UIDNEXT 1] Predicted next UID",
-        f"* OK [MAILBOXID ({m})] Ok", "TAG OK [READ-ONLY] Examine completed"]
+        f"* OK [MAILBOXID ({m})] Ok",
+        "* OK [HIGHESTMODSEQ 1] Highest",
+        "TAG OK [READ-ONLY] Examine completed"]
     assert session.command("STORE 1:* +FLAGS (\\Seen)") == ["TAG NO [READ-ONLY] Mailbox is read-only"]
 
 
 def test_select_missing_leaves_selected_state(session):
     session.ok("SELECT INBOX")
-    assert session.command("SELECT Nope") == ["TAG NO [NONEXISTENT] Mailbox Nope does not exist"]
+    assert session.command("SELECT Nope") == ["* OK [CLOSED] Previous mailbox closed",
+                                              "TAG NO [NONEXISTENT] Mailbox Nope does not exist"]
     assert session.command("FETCH 1 FLAGS") == ["TAG BAD FETCH not allowed in the authenticated state"]
 
 
