@@ -139,6 +139,8 @@ class View:
             if changes.claimed_recent:
                 low, high = changes.claimed_recent
                 self.recent.update(u for u in new if low <= u <= high)
+            elif self.readonly:     # EXAMINE: recent until a SELECT claims it (select.py)
+                self.recent.update(u for u in new if u >= changes.first_recent_uid)
             session.untagged(b"%d EXISTS" % len(self.uids))
             session.untagged(b"%d RECENT" % len(self.recent))
             self.uidnext = max(self.uidnext, new[-1] + 1)

@@ -434,6 +434,56 @@ def _phrase(toks):
     return b" ".join(_unquote(t) for t in toks) or None
 
 
+def address_text(value):
+    """An address field (bytes, folded) written back from its parsed addresses, as str.
+
+    FROM, TO and CC search this text, not the raw field: Dovecot's SEARCH
+    (index-search.c) matches message_address_write()'s form of the parsed
+    list, so ``<user (c)@ (c) host>`` is found as ``user@host``.  As there,
+    an entry is ``mailbox@host`` or ``name <@route:mailbox@host>`` (``<>``
+    with neither mailbox nor host, which SORT reads back as MISSING_MAILBOX);
+    a group is ``group: a, b;``.  A name of more than atoms and blanks is
+    quoted (``"John Q. Public" <j@x>``), so is a local part that is no
+    dot-atom: the text parses back to the same addresses (SORT reads its
+    first address from it).  Encoded words are decoded last (RFC 2047 §6.1).
+    """
+    out, members = [], None
+    for name, route, mailbox, host in parse_addresses(value):
+        if host is None and mailbox is not None:          # group start
+            members = []
+            out.append(_quoted(mailbox, _PHRASE_CHARS) + b":")
+        elif host is None:                                # group end
+            out[-1] += (b" " + b", ".join(members) if members else b"") + b";"
+            members = None
+        else:
+            (out if members is None else members).append(_address_entry(name, route, mailbox, host))
+    return decode_words(b", ".join(out))
+
+
+def _address_entry(name, route, mailbox, host):
+    spec = b"" if mailbox == MISSING_MAILBOX else _quoted(mailbox, _LOCAL_PART_CHARS)
+    if host != MISSING_DOMAIN:
+        spec += b"@" + host
+    if spec and not name and not route:
+        return spec
+    name = _quoted(name, _PHRASE_CHARS) + b" " if name else b""
+    return name + b"<" + (route + b":" if route else b"") + spec + b">"
+
+
+_ATEXT_8BIT = frozenset(         # atext (RFC 5322 §3.2.3) and 8-bit bytes, as Dovecot
+    b"!#$%&'*+-/=?^_`{|}~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+) | frozenset(range(0x80, 0x100))
+_PHRASE_CHARS = _ATEXT_8BIT | frozenset(b" ")        # a display name of atoms
+_LOCAL_PART_CHARS = _ATEXT_8BIT | frozenset(b".")    # a dot-atom local part
+
+
+def _quoted(text, plain):
+    """text as message_address_write() gives it: quoted unless made of ``plain`` bytes."""
+    if plain.issuperset(text):
+        return text
+    return b'"' + text.replace(b"\\", b"\\\\").replace(b'"', b'\\"') + b'"'
+
+
 # --- Dovecot 2.3 compatible field parsing, for ENVELOPE and BODYSTRUCTURE -----
 #
 # What an IMAP server answers must match what a reference server answers
