@@ -372,6 +372,16 @@ def _search(session, p, tag, uid_mode):
         raise
     uids = [uid for uid, _ in matches]
     answer(session, tag, b"SEARCH", uid_mode, options, uids, dict(matches), parser.uses_modseq)
+    return completion(session, uid_mode)
+
+
+def completion(session, uid_mode):
+    """The tagged OK's code: [EXPUNGEISSUED] when sequence numbers the client holds name
+    messages another session expunged, whose answer the search could not know (a UID
+    SEARCH is followed by their EXPUNGE, so it needs none)."""
+    if not uid_mode and session.view.shows_expunged(session.context.db):
+        return R.EXPUNGEISSUED, None
+    return None
 
 
 def forget_saved_on_failure(session, saving, exc):

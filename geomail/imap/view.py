@@ -89,6 +89,18 @@ class View:
             out.extend(self.uids[i:j])
         return out
 
+    def shows_expunged(self, db):
+        """Does the view still show messages another session expunged (announced or not)?
+
+        Their rows are gone, so a SEARCH cannot say whether they match: it ends
+        OK [EXPUNGEISSUED] (RFC 5530 §3), as Dovecot's does, and the client knows
+        to NOOP.  Asked only of the store's expunge log since the last catch-up.
+        """
+        if self.pending:
+            return True
+        gone = messages.expunged_since(db, self.mailbox_id, self.modseq, self.last_uid)
+        return any(self.seq_of(uid) for uid in gone)
+
     # -- catching up --------------------------------------------------------------
 
     def own_change(self, modseq):

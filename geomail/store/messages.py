@@ -348,6 +348,15 @@ def message_exists(db, mailbox_id, uid):
         return cur.fetchone() is not None
 
 
+def expunged_since(db, mailbox_id, since, last_uid, limit=1000):
+    """UIDs up to last_uid expunged after modseq ``since`` (at most ``limit`` of them):
+    what a session that caught up to ``since`` may still be showing."""
+    with db.cursor() as cur:
+        cur.execute("SELECT uid FROM expunged WHERE mailbox_id = %s AND modseq > %s AND uid <= %s "
+                    "LIMIT %s", (mailbox_id, since, last_uid, limit))
+        return [r[0] for r in cur.fetchall()]
+
+
 def mark_seen(db, mailbox_id, uids):
     """Set \\Seen on messages a BODY[] fetch read (RFC 3501 §6.4.5); returns changed UIDs."""
     return store_flags(db, mailbox_id, compress(sorted(uids)), "+", ["\\Seen"])[1]

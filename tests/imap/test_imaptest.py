@@ -139,3 +139,50 @@ def test_sort_reads_the_first_address_of_the_written_back_field(session):
     assert session.command("SORT (FROM) UTF-8 ALL") == ["* SORT 1 2 3", "TAG OK SORT completed"]
     assert session.command("SORT (DISPLAYFROM) UTF-8 ALL") == [
         "* SORT 2 3 1", "TAG OK SORT completed"]
+
+
+# -- imaptest stress ("SEARCH result missing", "UIDFETCH failed"): another session expunges --
+
+def _expunged_elsewhere(session, wire, count=3):
+    for n in range(count):
+        append(session, "INBOX", message(f"x{n}", body=f"word{n}\r\n"))
+    session.ok("SELECT INBOX")
+    other = wire()
+    other.login(session.account)
+    other.ok("SELECT INBOX")
+    other.ok("STORE 2 +FLAGS.SILENT (\\Deleted)")
+    other.ok("EXPUNGE")
+    return other
+
+
+def test_search_says_when_it_could_not_see_an_expunged_message(session, wire):
+    """The client still holds message 2, whose row is gone: SEARCH cannot tell whether it
+    matches, so it ends OK [EXPUNGEISSUED] (RFC 5530 §3, Dovecot's answer) before and
+    after the session has learnt of the expunge; the next NOOP sends the EXPUNGE."""
+    _expunged_elsewhere(session, wire)
+    assert session.command("SEARCH BODY word") == [
+        "* SEARCH 1 3", "TAG OK [EXPUNGEISSUED] SEARCH completed"]
+    assert session.command("FETCH 1 FLAGS") == ["* 1 FETCH (FLAGS (\\Recent))", "TAG OK FETCH completed"]
+    tag = f"t{next(session.tags)}"
+    session.send(f"{tag} SEARCH RETURN (COUNT) ALL\r\n")
+    assert session.read_response(tag) == [
+        f'* ESEARCH (TAG "{tag}") COUNT 2', f"{tag} OK [EXPUNGEISSUED] SEARCH completed"]
+    assert session.command("SORT (SUBJECT) UTF-8 ALL") == [
+        "* SORT 1 3", "TAG OK [EXPUNGEISSUED] SORT completed"]
+    assert session.command("UID SEARCH ALL") == ["* SEARCH 1 3", "* 2 EXPUNGE", "TAG OK UID SEARCH completed"]
+    assert session.command("SEARCH ALL") == ["* SEARCH 1 2", "TAG OK SEARCH completed"]
+
+
+def test_uid_fetch_leaves_out_an_expunged_message_and_says_ok(session, wire):
+    """RFC 2180 §4.1.2: UID FETCH answers the others, then the EXPUNGE; OK [EXPUNGEISSUED]
+    as Dovecot (imaptest counts a NO to UID FETCH as an error); FETCH keeps its NO."""
+    _expunged_elsewhere(session, wire)
+    assert session.command("FETCH 1:3 (UID)") == [
+        "* 1 FETCH (UID 1)", "* 3 FETCH (UID 3)",
+        "TAG NO [EXPUNGEISSUED] Some of the requested messages no longer exist"]
+    assert session.command("UID FETCH 1:3 (FLAGS)") == [
+        "* 1 FETCH (UID 1 FLAGS (\\Recent))", "* 3 FETCH (UID 3 FLAGS (\\Recent))", "* 2 EXPUNGE",
+        "TAG OK [EXPUNGEISSUED] Some messages were already expunged"]
+    assert session.command("UID FETCH 1:3 (FLAGS)") == [
+        "* 1 FETCH (UID 1 FLAGS (\\Recent))", "* 2 FETCH (UID 3 FLAGS (\\Recent))",
+        "TAG OK UID FETCH completed"]
