@@ -186,3 +186,60 @@ def test_uid_fetch_leaves_out_an_expunged_message_and_says_ok(session, wire):
     assert session.command("UID FETCH 1:3 (FLAGS)") == [
         "* 1 FETCH (UID 1 FLAGS (\\Recent))", "* 2 FETCH (UID 3 FLAGS (\\Recent))",
         "TAG OK UID FETCH completed"]
+
+
+# -- FETCH ENVELOPE: addresses without angle brackets read as Dovecot reads them --------
+
+ENVELOPE_FROM = [    # a From: value, and Dovecot 2.3.19's ENVELOPE from-list for it
+    ("a@b (c)", '(("c" NIL "a" "b"))'),
+    ("<a@b> (c)", '((NIL NIL "a" "b"))'),
+    ("<a@b (c)>", '((NIL NIL "a" "b"))'),
+    ("<a (c)@b>", '((NIL NIL "a" "b"))'),
+    ("(c) a@b", '((NIL NIL "a" "b"))'),
+    ("a (c) @b", '(("c" NIL "a" "b"))'),
+    ("Name <a@b> (c)", '(("Name" NIL "a" "b"))'),
+    ("foo bar", '(("foo bar" NIL "MISSING_MAILBOX" "MISSING_DOMAIN"))'),
+    ("foo", '((NIL NIL "foo" "MISSING_DOMAIN"))'),
+    ('"foo bar"', '(("foo bar" NIL "MISSING_MAILBOX" "MISSING_DOMAIN"))'),
+    ("foo bar <>", '(("foo bar" NIL "MISSING_MAILBOX" "MISSING_DOMAIN"))'),
+    ('"quoted" x@y', '(("quoted x" NIL "MISSING_MAILBOX" "MISSING_DOMAIN"))'),
+    ("a@b c", '((NIL NIL "a" "b"))'),
+    ("a b@c", '(("a b" NIL "MISSING_MAILBOX" "MISSING_DOMAIN"))'),
+    ("(c) foo", '((NIL NIL "foo" "MISSING_DOMAIN"))'),
+    ("foo (c)", '(("c" NIL "foo" "MISSING_DOMAIN"))'),
+    ("foo (c) bar", '(("c" NIL "foo" "MISSING_DOMAIN"))'),
+    ("a@b (c) (d)", '(("d" NIL "a" "b"))'),
+    ('"a b"@c', '((NIL NIL "a b" "c"))'),
+    ("<user-from (comment)@ (comment) domain.org>", '((NIL NIL "user-from" "domain.org"))'),
+    ("Name (c) <a@b>", '(("Name" NIL "a" "b"))'),
+    ("a@b, foo bar, c@d",
+     '((NIL NIL "a" "b")("foo bar" NIL "MISSING_MAILBOX" "MISSING_DOMAIN")(NIL NIL "c" "d"))'),
+    ("a@b@c", '((NIL NIL "a" "b"))'),
+    ("@nohost", '((NIL NIL "MISSING_MAILBOX" "nohost"))'),
+    ("user@", '((NIL NIL "user" "MISSING_DOMAIN"))'),
+    ("a.b.@h", '((NIL NIL "a.b." "h"))'),
+    ('"a"."b"@c', '(("a" NIL "MISSING_MAILBOX" "MISSING_DOMAIN"))'),
+    ("x@[1.2.3.4]", '((NIL NIL "x" "[1.2.3.4]"))'),
+    ("x@[1.2.3.4] y", '((NIL NIL "x" "[1.2.3.4]"))'),
+    ('"q" <x@y>', '(("q" NIL "x" "y"))'),
+    ("a@b.c.d (Full Name)", '(("Full Name" NIL "a" "b.c.d"))'),
+    ("first.last@ex.com", '((NIL NIL "first.last" "ex.com"))'),
+    ("Undisclosed <>", '(("Undisclosed" NIL "MISSING_MAILBOX" "MISSING_DOMAIN"))'),
+]
+
+
+def test_envelope_addresses_as_dovecot(session):
+    """A comment names an addr-spec only outside angle brackets; words and no "@" are a
+    display name ("foo bar"); text after the domain is dropped (message-address.c)."""
+    for n, (sender, _) in enumerate(ENVELOPE_FROM):
+        append(session, "INBOX", f"From: {sender}\r\nSubject: e{n}\r\n\r\nbody\r\n".encode())
+    session.ok("SELECT INBOX")
+    lines = session.command(f"FETCH 1:{len(ENVELOPE_FROM)} (ENVELOPE)")
+    assert lines[-1] == "TAG OK FETCH completed"
+    for n, ((sender, expected), line) in enumerate(zip(ENVELOPE_FROM, lines), 1):
+        assert line == (f'* {n} FETCH (ENVELOPE (NIL "e{n - 1}" {expected} {expected} {expected} '
+                        'NIL NIL NIL NIL NIL))'), sender
+    # SEARCH reads the same addresses (Dovecot: a display name alone is found as itself)
+    assert session.command('SEARCH FROM "foo bar"') == ["* SEARCH 8 10 11 22", "TAG OK SEARCH completed"]
+    assert session.command('SEARCH FROM "foo bar <"') == ["* SEARCH", "TAG OK SEARCH completed"]
+    assert session.command("SEARCH FROM comment") == ["* SEARCH", "TAG OK SEARCH completed"]
