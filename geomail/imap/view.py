@@ -16,6 +16,7 @@ from geomail.imap.errors import Bad, Bye
 from geomail.store import messages
 
 YIELD_EVERY = 200      # untagged responses between two yields to the worker's other greenlets
+EXPUNGED_LOOKUP = 1000  # expunged UIDs read to see if the view shows one (more: assume so)
 PERMANENT_SYSTEM = RESPONSE_ORDER   # geomail/flags.py
 
 
@@ -98,8 +99,9 @@ class View:
         """
         if self.pending:
             return True
-        gone = messages.expunged_since(db, self.mailbox_id, self.modseq, self.last_uid)
-        return any(self.seq_of(uid) for uid in gone)
+        gone = messages.expunged_since(db, self.mailbox_id, self.modseq, self.last_uid,
+                                       limit=EXPUNGED_LOOKUP)
+        return len(gone) == EXPUNGED_LOOKUP or any(self.seq_of(uid) for uid in gone)
 
     # -- catching up --------------------------------------------------------------
 

@@ -234,7 +234,7 @@ class Changes:
     expunged: list     # UIDs expunged since
     keywords: list
     claimed_recent: list
-    first_recent_uid: int = 0     # as read: what a read-only view counts as \Recent
+    first_recent_uid: int         # as read: what a read-only view counts as \Recent
 
 
 def changes_since(db, mailbox_id, since, last_uid, claim_recent=False):
@@ -348,7 +348,7 @@ def message_exists(db, mailbox_id, uid):
         return cur.fetchone() is not None
 
 
-def expunged_since(db, mailbox_id, since, last_uid, limit=1000):
+def expunged_since(db, mailbox_id, since, last_uid, limit):
     """UIDs up to last_uid expunged after modseq ``since`` (at most ``limit`` of them):
     what a session that caught up to ``since`` may still be showing."""
     with db.cursor() as cur:
