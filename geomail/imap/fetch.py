@@ -237,6 +237,10 @@ def _fetch(session, p, uid_mode):
         if prefetcher is not None:
             prefetcher.close()
     if changedsince is None and answered < len(view.uids_in(ranges)):
+        if uid_mode:
+            # RFC 2180 §4.1.2: a UID FETCH leaves the expunged out, and their EXPUNGE
+            # follows; OK with the code, as Dovecot answers
+            return R.EXPUNGEISSUED, "Some messages were already expunged"
         raise expunge_issued()
 
 

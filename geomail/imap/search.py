@@ -21,7 +21,7 @@ from geomail import objectids, searchkeys as K
 from geomail.imap import condstore
 from geomail.imap import response as R, rev2
 from geomail.imap.errors import Bad, CommandError
-from geomail.imap.parser import ParseError
+from geomail.imap.parser import ParseError, SequenceSet
 from geomail.store import messages
 from geomail.store.search import search_modseqs
 
@@ -107,14 +107,17 @@ class KeyParser:
             self.depth -= 1
 
     def _set(self, seqset, uid_mode):
+        """A sequence set as a search key: numbers past the last message match nothing
+        (``1000`` in six messages; ``5:1000`` is 5:6), where FETCH would answer BAD.
+        Dovecot answers so, and RFC 3501 §6.4.4 makes a set a filter like any key."""
         view = self.session.view
         if not uid_mode and not seqset.saved:
             count = len(view)
-            clipped = [(min(a, count) if a else a, min(b, count) if b else b)
-                       for a, b in seqset.ranges]
-            seqset.ranges = [(a, b) for a, b in clipped if a != 0 and b != 0]
-            if not seqset.ranges:
+            ranges = [(low, min(high, count)) for low, high in seqset.resolve(count)
+                      if 1 <= low <= count]
+            if not ranges:
                 return K.Nothing()
+            seqset = SequenceSet(ranges)
         return K.Uids(tuple(view.uid_ranges(seqset, uid_mode, saved=self.session.saved_search)))
 
     def _keyword(self, word):
@@ -399,6 +402,16 @@ def _search(session, p, tag, uid_mode):
         raise
     uids = [uid for uid, _ in matches]
     answer(session, tag, b"SEARCH", uid_mode, options, uids, dict(matches), parser.uses_modseq)
+    return completion(session, uid_mode)
+
+
+def completion(session, uid_mode):
+    """The tagged OK's code: [EXPUNGEISSUED] when sequence numbers the client holds name
+    messages another session expunged, whose answer the search could not know (a UID
+    SEARCH is followed by their EXPUNGE, so it needs none)."""
+    if not uid_mode and session.view.shows_expunged(session.context.db):
+        return R.EXPUNGEISSUED, None
+    return None
 
 
 def forget_saved_on_failure(session, saving, exc):

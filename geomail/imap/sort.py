@@ -78,6 +78,7 @@ def _sort(session, p, tag, uid_mode):
     order = sorted_uids(rows, fields, program)
     modseqs = {row[0]: row[1] for row in rows}
     S.answer(session, tag, b"SORT", uid_mode, options, order, modseqs, parser.uses_modseq)
+    return S.completion(session, uid_mode)
 
 
 def rows_of_view(session, key, fields):

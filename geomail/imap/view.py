@@ -18,6 +18,7 @@ from geomail.imap.errors import Bad, Bye
 from geomail.store import messages
 
 YIELD_EVERY = 200      # untagged responses between two yields to the worker's other greenlets
+EXPUNGED_LOOKUP = 1000  # expunged UIDs read to see if the view shows one (more: assume so)
 PERMANENT_SYSTEM = RESPONSE_ORDER   # geomail/flags.py
 
 
@@ -125,6 +126,19 @@ class View:
             out.extend(self.uids[i:j])
         return out
 
+    def shows_expunged(self, db):
+        """Does the view still show messages another session expunged (announced or not)?
+
+        Their rows are gone, so a SEARCH cannot say whether they match: it ends
+        OK [EXPUNGEISSUED] (RFC 5530 §3), as Dovecot's does, and the client knows
+        to NOOP.  Asked only of the store's expunge log since the last catch-up.
+        """
+        if self.pending:
+            return True
+        gone = messages.expunged_up_to(db, self.mailbox_id, self.modseq, self.last_uid,
+                                       limit=EXPUNGED_LOOKUP)
+        return len(gone) == EXPUNGED_LOOKUP or any(self.seq_of(uid) for uid in gone)
+
     # -- catching up --------------------------------------------------------------
 
     def own_change(self, modseq):
@@ -176,6 +190,8 @@ class View:
             if changes.claimed_recent:
                 low, high = changes.claimed_recent
                 self.recent.update(u for u in new if low <= u <= high)
+            elif self.readonly:     # EXAMINE: recent until a SELECT claims it (select.py)
+                self.recent.update(u for u in new if u >= changes.first_recent_uid)
             session.untagged(b"%d EXISTS" % len(self.uids))
             if self.tracks_recent:
                 session.untagged(b"%d RECENT" % len(self.recent))

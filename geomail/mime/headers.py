@@ -395,27 +395,21 @@ def parse_addresses(value):
 
 
 def _one_address(toks):
-    # Dovecot takes a comment as the name only inside or after the addr-spec
-    first = next((k for k, t in enumerate(toks) if t[:1] != b"("), len(toks))
-    comments = [t for t in toks[first:] if t[:1] == b"("]
+    if b"<" not in toks:
+        return _addr_spec(toks)
+    # name-addr: the phrase before "<" is the name; a comment never is (Dovecot)
     toks = [t for t in toks if t[:1] != b"("]
-    if not toks:
-        return None
     route = None
-    if b"<" in toks:
-        k = toks.index(b"<")
-        name_toks = toks[:k]
-        inner = toks[k + 1:]
-        if b">" in inner:
-            inner = inner[:inner.index(b">")]
-        if b":" in inner:   # obsolete route: <@a,@b:user@host>
-            c = inner.index(b":")
-            route = b"".join(inner[:c]) or None
-            inner = inner[c + 1:]
-        name = _phrase(name_toks)
-    else:
-        inner = toks
-        name = None
+    k = toks.index(b"<")
+    name_toks = toks[:k]
+    inner = toks[k + 1:]
+    if b">" in inner:
+        inner = inner[:inner.index(b">")]
+    if b":" in inner:   # obsolete route: <@a,@b:user@host>
+        c = inner.index(b":")
+        route = b"".join(inner[:c]) or None
+        inner = inner[c + 1:]
+    name = _phrase(name_toks)
     if b"@" in inner:
         k = len(inner) - 1 - inner[::-1].index(b"@")
         mailbox = b"".join(_unquote(t) if t[:1] == b'"' else t for t in inner[:k])
@@ -423,15 +417,133 @@ def _one_address(toks):
     else:
         mailbox = b"".join(_unquote(t) if t[:1] == b'"' else t for t in inner)
         host = b""
-    if name is None and comments:
-        c = comments[-1]
-        name = c[1:-1] if c.endswith(b")") else c[1:]
-        name = name.strip() or None
     return (name, route, mailbox or MISSING_MAILBOX, host or MISSING_DOMAIN)
+
+
+_SPECIAL_TOKENS = frozenset((b"<", b">", b"@", b",", b";", b":", b"[", b"]"))
+
+
+def _addr_spec(toks):
+    """An address without angle brackets, read as Dovecot's parse_addr_spec() reads it
+    (lib-mail/message-address.c), so ENVELOPE and SEARCH agree with it: the last
+    comment in or after the addr-spec is the name (``a@b (Name)``); a local part
+    followed by more words and no "@" is a display name with neither mailbox nor
+    host (``foo bar``, ``a b@c``, ``"quoted" x@y``), as is a lone quoted string;
+    words after the domain are dropped (``a@b c``)."""
+    comments = []
+    i = _skip_comments(toks, 0, None)          # a comment before it is no name
+    local, i = _dotted(toks, i, comments)
+    i = _skip_comments(toks, i, comments)
+    host = None
+    if i < len(toks) and toks[i] == b"@":
+        i = _skip_comments(toks, i + 1, comments)
+        if i < len(toks) and toks[i] == b"[":  # domain-literal
+            j = toks.index(b"]", i) + 1 if b"]" in toks[i:] else len(toks)
+            host, i = b"".join(toks[i:j]), j
+        else:
+            labels, i = _dotted(toks, i, comments)
+            host = b"".join(labels)
+        _skip_comments(toks, i, comments)
+    mailbox = b"".join(_unquote(t) if t[:1] == b'"' else t for t in local)
+    if comments:
+        c = comments[-1]
+        name = (c[1:-1] if c.endswith(b")") else c[1:]).strip() or None
+        return (name, None, mailbox or MISSING_MAILBOX, host or MISSING_DOMAIN)
+    if host is None:
+        phrase, _ = _dotted(toks, i, [], words=True)
+        if phrase and phrase[0][:1] == b".":
+            phrase = []         # obs-phrase: a word first
+        if phrase or (len(local) == 1 and local[0][:1] == b'"'):
+            name = b" ".join([mailbox] + [_unquote(t) for t in phrase])
+            return (name, None, MISSING_MAILBOX, MISSING_DOMAIN)
+    if not local and host is None:
+        return None
+    return (None, None, mailbox or MISSING_MAILBOX, host or MISSING_DOMAIN)
+
+
+def _skip_comments(toks, i, comments):
+    while i < len(toks) and toks[i][:1] == b"(":
+        if comments is not None:
+            comments.append(toks[i])
+        i += 1
+    return i
+
+
+def _dotted(toks, i, comments, words=False):
+    """The tokens of a dot-atom (or obs-local-part: words joined by "."), from i, and
+    where it ends; ``words``: any run of words, as a phrase (obs-phrase allows ".")."""
+    out = []
+    n = len(toks)
+    while i < n:
+        t = toks[i]
+        if t[:1] == b"(":
+            i = _skip_comments(toks, i, comments)
+            continue
+        if t in _SPECIAL_TOKENS:
+            break
+        if out and not words and (out[-1][:1] == b'"' or not (out[-1].endswith(b".")
+                                                                or t.startswith(b"."))):
+            break       # a quoted local part ends there ("a"."b"@c: Dovecot's name "a")
+        out.append(t)
+        i += 1
+    return out, i
 
 
 def _phrase(toks):
     return b" ".join(_unquote(t) for t in toks) or None
+
+
+def address_text(value):
+    """An address field (bytes, folded) written back from its parsed addresses, as str.
+
+    FROM, TO and CC search this text, not the raw field: Dovecot's SEARCH
+    (index-search.c) matches message_address_write()'s form of the parsed
+    list, so ``<user (c)@ (c) host>`` is found as ``user@host``.  As there,
+    an entry is ``mailbox@host`` or ``name <@route:mailbox@host>``, a display
+    name alone (``foo bar``) when there is neither mailbox nor host (``<>``
+    if the name is one word or none, which SORT reads back as MISSING_MAILBOX);
+    a group is ``group: a, b;``.  A name of more than atoms and blanks is
+    quoted (``"John Q. Public" <j@x>``), so is a local part that is no
+    dot-atom: the text parses back to the same addresses (SORT reads its
+    first address from it).  Encoded words are decoded last (RFC 2047 §6.1).
+    """
+    out, members = [], None
+    for name, route, mailbox, host in parse_addresses(value):
+        if host is None and mailbox is not None:          # group start
+            members = []
+            out.append(_quoted(mailbox, _PHRASE_CHARS) + b":")
+        elif host is None:                                # group end
+            out[-1] += (b" " + b", ".join(members) if members else b"") + b";"
+            members = None
+        else:
+            (out if members is None else members).append(_address_entry(name, route, mailbox, host))
+    return decode_words(b", ".join(out))
+
+
+def _address_entry(name, route, mailbox, host):
+    spec = b"" if mailbox == MISSING_MAILBOX else _quoted(mailbox, _LOCAL_PART_CHARS)
+    if host != MISSING_DOMAIN:
+        spec += b"@" + host
+    if spec and not name and not route:
+        return spec
+    if not spec and not route and name and b" " in name.strip():
+        return _quoted(name, _PHRASE_CHARS)     # "foo bar": parses back as a name alone
+    name = _quoted(name, _PHRASE_CHARS) + b" " if name else b""
+    return name + b"<" + (route + b":" if route else b"") + spec + b">"
+
+
+_ATEXT_8BIT = frozenset(         # atext (RFC 5322 §3.2.3) and 8-bit bytes, as Dovecot
+    b"!#$%&'*+-/=?^_`{|}~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+) | frozenset(range(0x80, 0x100))
+_PHRASE_CHARS = _ATEXT_8BIT | frozenset(b" ")        # a display name of atoms
+_LOCAL_PART_CHARS = _ATEXT_8BIT | frozenset(b".")    # a dot-atom local part
+
+
+def _quoted(text, plain):
+    """text as message_address_write() gives it: quoted unless made of ``plain`` bytes."""
+    if plain.issuperset(text):
+        return text
+    return b'"' + text.replace(b"\\", b"\\\\").replace(b'"', b'\\"') + b'"'
 
 
 # --- Dovecot 2.3 compatible field parsing, for ENVELOPE and BODYSTRUCTURE -----

@@ -986,9 +986,12 @@ def _decode_text(data, charset):
 
 def _top_headers(fields):
     out = {}
-    for name in ("message-id", "date", "from", "to", "cc", "subject", "in-reply-to"):
+    for name in ("message-id", "date", "subject", "in-reply-to"):
         v = H.first(fields, name)
         out[name] = None if v is None else H.decode_words(H.unfold(v)).strip()
+    for name in ("from", "to", "cc"):      # what SEARCH FROM/TO/CC and SORT read
+        v = H.first(fields, name)
+        out[name] = None if v is None else H.address_text(v)
     # message-ids hold no encoded words (RFC 2047 §5), and References may be long:
     # whole, for the store to keep its last ids
     v = H.first(fields, "references")

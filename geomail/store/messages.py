@@ -186,7 +186,9 @@ def open_mailbox(db, mailbox_id, claim_recent):
     """Snapshot of a mailbox for SELECT (claim_recent) or EXAMINE.
 
     The session that SELECTs first after new mail arrives gets it as \\Recent
-    and moves first_recent_uid to uidnext (RFC 3501 §2.3.2).
+    and moves first_recent_uid to uidnext (RFC 3501 §2.3.2).  EXAMINE sees
+    the same \\Recent messages but leaves them to the next SELECT (read-only:
+    RFC 3501 §6.3.2 permits no change, and Dovecot keeps them recent too).
     """
     def work(cur):
         if claim_recent:
@@ -202,9 +204,8 @@ def open_mailbox(db, mailbox_id, claim_recent):
         uids = [r[0] for r in _rows_by_uid(cur, "uid", "mailbox_id = %s", [mailbox_id])]
         cur.execute("SELECT MIN(uid) FROM messages WHERE mailbox_id = %s AND seen = 0", (mailbox_id,))
         first_unseen = cur.fetchone()[0]
-        recent = []
+        recent = [uid for uid in uids if uid >= first_recent]
         if claim_recent:
-            recent = [uid for uid in uids if uid >= first_recent]
             if first_recent < uidnext:
                 cur.execute("UPDATE mailboxes SET first_recent_uid = %s WHERE id = %s",
                             (uidnext, mailbox_id))
@@ -240,6 +241,7 @@ class Changes:
     expunged: list     # UIDs expunged since
     keywords: list
     claimed_recent: list
+    first_recent_uid: int         # as read: what a read-only view counts as \Recent
 
 
 def changes_since(db, mailbox_id, since, last_uid, claim_recent=False):
@@ -252,7 +254,8 @@ def changes_since(db, mailbox_id, since, last_uid, claim_recent=False):
             return None
         highestmodseq, keywords, first_recent, uidnext = row
         if highestmodseq <= since:
-            return Changes(highestmodseq, [], [], [], keywords.split(" ") if keywords else [], [])
+            return Changes(highestmodseq, [], [], [], keywords.split(" ") if keywords else [], [],
+                           first_recent)
         rows = _rows_by_uid(cur, "uid, seen, answered, flagged, deleted, draft, keywords, modseq",
                             "mailbox_id = %s AND modseq > %s", [mailbox_id, since])
         new, changed = [], []
@@ -270,7 +273,7 @@ def changes_since(db, mailbox_id, since, last_uid, claim_recent=False):
     if claim_recent and new and new[-1][0] >= first_recent:
         claimed = _claim_recent(db, mailbox_id, new[-1][0])
     return Changes(highestmodseq, new, changed, expunged,
-                   keywords.split(" ") if keywords else [], claimed)
+                   keywords.split(" ") if keywords else [], claimed, first_recent)
 
 
 def _claim_recent(db, mailbox_id, upto):
@@ -407,6 +410,15 @@ def message_exists(db, mailbox_id, uid):
     with db.cursor() as cur:
         cur.execute("SELECT 1 FROM messages WHERE mailbox_id = %s AND uid = %s", (mailbox_id, uid))
         return cur.fetchone() is not None
+
+
+def expunged_up_to(db, mailbox_id, since, last_uid, limit):
+    """UIDs up to last_uid expunged after modseq ``since`` (at most ``limit`` of them):
+    what a session that caught up to ``since`` may still be showing."""
+    with db.cursor() as cur:
+        cur.execute("SELECT uid FROM expunged WHERE mailbox_id = %s AND modseq > %s AND uid <= %s "
+                    "LIMIT %s", (mailbox_id, since, last_uid, limit))
+        return [r[0] for r in cur.fetchall()]
 
 
 def mark_seen(db, mailbox_id, uids):

@@ -17,14 +17,15 @@ def test_fetch_metadata(session, deliver):
     body = '("text" "plain" ("charset" "us-ascii") NIL NIL "7bit" 11 1)'
     structure = '("text" "plain" ("charset" "us-ascii") NIL NIL "7bit" 11 1 NIL NIL NIL NIL)'
     size = int(re.search(r"RFC822.SIZE (\d+)", lines[0]).group(1))
-    assert lines == [f"* 1 FETCH (UID 1 FLAGS () RFC822.SIZE {size} {ENVELOPE} BODY {body} "
+    # EXAMINE sees the new message as \Recent (and leaves it so: RFC 3501 §6.3.2)
+    assert lines == [f"* 1 FETCH (UID 1 FLAGS (\\Recent) RFC822.SIZE {size} {ENVELOPE} BODY {body} "
                      f"BODYSTRUCTURE {structure})", "TAG OK FETCH completed"]
     whole = session.command("FETCH 1 RFC822")
     assert whole[0].startswith(f"* 1 FETCH (RFC822 {{{size}}}\r\nReturn-Path: <alice@example.org>\r\n")
     assert fetch_literal(whole).endswith(data.decode())
     assert len(fetch_literal(whole)) == size
     fast = session.command("FETCH 1 FAST")[0]
-    assert re.fullmatch(r'\* 1 FETCH \(FLAGS \(\) INTERNALDATE "\d\d-\w\w\w-\d{4} \d\d:\d\d:\d\d \+0000" '
+    assert re.fullmatch(r'\* 1 FETCH \(FLAGS \(\\Recent\) INTERNALDATE "\d\d-\w\w\w-\d{4} \d\d:\d\d:\d\d \+0000" '
                         rf"RFC822.SIZE {size}\)", fast)
 
 
@@ -79,7 +80,7 @@ def test_sections(session, deliver):
     assert structure.startswith('* 1 FETCH (BODYSTRUCTURE (("text" "plain" ("charset" "utf-8") NIL NIL '
                                 '"7bit" 29 0 NIL NIL NIL NIL)("application" "octet-stream" ("name" "data.bin")')
     # read-only: nothing became \Seen
-    assert session.command("FETCH 1 FLAGS") == ["* 1 FETCH (FLAGS ())", "TAG OK FETCH completed"]
+    assert session.command("FETCH 1 FLAGS") == ["* 1 FETCH (FLAGS (\\Recent))", "TAG OK FETCH completed"]
 
 
 def test_rfc822_header_and_text(session, deliver):
