@@ -492,7 +492,7 @@ class SMTPSession:
         counters.smtp_bytes.inc(delivery.size)
         started = time.monotonic()
         try:
-            stored = delivery.commit(targets)
+            stored = self.context.committer.commit(delivery, targets)   # group commit
         except DeliveryFailed as failed:
             for key in transaction.recipients:
                 directory(self.context).forget(key)

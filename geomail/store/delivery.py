@@ -68,7 +68,8 @@ def store_messages(db, batch):
     the whole batch.  Keywords (APPEND's flags) and messages whose raw needs
     chunks take the statement by statement path.
     """
-    if dialect.of(db).scripts and not any(_has_keywords(message[2]) for message in batch):
+    if dialect.of(db).scripts and all(message[2] and not _has_keywords(message[2])
+                                      for message in batch):
         allocation = _Allocation(batch)
         rows = db.run_script(lambda cur: _script(cur, batch, allocation))
         if rows is not None:
