@@ -47,12 +47,15 @@ class Committer:
                 try:
                     outcomes = commit_together([(delivery, targets)
                                                 for delivery, targets, _ in batch])
-                except BaseException as exc:    # no session may wait for ever
+                except Exception as exc:        # a bug: no session may wait for ever
                     for _, _, result in batch:
                         result.set(DeliveryFailed(exc))
-                    if not isinstance(exc, Exception):
-                        raise
                     continue
+                except BaseException as exc:    # killed: the sessions waiting are told
+                    for _, _, result in batch + self.ready:
+                        result.set(DeliveryFailed(exc))
+                    self.ready = []
+                    raise
                 for (_, _, result), outcome in zip(batch, outcomes):
                     result.set(outcome)
         finally:

@@ -68,12 +68,20 @@ def storage_failure(failed):
     return reply("too_big_to_store" if failed.too_big else "storage_refused")
 
 
+_RENDERED = {}    # reply name -> wire bytes of a reply without fields, rendered once
+
+
 def reply(reply_name, **fields):
     """The wire bytes of reply `reply_name`; {fields} in its text are filled in."""
     code, enhanced, text = REPLIES[reply_name]
     if code >= 400:
         metrics.get().smtp_refused.labels(reply_name).inc()
-    return format_reply(code, enhanced, text.format(**fields) if fields else text)
+    if fields:
+        return format_reply(code, enhanced, text.format(**fields))
+    rendered = _RENDERED.get(reply_name)
+    if rendered is None:
+        rendered = _RENDERED[reply_name] = format_reply(code, enhanced, text)
+    return rendered
 
 
 def format_reply(code, enhanced, text):

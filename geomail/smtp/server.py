@@ -10,6 +10,7 @@ after the MySQL transaction has committed.
 
 import datetime
 import email.utils
+import functools
 import logging
 import secrets
 import time
@@ -33,6 +34,32 @@ log = logging.getLogger("geomail.smtp")
 # long ESMTP parameter lists are common, and answer 500 5.5.2 beyond it.
 MAX_COMMAND_LINE = 1000
 READ_CHUNK = 64 * 1024
+
+
+@functools.lru_cache(maxsize=4)
+def greeting(hostname):
+    """The 220 banner, rendered once."""
+    return format_reply(220, None, f"{hostname} ESMTP geomail")
+
+
+@functools.lru_cache(maxsize=8)
+def ehlo_keywords(max_size, starttls):
+    """The EHLO reply's lines after the first, rendered once (RFC 5321 4.1.1.1)."""
+    keywords = ["PIPELINING", f"SIZE {max_size}", "8BITMIME", "ENHANCEDSTATUSCODES",
+                "SMTPUTF8", "CHUNKING"] + (["STARTTLS"] if starttls else []) + ["HELP"]
+    return "".join(f"250-{k}\r\n" for k in keywords[:-1]).encode() + b"250 HELP\r\n"
+
+
+_received = [None, ""]     # (second, its RFC 5322 date-time) for Received: lines
+
+
+def received_date():
+    """Now as a Received: header's date, formatted once a second (not per recipient)."""
+    second = int(time.time())
+    if _received[0] != second:
+        _received[:] = [second, email.utils.format_datetime(
+            datetime.datetime.fromtimestamp(second).astimezone())]
+    return _received[1]
 
 
 def handle_smtp(context, sock, address, implicit_tls=False):
@@ -96,7 +123,7 @@ class SMTPSession:
         self.log.info("connect from %s port %d%s", self.peer, self.port,
                       " (implicit TLS)" if self.tls else "")
         try:
-            self.send(format_reply(220, None, f"{self.context.hostname} ESMTP geomail"))
+            self.send(greeting(self.context.hostname))
             while not self.closing:
                 if not self.conn.has_buffered():
                     self.flush()                 # RFC 2920: reply in batches to pipelined input
@@ -212,13 +239,9 @@ class SMTPSession:
             return
         self.helo, self.esmtp = arg.split()[0], True
         self.reset_transaction()
-        lines = [f"{self.context.hostname} Hello {self.helo}", "PIPELINING",
-                 f"SIZE {self.config.max_message_size}", "8BITMIME", "ENHANCEDSTATUSCODES",
-                 "SMTPUTF8", "CHUNKING"]
-        if self.context.tls_context is not None and not self.tls:
-            lines.append("STARTTLS")
-        lines.append("HELP")
-        self.send(format_reply(250, None, "\n".join(lines)))
+        starttls = self.context.tls_context is not None and not self.tls
+        self.send(f"250-{self.context.hostname} Hello {self.helo}\r\n".encode("utf-8")
+                  + ehlo_keywords(self.config.max_message_size, starttls))
 
     def smtp_HELO(self, arg):
         if not arg:
@@ -524,7 +547,7 @@ class SMTPSession:
             protocol = "ESMTPS" if self.tls else "ESMTP"
         else:
             protocol = "SMTP"
-        date = email.utils.format_datetime(datetime.datetime.now().astimezone())
+        date = received_date()
         sender = str(transaction.sender) if transaction.sender else ""
         text = (f"Return-Path: <{sender}>\r\n"
                 f"Received: from {self.helo} ([{self.peer}])\r\n"

@@ -13,7 +13,7 @@ import threading
 
 import pymysql
 import pymysql.err
-from pymysql.constants import CLIENT
+from pymysql.constants import CLIENT, SERVER_STATUS
 from dbutils.pooled_db import PooledDB
 
 from geomail import metrics
@@ -61,7 +61,8 @@ def connect_kwargs(url, require_database=True):
 
 
 class ScriptConnection(pymysql.connections.Connection):
-    """pymysql's connection, whose BEGIN and COMMIT a script may carry itself.
+    """pymysql's connection, whose BEGIN and COMMIT a script may carry itself
+    (and whose escaping of text runs in C).
 
     Database.run_script calls begin(script=True) and commit() as any
     transaction does, so that DBUtils knows a transaction is open: outside
@@ -87,6 +88,19 @@ class ScriptConnection(pymysql.connections.Connection):
     def rollback(self):
         self._script = False
         super().rollback()
+
+    def escape(self, obj, mapping=None):
+        """A text value quoted as pymysql quotes it (a backslash before NUL, LF, CR,
+        ^Z, quotes and itself), by str.replace, which runs in C: pymysql's
+        str.translate with multi-character replacements takes about 0.5 ms for a
+        4 KiB text, and each message has several (text_plain, part tree, IMAP
+        forms): py-spy found 8% of a worker there."""
+        if not isinstance(obj, str) or (
+                self.server_status & SERVER_STATUS.SERVER_STATUS_NO_BACKSLASH_ESCAPES):
+            return super().escape(obj, mapping)
+        return "'" + (obj.replace("\\", "\\\\").replace("\0", "\\0").replace("\n", "\\n")
+                      .replace("\r", "\\r").replace("\032", "\\Z").replace('"', '\\"')
+                      .replace("'", "\\'")) + "'"
 
 
 def _connect(*args, **kwargs):

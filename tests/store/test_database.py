@@ -172,3 +172,23 @@ def test_a_connection_killed_while_idle_is_replaced_before_use(one_connection):
         (second,) = cur.fetchone()
     assert second != first
     assert rows(one_connection) == [7]
+
+
+def test_escaping_is_pymysqls_and_round_trips(one_connection):
+    """The pool's faster escape_string gives pymysql's output, and MySQL reads it back."""
+    import random
+    from pymysql.converters import escape_string
+    rng = random.Random(13)
+    alphabet = "\\\0\n\r\032\"'ab%€\udcff"
+    with one_connection.cursor() as cur:
+        for _ in range(5000):
+            text = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 24)))
+            assert cur.mogrify("%s", (text,)) == "'" + escape_string(text) + "'", repr(text)
+    tricky = "a\\b\0c\nd\re\032f\"g'h%s€"
+    with one_connection.transaction() as cur:
+        cur.execute("INSERT INTO t VALUES (%s, %s)", (8, tricky[:10]))
+        cur.execute("SELECT %s", (tricky,))
+        assert cur.fetchone() == (tricky,)
+    with one_connection.cursor() as cur:
+        cur.execute("SELECT v FROM t WHERE id = 8")
+        assert cur.fetchone() == (tricky[:10],)
