@@ -91,9 +91,11 @@ class _Allocation:
 
     def __init__(self, batch):
         self.rows = {}                # mailbox_id -> [(message index, target)]
+        self.places = {}              # mailbox_id -> [(message index, position in targets)]
         for index, (_, _, targets, _) in enumerate(batch):
-            for target in targets:
+            for position, target in enumerate(targets):
                 self.rows.setdefault(target.mailbox_id, []).append((index, target))
+                self.places.setdefault(target.mailbox_id, []).append((index, position))
         self.mailboxes = sorted(self.rows)
         self.batch = batch
 
@@ -102,10 +104,11 @@ class _Allocation:
         first new UID (the script's final SELECT)."""
         uid_of = {}
         for mailbox_id, first in zip(self.mailboxes, first_uids):
-            for offset, (_, target) in enumerate(self.rows[mailbox_id]):
-                uid_of[id(target)] = int(first) + offset
-        return [[(target.mailbox_id, uid_of[id(target)]) for target in targets]
-                for _, _, targets, _ in self.batch]
+            for offset, place in enumerate(self.places[mailbox_id]):
+                uid_of[place] = int(first) + offset
+        return [[(target.mailbox_id, uid_of[index, position])
+                 for position, target in enumerate(targets)]
+                for index, (_, _, targets, _) in enumerate(self.batch)]
 
 
 def _script(cur, batch, allocation):

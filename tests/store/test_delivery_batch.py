@@ -87,3 +87,11 @@ def test_a_target_that_is_gone_stores_nothing_of_the_batch(migrated_db, boxes):
     # the connection it failed on was rolled back and serves the next delivery
     assert store_messages(migrated_db, [(message("next"), [], [Target(inbox)], ())]) == [
         [(inbox, 1)]]
+
+
+def test_one_target_object_shared_by_two_messages_gets_two_uids(migrated_db, boxes):
+    inbox, _ = boxes
+    target = Target(inbox)
+    assert store_messages(migrated_db, [(message("a"), [], [target], ()),
+                                        (message("b"), [], [target], ())]) == [
+        [(inbox, 1)], [(inbox, 2)]]
