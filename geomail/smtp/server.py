@@ -10,7 +10,6 @@ after the MySQL transaction has committed.
 
 import datetime
 import email.utils
-import functools
 import logging
 import secrets
 import time
@@ -25,7 +24,7 @@ from geomail.netio import Connection, ConnectionClosed, DeadlineExceeded, LineTo
 from geomail.smtp.addresses import AddressError, parse_mailbox, parse_path
 from geomail.smtp.dotstream import DotUnstuffer, LineEndFixer
 from geomail.smtp.recipients import RecipientDirectory
-from geomail.smtp.replies import format_reply, reply, storage_failure
+from geomail.smtp.replies import ehlo_keywords, format_reply, greeting, reply, storage_failure
 
 log = logging.getLogger("geomail.smtp")
 
@@ -34,20 +33,6 @@ log = logging.getLogger("geomail.smtp")
 # long ESMTP parameter lists are common, and answer 500 5.5.2 beyond it.
 MAX_COMMAND_LINE = 1000
 READ_CHUNK = 64 * 1024
-
-
-@functools.lru_cache(maxsize=4)
-def greeting(hostname):
-    """The 220 banner, rendered once."""
-    return format_reply(220, None, f"{hostname} ESMTP geomail")
-
-
-@functools.lru_cache(maxsize=8)
-def ehlo_keywords(max_size, starttls):
-    """The EHLO reply's lines after the first, rendered once (RFC 5321 4.1.1.1)."""
-    keywords = ["PIPELINING", f"SIZE {max_size}", "8BITMIME", "ENHANCEDSTATUSCODES",
-                "SMTPUTF8", "CHUNKING"] + (["STARTTLS"] if starttls else []) + ["HELP"]
-    return "".join(f"250-{k}\r\n" for k in keywords[:-1]).encode() + b"250 HELP\r\n"
 
 
 _received = [None, ""]     # (second, its RFC 5322 date-time) for Received: lines
