@@ -6,7 +6,8 @@ log = logging.getLogger("geomail.context")
 
 
 class ServerContext:
-    """Holds the worker's database pool and blob store (both created after fork)."""
+    """Holds the worker's database pool and blob store (both created after fork), and
+    the committer its SMTP sessions' deliveries share transactions through."""
 
     def __init__(self, config, db, blobs, worker=None):
         self.config = config
@@ -16,6 +17,7 @@ class ServerContext:
         self.worker = worker
         self.tls_context = server_tls_context(config)
         self.upload_budget = _budget(config)
+        self.committer = _committer()
         self._mailbox_listeners = []
         self._other_buckets = {}
 
@@ -100,6 +102,12 @@ def _attachment_cache(config):
 def _budget(config):
     from geomail.blobs.pipelined import ByteBudget
     return ByteBudget(getattr(config, "upload_buffer_budget", 256 * 1024 * 1024))
+
+
+def _committer():
+    """The worker's SMTP group commit (geomail/smtp/committer.py)."""
+    from geomail.smtp.committer import Committer
+    return Committer()
 
 
 def server_tls_context(config):

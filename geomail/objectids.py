@@ -61,6 +61,16 @@ def _first_id(value):
 def thread_id_of(message_id, in_reply_to, references, content_id):
     """THREADID of a new message: the thread root's Message-ID hashed; a message
     without any id is a thread of its own (hashed from its content id)."""
+    return (thread_root_id(message_id, in_reply_to, references)
+            or _hashed(f"\0content {int(content_id)}"))
+
+
+def thread_root_id(message_id, in_reply_to, references):
+    """THREADID from the message's ids alone, or None when it has none (then only
+    thread_id_of, given the content id, can name its thread)."""
     root = _first_id(references) or _first_id(in_reply_to) or _first_id(message_id)
-    key = root if root is not None else f"\0content {int(content_id)}"
+    return None if root is None else _hashed(root)
+
+
+def _hashed(key):
     return "T" + hashlib.sha256(key.encode("utf-8", "replace")).hexdigest()[:THREAD_HEX]

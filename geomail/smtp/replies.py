@@ -4,6 +4,8 @@ Handlers name a reply from this table instead of writing literals, so the
 codes stay consistent and can be reviewed in one place.
 """
 
+import functools
+
 from geomail import metrics
 from geomail.errors import PERMANENT
 
@@ -72,12 +74,34 @@ def storage_failure(failed):
     return reply("too_big_to_store" if failed.too_big else "storage_refused")
 
 
+_RENDERED = {}    # reply name -> wire bytes of a reply without fields, rendered once
+
+
 def reply(reply_name, **fields):
     """The wire bytes of reply `reply_name`; {fields} in its text are filled in."""
     code, enhanced, text = REPLIES[reply_name]
     if code >= 400:
         metrics.get().smtp_refused.labels(reply_name).inc()
-    return format_reply(code, enhanced, text.format(**fields) if fields else text)
+    if fields:
+        return format_reply(code, enhanced, text.format(**fields))
+    rendered = _RENDERED.get(reply_name)
+    if rendered is None:
+        rendered = _RENDERED[reply_name] = format_reply(code, enhanced, text)
+    return rendered
+
+
+@functools.lru_cache(maxsize=4)
+def greeting(hostname):
+    """The 220 banner, rendered once."""
+    return format_reply(220, None, f"{hostname} ESMTP geomail")
+
+
+@functools.lru_cache(maxsize=8)
+def ehlo_keywords(max_size, starttls):
+    """The EHLO reply's lines after the first, rendered once (RFC 5321 4.1.1.1)."""
+    keywords = ["PIPELINING", f"SIZE {max_size}", "8BITMIME", "ENHANCEDSTATUSCODES",
+                "SMTPUTF8", "CHUNKING"] + (["STARTTLS"] if starttls else []) + ["HELP"]
+    return "".join(f"250-{k}\r\n" for k in keywords[:-1]).encode() + b"250 HELP\r\n"
 
 
 def format_reply(code, enhanced, text):

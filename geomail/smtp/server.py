@@ -24,7 +24,7 @@ from geomail.netio import Connection, ConnectionClosed, DeadlineExceeded, LineTo
 from geomail.smtp.addresses import AddressError, parse_mailbox, parse_path
 from geomail.smtp.dotstream import DotUnstuffer, LineEndFixer
 from geomail.smtp.recipients import RecipientDirectory
-from geomail.smtp.replies import format_reply, reply, storage_failure
+from geomail.smtp.replies import ehlo_keywords, format_reply, greeting, reply, storage_failure
 from geomail.store.quota import get_quota
 
 log = logging.getLogger("geomail.smtp")
@@ -34,6 +34,18 @@ log = logging.getLogger("geomail.smtp")
 # long ESMTP parameter lists are common, and answer 500 5.5.2 beyond it.
 MAX_COMMAND_LINE = 1000
 READ_CHUNK = 64 * 1024
+
+
+_received = [None, ""]     # (second, its RFC 5322 date-time) for Received: lines
+
+
+def received_date():
+    """Now as a Received: header's date, formatted once a second (not per recipient)."""
+    second = int(time.time())
+    if _received[0] != second:
+        _received[:] = [second, email.utils.format_datetime(
+            datetime.datetime.fromtimestamp(second).astimezone())]
+    return _received[1]
 
 
 def handle_smtp(context, sock, address, implicit_tls=False):
@@ -98,7 +110,7 @@ class SMTPSession:
         self.log.info("connect from %s port %d%s", self.peer, self.port,
                       " (implicit TLS)" if self.tls else "")
         try:
-            self.send(format_reply(220, None, f"{self.context.hostname} ESMTP geomail"))
+            self.send(greeting(self.context.hostname))
             while not self.closing:
                 if not self.conn.has_buffered():
                     self.flush()                 # RFC 2920: reply in batches to pipelined input
@@ -214,13 +226,9 @@ class SMTPSession:
             return
         self.helo, self.esmtp = arg.split()[0], True
         self.reset_transaction()
-        lines = [f"{self.context.hostname} Hello {self.helo}", "PIPELINING",
-                 f"SIZE {self.config.max_message_size}", "8BITMIME", "ENHANCEDSTATUSCODES",
-                 "SMTPUTF8", "CHUNKING"]
-        if self.context.tls_context is not None and not self.tls:
-            lines.append("STARTTLS")
-        lines.append("HELP")
-        self.send(format_reply(250, None, "\n".join(lines)))
+        starttls = self.context.tls_context is not None and not self.tls
+        self.send(f"250-{self.context.hostname} Hello {self.helo}\r\n".encode("utf-8")
+                  + ehlo_keywords(self.config.max_message_size, starttls))
 
     def smtp_HELO(self, arg):
         if not arg:
@@ -528,7 +536,7 @@ class SMTPSession:
         counters.smtp_bytes.inc(delivery.size)
         started = time.monotonic()
         try:
-            stored = delivery.commit(targets)
+            stored = self.context.committer.commit(delivery, targets)   # group commit
         except DeliveryFailed as failed:
             for key in transaction.recipients:
                 directory(self.context).forget(key)
@@ -560,7 +568,7 @@ class SMTPSession:
             protocol = "ESMTPS" if self.tls else "ESMTP"
         else:
             protocol = "SMTP"
-        date = email.utils.format_datetime(datetime.datetime.now().astimezone())
+        date = received_date()
         sender = str(transaction.sender) if transaction.sender else ""
         text = (f"Return-Path: <{sender}>\r\n"
                 f"Received: from {self.helo} ([{self.peer}])\r\n"

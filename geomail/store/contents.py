@@ -88,6 +88,25 @@ def insert(cur, parsed, attachments, refcount):
     return content_id
 
 
+def script_insert(cur, parsed, attachments, refcount, variable):
+    """insert() as statements of a script (Database.run_script): the content row,
+    its id kept in the session variable ``variable``, and one multi-row INSERT of
+    its attachments; None for a message whose raw needs chunks (use insert())."""
+    limit = _statement_limit(cur)
+    texts = (_clean(parsed.text_plain), _clean(parsed.text_html))
+    if 2 * len(parsed.raw) + sum(len(text or "") for text in texts) >= limit:
+        return None
+    statement, _, size = _content_statement(cur, parsed, parsed.raw, texts, refcount)
+    if size > limit:
+        return None
+    statements = [statement, f"SET {variable} = LAST_INSERT_ID()"]
+    if attachments:
+        row = f"({variable}, " + ", ".join(["%s"] * 11) + ")"
+        statements.append(_ATTACHMENT_INSERT.split(" VALUES ")[0] + " VALUES " + ", ".join(
+            cur.mogrify(row, _attachment_row(None, a)[1:]) for a in attachments))
+    return statements
+
+
 def _content_statement(cur, parsed, raw, texts, refcount):
     """(SQL, parameters, size) of the content row's INSERT: for MySQL the statement as
     sent (values inlined by pymysql, to be measured against max_allowed_packet),
@@ -114,7 +133,6 @@ class ContentTooLarge(PermanentFailure):
     """The message's stored form is more than MySQL takes in one statement or column."""
 
 
-_max_packet = []     # max_allowed_packet of the server, read once per process
 # The embedded store keeps rows of the size a default MariaDB takes (16 MiB), so
 # that content rows, chunks and SEARCH's share of the texts look alike on both.
 SQLITE_STATEMENT_LIMIT = 16 * 1024 * 1024 - 1024
@@ -122,25 +140,20 @@ SEARCH_TEXT_SHARE = 8   # a long message's text_plain, text_html: 1/8 of the lim
 
 
 def _statement_limit(cur):
-    """Longest statement the server takes (max_allowed_packet, less some slack).
+    """Longest statement the server takes (database.statement_limit).
 
-    MariaDB drops the connection on a longer one (2006 "gone away", which
-    looks temporary), so the sender would get 451 on every retry: the
-    content row is kept under it instead (raw chunks), or refused for good.
+    The content row is kept under it (raw chunks), or refused for good.
     Result rows are bounded by it too, so no stored row may be longer.
     """
     if dialect.of(cur).name == dialect.SQLITE_NAME:
         return SQLITE_STATEMENT_LIMIT
-    if not _max_packet:
-        cur.execute("SELECT @@max_allowed_packet")
-        _max_packet.append(int(cur.fetchone()[0]))
-    return _max_packet[0] - 1024          # the command byte and some slack
+    from geomail.store.database import statement_limit
+    return statement_limit(cur)
 
 
 def _statement_size(statement):
-    if statement.isascii():
-        return len(statement)
-    return len(statement.encode("utf-8", "surrogateescape"))
+    from geomail.store.database import statement_size
+    return statement_size(statement)
 
 
 def _attachment_row(content_id, a):

@@ -13,7 +13,7 @@ them whole.
 from dataclasses import dataclass
 
 from geomail import flags
-from geomail.objectids import thread_id_of
+from geomail.objectids import thread_id_of, thread_root_id
 from geomail.store import contents, dialect, intents
 from geomail.store.contents import (ADDRESS_CHARS, MESSAGE_ID_CHARS, SUBJECT_CHARS,
                                     StoredAttachment, _clean, _cut)
@@ -63,11 +63,148 @@ def store_message(db, parsed, attachments, targets, pending_ids=()):
 def store_messages(db, batch):
     """Group commit: several messages ``(parsed, attachments, targets, pending_ids)``,
     each stored as ``store_message`` stores one, all in one transaction (one log
-    flush for all).  Every message is whole or absent; returns their uid lists."""
+    flush for all).  Every message is whole or absent; returns their uid lists.
+
+    On MySQL the common case is one script (``_script``): one round trip for
+    the whole batch.  Keywords (APPEND's flags) and messages whose raw needs
+    chunks take the statement by statement path.
+    """
+    if dialect.of(db).scripts and _threads_known(batch) and all(
+            message[2] and not _has_keywords(message[2]) for message in batch):
+        allocation = _Allocation(batch)
+        rows = db.run_script(lambda cur: _script(cur, batch, allocation))
+        if rows is not None:
+            return allocation.uids(rows[0])
+
     def work(cur):
         return [_store_in(cur, *message) for message in batch]
 
     return db.run_transaction(work)
+
+
+def _has_keywords(targets):
+    return any(split_flags(target.flags)[1] for target in targets)
+
+
+class _Allocation:
+    """Which message rows go to which mailbox: mailboxes in id order (the lock
+    order), rows of one mailbox in batch order, so UIDs follow the batch."""
+
+    def __init__(self, batch):
+        self.rows = {}                # mailbox_id -> [(message index, target)]
+        self.places = {}              # mailbox_id -> [(message index, position in targets)]
+        for index, (_, _, targets, _) in enumerate(batch):
+            for position, target in enumerate(targets):
+                self.rows.setdefault(target.mailbox_id, []).append((index, target))
+                self.places.setdefault(target.mailbox_id, []).append((index, position))
+        self.mailboxes = sorted(self.rows)
+        self.batch = batch
+
+    def uids(self, first_uids):
+        """Per message, [(mailbox_id, uid)] in its targets' order, from each mailbox's
+        first new UID (the script's final SELECT)."""
+        uid_of = {}
+        for mailbox_id, first in zip(self.mailboxes, first_uids):
+            for offset, place in enumerate(self.places[mailbox_id]):
+                uid_of[place] = int(first) + offset
+        return [[(target.mailbox_id, uid_of[index, position])
+                 for position, target in enumerate(targets)]
+                for index, (_, _, targets, _) in enumerate(self.batch)]
+
+
+def _script(cur, batch, allocation):
+    """The batch as one script: each content (id in @c<i>) with its attachments,
+    the intent rows forgotten, then per mailbox (in id order) one UPDATE taking
+    its row lock and moving uidnext, highestmodseq and the counters for all its
+    new rows, the first UID and the old modseq read into @u<n>, @m<n>, and one
+    multi-row INSERT of its messages; ends with SELECT of the first UIDs.
+
+    The mailbox row is locked last, so it is held only while the server runs
+    the rest and flushes the log, with no round trip in between.  A mailbox
+    deleted meanwhile leaves @u<n> at 0 and its INSERT fails on the foreign
+    key: the server stops there, before COMMIT, and nothing is stored.
+    """
+    statements = ["SET " + ", ".join(f"@u{n} = 0, @m{n} = 0"
+                                     for n in range(len(allocation.mailboxes)))]
+    for index, (parsed, attachments, targets, pending_ids) in enumerate(batch):
+        content = contents.script_insert(cur, parsed, attachments, len(targets), f"@c{index}")
+        if content is None:
+            return None
+        statements += content
+        if pending_ids:
+            statements.append(cur.mogrify(intents.FORGET.format(marks=_marks(pending_ids)),
+                                          tuple(pending_ids)))
+    for n, mailbox_id in enumerate(allocation.mailboxes):
+        statements += _mailbox_statements(cur, n, mailbox_id, allocation.rows[mailbox_id], batch)
+    statements.append("SELECT " + ", ".join(f"@u{n}" for n in range(len(allocation.mailboxes))))
+    return statements
+
+
+_MESSAGE_COLUMNS = (
+    "INSERT INTO messages (mailbox_id, uid, modseq, content_id, seen, answered, flagged,"
+    " deleted, draft, keywords, internal_date, rfc822_size, trace_headers, message_id,"
+    " date_sent, sent_date, from_addr, to_addr, cc_addr, subject, in_reply_to, references_ids,"
+    " save_date, thread_id) VALUES ")
+
+
+def _mailbox_statements(cur, n, mailbox_id, rows, batch):
+    count = len(rows)
+    values, unseen, size = [], 0, 0
+    for offset, (index, target) in enumerate(rows):
+        parsed = batch[index][0]
+        flags, _ = split_flags(target.flags)
+        unseen += 0 if "seen" in flags else 1
+        size += parsed.size + len(target.trace_headers)
+        values.append(cur.mogrify(
+            f"(%s, @u{n} + {offset}, @m{n} + {offset + 1}, @c{index}, " + ", ".join(["%s"] * 20)
+            + ")", (mailbox_id, *_message_values(parsed, target, flags, ()))))
+    return [
+        cur.mogrify("UPDATE mailboxes SET uidnext = uidnext + %s, highestmodseq = highestmodseq"
+                    " + %s, message_count = message_count + %s, unseen_count = unseen_count + %s,"
+                    " total_size = total_size + %s WHERE id = %s",
+                    (count, count, count, unseen, size, mailbox_id)),
+        cur.mogrify(f"SELECT uidnext - %s, highestmodseq - %s INTO @u{n}, @m{n} FROM mailboxes"
+                    " WHERE id = %s", (count, count, mailbox_id)),
+        _MESSAGE_COLUMNS + ", ".join(values),
+    ]
+
+
+def _message_values(parsed, target, flags, keywords, content_id=None):
+    """The values of a messages row after (mailbox_id, uid, modseq, content_id), the
+    save date (RFC 8514: placed in this mailbox now) and THREADID last; without
+    ``content_id`` (a script, where it is @c<i>) the message must have an id of
+    its own for its THREADID (``_threads_known``)."""
+    headers = parsed.headers
+    message_id = _cut(headers.get("message-id"), MESSAGE_ID_CHARS)
+    in_reply_to = _cut(headers.get("in-reply-to"), MESSAGE_ID_CHARS)
+    references = _references(headers.get("references"))
+    # from the stored columns, as messages.fill_thread_ids computes it for older rows
+    thread = (thread_root_id(message_id, in_reply_to, references) if content_id is None
+              else thread_id_of(message_id, in_reply_to, references, content_id))
+    return (
+        *(1 if name in flags else 0 for name in FLAG_COLUMNS),
+        " ".join(keywords), target.internal_date or _utcnow(),
+        parsed.size + len(target.trace_headers), target.trace_headers,
+        message_id, _naive_utc(headers.get("date_parsed")),
+        _local_date(headers.get("date_parsed")),
+        _cut(headers.get("from"), ADDRESS_CHARS), _cut(headers.get("to"), ADDRESS_CHARS),
+        _cut(headers.get("cc"), ADDRESS_CHARS), _cut(headers.get("subject"), SUBJECT_CHARS),
+        in_reply_to, references, _utcnow(), thread)
+
+
+def _threads_known(batch):
+    """Every message of the batch names its THREADID by its own ids (see _message_values)."""
+    for parsed, _, _, _ in batch:
+        headers = parsed.headers
+        if thread_root_id(_cut(headers.get("message-id"), MESSAGE_ID_CHARS),
+                          _cut(headers.get("in-reply-to"), MESSAGE_ID_CHARS),
+                          _references(headers.get("references"))) is None:
+            return False
+    return True
+
+
+def _marks(items):
+    return ", ".join(["%s"] * len(items))
 
 
 def _store_in(cur, parsed, attachments, targets, pending_ids):
@@ -98,25 +235,11 @@ def _insert_message(cur, content_id, parsed, target):
     the UPDATE to COMMIT, so UIDs are strictly increasing and never reused.
     """
     flags, keywords = split_flags(target.flags)
-    headers = parsed.headers
     size = parsed.size + len(target.trace_headers)
     unseen = 0 if "seen" in flags else 1
     uid = _allocate_uid(cur, target.mailbox_id, unseen, size)
-    message_id = _cut(headers.get("message-id"), MESSAGE_ID_CHARS)
-    in_reply_to = _cut(headers.get("in-reply-to"), MESSAGE_ID_CHARS)
-    references = _references(headers.get("references"))
     cur.execute(_MESSAGE_INSERT_FROM_MAILBOX, (
-        uid, content_id,
-        *(1 if name in flags else 0 for name in FLAG_COLUMNS),
-        " ".join(keywords), target.internal_date or _utcnow(), size, target.trace_headers,
-        message_id, _naive_utc(headers.get("date_parsed")),
-        _local_date(headers.get("date_parsed")),
-        _cut(headers.get("from"), ADDRESS_CHARS), _cut(headers.get("to"), ADDRESS_CHARS),
-        _cut(headers.get("cc"), ADDRESS_CHARS), _cut(headers.get("subject"), SUBJECT_CHARS),
-        in_reply_to, references,
-        _utcnow(),                  # the save date (RFC 8514): placed in this mailbox now
-        # from the stored columns, as messages.fill_thread_ids computes it for older rows
-        thread_id_of(message_id, in_reply_to, references, content_id),
+        uid, content_id, *_message_values(parsed, target, flags, keywords, content_id),
         target.mailbox_id))
     if keywords:
         _remember_keywords(cur, target.mailbox_id, keywords)

@@ -33,6 +33,9 @@ class Dialect:
     char_length: str
     # UPDATE ... RETURNING is available (else MySQL's LAST_INSERT_ID(expr))
     returning: bool
+    # several statements in one request (Database.run_script): MySQL, where each
+    # statement is a round trip; SQLite runs in-process and has no need
+    scripts: bool = False
 
     def concat(self, *parts):
         """SQL joining the text of ``parts`` (MySQL's ``||`` is OR)."""
@@ -48,6 +51,7 @@ MYSQL = Dialect(
     age_seconds="TIMESTAMPDIFF(SECOND, {0}, NOW(6))",
     char_length="CHAR_LENGTH({0})",
     returning=False,
+    scripts=True,
 )
 
 # SQLite keeps DATETIME as text 'YYYY-MM-DD HH:MM:SS.SSS' (sorts as it compares);

@@ -40,11 +40,14 @@ def record_many(db, bucket, keys, host, pid):
     return ids
 
 
+FORGET = "DELETE FROM pending_objects WHERE id IN ({marks})"
+
+
 def forget_in(cur, ids):
     """forget() inside the caller's transaction: the delivery that commits the rows
     owning these objects removes their intents in the same COMMIT."""
     if ids:
-        cur.execute(f"DELETE FROM pending_objects WHERE id IN ({_marks(ids)})", tuple(ids))
+        cur.execute(FORGET.format(marks=_marks(ids)), tuple(ids))
 
 
 def forget(db, ids):

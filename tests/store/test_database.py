@@ -2,6 +2,7 @@
 commit or roll back, values refused with a typed error."""
 
 import threading
+import time
 
 import pytest
 
@@ -127,3 +128,67 @@ def test_pool_is_bounded_and_blocking(db):
 
 def test_creating_a_database_object_does_not_connect():
     Database("mysql://nobody@127.0.0.1:1/none").close()
+
+
+# -- checkout without a ping (issue 13: no round trip before each use) -----------------
+
+@pytest.fixture
+def one_connection(fresh_db_url):
+    db = Database(fresh_db_url(), pool_size=1)
+    with db.transaction() as cur:
+        cur.execute(TABLE["mysql"])
+    yield db
+    db.close()
+
+
+def admin_commands(db):
+    """COM_PING (and other admin commands) this session has sent, by the server's count."""
+    with db.cursor() as cur:
+        cur.execute("SHOW SESSION STATUS LIKE 'Com_admin_commands'")
+        return int(cur.fetchone()[1])
+
+
+def test_a_checkout_sends_no_ping(one_connection):
+    before = admin_commands(one_connection)
+    for _ in range(5):
+        rows(one_connection)
+        with one_connection.transaction() as cur:
+            cur.execute("SELECT 1")
+    assert admin_commands(one_connection) == before
+
+
+def test_a_connection_killed_while_idle_is_replaced_before_use(one_connection):
+    """The server closed it (KILL, wait_timeout): the checkout sees the socket readable
+    and DBUtils opens another, so the transaction does not fail."""
+    from tests.fixtures.faults import kill_db_connections
+    with one_connection.cursor() as cur:
+        cur.execute("SELECT CONNECTION_ID()")
+        (first,) = cur.fetchone()
+    assert kill_db_connections(one_connection.url, [first]) == [first]
+    time.sleep(0.2)                      # the server's FIN reaches the idle socket
+    with one_connection.transaction() as cur:
+        cur.execute("INSERT INTO t VALUES (7, 'x')")
+        cur.execute("SELECT CONNECTION_ID()")
+        (second,) = cur.fetchone()
+    assert second != first
+    assert rows(one_connection) == [7]
+
+
+def test_escaping_is_pymysqls_and_round_trips(one_connection):
+    """The pool's faster escape_string gives pymysql's output, and MySQL reads it back."""
+    import random
+    from pymysql.converters import escape_string
+    rng = random.Random(13)
+    alphabet = "\\\0\n\r\032\"'ab%€\udcff"
+    with one_connection.cursor() as cur:
+        for _ in range(5000):
+            text = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 24)))
+            assert cur.mogrify("%s", (text,)) == "'" + escape_string(text) + "'", repr(text)
+    tricky = "a\\b\0c\nd\re\032f\"g'h%s€"
+    with one_connection.transaction() as cur:
+        cur.execute("INSERT INTO t VALUES (%s, %s)", (8, tricky[:10]))
+        cur.execute("SELECT %s", (tricky,))
+        assert cur.fetchone() == (tricky,)
+    with one_connection.cursor() as cur:
+        cur.execute("SELECT v FROM t WHERE id = 8")
+        assert cur.fetchone() == (tricky[:10],)
