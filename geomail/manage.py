@@ -206,7 +206,9 @@ def search(context, address, name, query="ALL"):
     from geomail.store.search import matching_rows
     account, view = _mailbox_view(context, address, name)
     session = types.SimpleNamespace(view=view, saved_search=[], context=context,
-                                    account=account, enabled=set())
+                                    account=account, enabled=set(),
+                                    untagged=lambda text: None)   # nobody to tell
+
     parser = _line_parser(query)
     try:
         keys = imap_search.KeyParser(session, parser, "UTF-8")

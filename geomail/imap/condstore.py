@@ -12,6 +12,7 @@ Every message and mailbox keeps its modseq in the store, so HIGHESTMODSEQ
 is sent on every SELECT/EXAMINE and NOMODSEQ never (§3.1.2.1).
 """
 
+from geomail.imap import response as R
 from geomail.imap.parser import ParseError
 
 CONDSTORE = "CONDSTORE"
@@ -20,10 +21,17 @@ ENABLEABLE = (CONDSTORE, QRESYNC)     # RFC 5161 ENABLE
 
 
 def enable(session, name=CONDSTORE):
-    """Turn CONDSTORE (or QRESYNC, which implies it) on for the connection."""
+    """Turn CONDSTORE (or QRESYNC, which implies it) on for the connection.
+
+    RFC 7162 §3.1: a CONDSTORE enabling command run while a mailbox is selected
+    tells the mailbox's HIGHESTMODSEQ in an OK response (imaptest esearch-condstore).
+    """
+    first = CONDSTORE not in session.enabled
     session.enabled.add(CONDSTORE)
     if name == QRESYNC:
         session.enabled.add(QRESYNC)
+    if first and session.view is not None:
+        session.untagged(f"OK [{R.HIGHESTMODSEQ} {session.view.modseq}] Highest")
 
 
 def is_on(session):

@@ -202,8 +202,7 @@ class KeyParser:
             if p.atom("entry type").upper() not in MODSEQ_ENTRY_TYPES:
                 raise ParseError("MODSEQ entry type must be priv, shared or all")
             p.sp()
-        self.uses_modseq = True
-        condstore.enable(self.session)      # a CONDSTORE enabling command (RFC 7162 §3.1)
+        self.uses_modseq = True             # CONDSTORE is enabled once the program parsed
         return K.ModSeq(p.number())
 
     @staticmethod
@@ -394,6 +393,8 @@ def _search(session, p, tag, uid_mode):
         parser = KeyParser(session, p, charset)
         key = parser.program()
         p.end()
+        if parser.uses_modseq:
+            condstore.enable(session)       # a CONDSTORE enabling command (RFC 7162 §3.1)
         if parser.uses_threadid:
             messages.fill_thread_ids(session.context.db, session.view.mailbox_id)
         matches = matching(session, key)

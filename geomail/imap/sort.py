@@ -60,6 +60,8 @@ def charset_and_program(session, p):
     parser = S.KeyParser(session, p, charset)
     key = parser.program()
     p.end()
+    if parser.uses_modseq:
+        S.condstore.enable(session)         # a CONDSTORE enabling command (RFC 7162 §3.1)
     return parser, key
 
 

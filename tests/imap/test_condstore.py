@@ -45,7 +45,7 @@ def test_select_condstore_and_highestmodseq(three):
 def test_fetch_modseq_and_changedsince(three):
     three.ok("SELECT INBOX")
     assert no_mailboxid(three, "FETCH 1:3 (MODSEQ)") == [
-        "* 1 FETCH (MODSEQ (2))", "* 2 FETCH (MODSEQ (3))", "* 3 FETCH (MODSEQ (4))",
+        "* OK [HIGHESTMODSEQ 4] Highest", "* 1 FETCH (MODSEQ (2))", "* 2 FETCH (MODSEQ (3))", "* 3 FETCH (MODSEQ (4))",
         "TAG OK FETCH completed"]
     assert no_mailboxid(three, "FETCH 1:* (FLAGS) (CHANGEDSINCE 3)") == [
         "* 3 FETCH (FLAGS (\\Recent) MODSEQ (4))", "TAG OK FETCH completed"]
@@ -79,7 +79,7 @@ def test_store_unchangedsince(three):
         "* 1 FETCH (FLAGS (\\Seen \\Recent))", "TAG OK STORE completed"]          # modseq 5
     # RFC 7162 §3.1.3: message 1 changed after modseq 4 and is left alone
     assert no_mailboxid(three, "STORE 1:3 (UNCHANGEDSINCE 4) +FLAGS (\\Flagged)") == [
-        "* 2 FETCH (UID 2 FLAGS (\\Flagged \\Recent) MODSEQ (6))",
+        "* OK [HIGHESTMODSEQ 5] Highest", "* 2 FETCH (UID 2 FLAGS (\\Flagged \\Recent) MODSEQ (6))",
         "* 3 FETCH (UID 3 FLAGS (\\Flagged \\Recent) MODSEQ (6))",
         "TAG OK [MODIFIED 1] Conditional STORE failed"]
     assert no_mailboxid(three, "UID STORE 1:3 (UNCHANGEDSINCE 5) +FLAGS.SILENT (\\Deleted)") == [
@@ -110,7 +110,7 @@ def test_store_modifier_errors(three):
         "TAG BAD Syntax error: expected space at '+FLAGS (\\\\Seen)'"]
     three.ok("EXAMINE INBOX")
     assert no_mailboxid(three, "STORE 1 (UNCHANGEDSINCE 5) +FLAGS (\\Seen)") == [
-        "TAG NO [READ-ONLY] Mailbox is read-only"]
+        "* OK [HIGHESTMODSEQ 4] Highest", "TAG NO [READ-ONLY] Mailbox is read-only"]
     assert no_mailboxid(three, "NOOP") == ["TAG OK NOOP completed"]
 
 
@@ -141,7 +141,8 @@ def test_unsolicited_fetch_carries_modseq_once_enabled(three, wire):
     other.ok("STORE 1 +FLAGS.SILENT (\\Seen)")                          # modseq 5
     assert no_mailboxid(three, "NOOP") == [
         "* 1 FETCH (UID 1 FLAGS (\\Seen \\Recent))", "TAG OK NOOP completed"]
-    assert no_mailboxid(three, "ENABLE CONDSTORE") == ["* ENABLED CONDSTORE", "TAG OK ENABLE completed"]
+    assert no_mailboxid(three, "ENABLE CONDSTORE") == [
+        "* OK [HIGHESTMODSEQ 5] Highest", "* ENABLED CONDSTORE", "TAG OK ENABLE completed"]
     other.ok("STORE 2 +FLAGS.SILENT (\\Answered)")                      # modseq 6
     assert no_mailboxid(three, "NOOP") == [
         "* 2 FETCH (UID 2 FLAGS (\\Answered \\Recent) MODSEQ (6))", "TAG OK NOOP completed"]
@@ -199,7 +200,8 @@ def test_search_and_esearch_give_modseq(three):
     """§3.1.5: the highest modseq of the messages found (of MIN/MAX alone, for ESEARCH)."""
     three.ok("SELECT INBOX")
     three.ok("STORE 2 +FLAGS.SILENT (\\Seen)")                    # modseq 5
-    assert no_mailboxid(three, "SEARCH MODSEQ 3") == ["* SEARCH 2 3 (MODSEQ 5)", "TAG OK SEARCH completed"]
+    assert no_mailboxid(three, "SEARCH MODSEQ 3") == [
+        "* OK [HIGHESTMODSEQ 5] Highest", "* SEARCH 2 3 (MODSEQ 5)", "TAG OK SEARCH completed"]
     lines = no_mailboxid(three, "UID SEARCH RETURN (MIN ALL) MODSEQ 1")
     assert re.fullmatch(r'\* ESEARCH \(TAG "t\d+"\) UID MIN 1 ALL 1:3 MODSEQ 5', lines[0]), lines
 
@@ -208,9 +210,18 @@ def test_changedsince_marks_only_what_it_reads(three):
     """A body FETCH with CHANGEDSINCE reads, and so marks \\Seen, only the messages changed."""
     three.ok("SELECT INBOX")
     assert no_mailboxid(three, "FETCH 1:3 (BODY[TEXT]) (CHANGEDSINCE 3)") == [
-        "* 3 FETCH (BODY[TEXT] {11}\r\nHi there.\r\n MODSEQ (5) FLAGS (\\Seen \\Recent) UID 3)",
+        "* OK [HIGHESTMODSEQ 4] Highest", "* 3 FETCH (BODY[TEXT] {11}\r\nHi there.\r\n MODSEQ (5) FLAGS (\\Seen \\Recent) UID 3)",
         "TAG OK FETCH completed"]
     assert no_mailboxid(three, "FETCH 1:3 (FLAGS)") == [
         "* 1 FETCH (FLAGS (\\Recent))", "* 2 FETCH (FLAGS (\\Recent))",
         "* 3 FETCH (FLAGS (\\Seen \\Recent))", "TAG OK FETCH completed"]
     assert no_mailboxid(three, "FETCH 1:3 (BODY[TEXT]) (CHANGEDSINCE 5)") == ["TAG OK FETCH completed"]
+
+
+def test_an_enabling_command_in_a_selected_mailbox_tells_highestmodseq(three):
+    """RFC 7162 §3.1 (imaptest's esearch-condstore): the first CONDSTORE enabling command
+    with a mailbox selected gets OK [HIGHESTMODSEQ]; later ones do not repeat it."""
+    three.ok("SELECT INBOX")
+    assert three.command("FETCH 1 (MODSEQ)") == [
+        "* OK [HIGHESTMODSEQ 4] Highest", "* 1 FETCH (MODSEQ (2))", "TAG OK FETCH completed"]
+    assert three.command("FETCH 2 (MODSEQ)") == ["* 2 FETCH (MODSEQ (3))", "TAG OK FETCH completed"]

@@ -28,7 +28,9 @@ def test_modseq_key(mailbox, db):
     mailbox.ok("STORE 2 +FLAGS.SILENT (\\Seen)")
     top = base + 4
     tagged = "TAG OK SEARCH completed"
-    assert mailbox.command(f"SEARCH MODSEQ {base + 2}") == [f"* SEARCH 2 3 4 (MODSEQ {top})", tagged]
+    # the first CONDSTORE enabling command tells HIGHESTMODSEQ (RFC 7162 §3.1)
+    assert mailbox.command(f"SEARCH MODSEQ {base + 2}") == [
+        f"* OK [HIGHESTMODSEQ {top}] Highest", f"* SEARCH 2 3 4 (MODSEQ {top})", tagged]
     assert mailbox.command(f"SEARCH MODSEQ {base + 3} NOT SEEN") == [
         f"* SEARCH 4 (MODSEQ {base + 3})", tagged]
     assert mailbox.command(f'SEARCH MODSEQ "/flags/\\\\Seen" all {base}') == [
