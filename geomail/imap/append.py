@@ -4,7 +4,8 @@ UTF8 (RFC 6855 §4), UIDPLUS's APPENDUID (RFC 4315) and APPENDLIMIT (RFC 7889).
 Each message is streamed into ``geomail.ingest.store_message``, the same
 path SMTP uses, so an appended message is stored exactly like a delivered
 one.  Its data is a literal (or literal8, RFC 3516 §4.4), ``UTF8 (literal8)``
-once UTF8=ACCEPT is enabled, or ``CATENATE (...)`` (catenate.py).
+once UTF8=ACCEPT is enabled, or ``CATENATE (...)`` (catenate.py).  A literal8
+holding NUL has its binary parts stored in base64 (binary_append.py).
 
 MULTIAPPEND is all or nothing (RFC 3502 §6.3.11): each message is committed
 as it arrives, so the server never holds more than one message however many
@@ -20,7 +21,7 @@ import logging
 
 from geomail.ingest import DeliveryFailed, Target, store_message
 from geomail.errors import PERMANENT, TEMPORARY
-from geomail.imap import catenate
+from geomail.imap import binary_append, catenate
 from geomail.imap import response as R
 from geomail.imap.errors import Bad, CommandError
 from geomail.imap.expunge import delete_objects
@@ -99,14 +100,18 @@ def _data(session, p):
     """The chunks of append-data: literal / literal8 / UTF8 (literal8) / CATENATE (...)."""
     if p.take("CATENATE "):
         return catenate.parts(session, p, session.max_literal)
-    if p.take("UTF8 "):
+    utf8 = p.take("UTF8 ")
+    if utf8:
         if UTF8_ACCEPT not in session.enabled:
             raise Bad("APPEND UTF8 needs ENABLE UTF8=ACCEPT")   # RFC 6855 §4
         p.expect("(")
         if not p.peek("~"):
             raise Bad("APPEND UTF8 takes a literal8 (~{n})")
-        return _then_close(p, p.literal_stream(session.max_literal, literal8=True)[1])
-    return p.literal_stream(session.max_literal, literal8=True)[1]    # RFC 3516 §4.4
+    literal8 = p.peek("~")
+    size, chunks = p.literal_stream(session.max_literal, literal8=True)    # RFC 3516 §4.4
+    if literal8:
+        chunks = binary_append.stored_chunks(chunks, size)
+    return _then_close(p, chunks) if utf8 else chunks
 
 
 def _then_close(p, chunks):
