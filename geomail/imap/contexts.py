@@ -17,6 +17,7 @@ import dataclasses
 from geomail.imap import response as R
 from geomail.imap.errors import CommandError
 from geomail.imap.parser import ParseError
+from geomail.store import messages
 
 MAX_CONTEXTS = 10       # per session; one more gets NO [NOUPDATE] (§4.2)
 
@@ -28,16 +29,17 @@ class Context:
     key: object
     uids: list                   # the result the client holds, in result order
     sort_program: tuple = None   # SORT: (criteria, fields); None for SEARCH
+    uses_threadid: bool = False  # a THREADID key: new messages get theirs first
 
 
-def register(session, tag, uid_mode, key, uids, sort_program=None):
+def register(session, tag, uid_mode, key, uids, sort_program=None, uses_threadid=False):
     """Keep a SEARCH/SORT RETURN (UPDATE) result; past MAX_CONTEXTS say NOUPDATE instead."""
     contexts = session.update_contexts
     if tag not in contexts and len(contexts) >= MAX_CONTEXTS:
         session.untagged(b"NO [" + R.NOUPDATE.encode() + b" " + R.quoted(tag)
                          + b"] Too many update contexts")
         return
-    contexts[tag] = Context(tag, uid_mode, key, list(uids), sort_program)
+    contexts[tag] = Context(tag, uid_mode, key, list(uids), sort_program, uses_threadid)
     session.contexts_point = _point(session.view)
 
 
@@ -95,6 +97,8 @@ def _point(view):
 
 def _result(session, context):
     from geomail.imap import search, sort
+    if context.uses_threadid:
+        messages.fill_thread_ids(session.context.db, session.view.mailbox_id)
     if context.sort_program is None:
         return [uid for uid, _ in search.matching(session, context.key)]
     program, fields = context.sort_program

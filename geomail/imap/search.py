@@ -433,7 +433,7 @@ def _search(session, p, tag, uid_mode):
     uids = [uid for uid, _ in matches]
     answer(session, tag, b"SEARCH", uid_mode, options, uids, dict(matches), parser.uses_modseq)
     if options is not None and "UPDATE" in options:
-        contexts.register(session, tag, uid_mode, key, uids)
+        contexts.register(session, tag, uid_mode, key, uids, uses_threadid=parser.uses_threadid)
     return completion(session, uid_mode)
 
 
