@@ -10,8 +10,8 @@ tagged OK, or (code, text), or None for "<NAME> completed".
 
 import dataclasses
 
-from geomail.imap import (anystate, append, auth, compress, copy, expunge, fetch, idle, listing,
-                          mailbox, quota, search, select, sort, store_command, thread)
+from geomail.imap import (anystate, append, auth, compress, contexts, copy, expunge, fetch, idle,
+                          listing, mailbox, quota, search, select, sort, store_command, thread)
 from geomail.imap.states import ANY, AUTH, NOAUTH, SEL
 
 
@@ -69,6 +69,7 @@ COMMANDS = _table(
     Command("MOVE", copy.move, SEL),                                 # RFC 6851
     Command("SORT", sort.sort, SEL, forbids_expunge=True),          # RFC 5256
     Command("THREAD", thread.thread, SEL, forbids_expunge=True),    # RFC 5256
+    Command("CANCELUPDATE", contexts.cancelupdate, SEL),            # RFC 5267 §4.2
     Command("UID SEARCH", search.uid_search, SEL),
     Command("UID SORT", sort.uid_sort, SEL),
     Command("UID THREAD", thread.uid_thread, SEL),

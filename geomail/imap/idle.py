@@ -9,6 +9,7 @@ import time
 
 import gevent
 
+from geomail.imap import contexts
 from geomail.imap.errors import Bad, Bye
 from geomail.netio import Timeout
 
@@ -24,6 +25,7 @@ def idle(session, p, tag):
             session.wakeup.clear()
             if session.view is not None:
                 session.view.catch_up(session, allow_expunge=True, shared=True)
+                contexts.refresh(session)
                 session.out.flush()
             remaining = deadline - time.monotonic()
             if remaining <= 0:

@@ -45,6 +45,7 @@ UNKNOWN_CTE = "UNKNOWN-CTE"               # RFC 3516 §4.3
 COMPRESSIONACTIVE = "COMPRESSIONACTIVE"   # RFC 4978 §3
 BADURL = "BADURL"                         # RFC 4469 §3
 MAILBOXID = "MAILBOXID"                   # RFC 8474 §4.1
+NOUPDATE = "NOUPDATE"                     # RFC 5267 §4.2
 
 NIL = b"NIL"
 _ATOM_OK = frozenset(bytes(c for c in range(0x21, 0x7f) if c not in b'(){ %*"\\]'))

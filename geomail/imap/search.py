@@ -18,7 +18,7 @@ import time
 import gevent
 
 from geomail import objectids, searchkeys as K
-from geomail.imap import condstore
+from geomail.imap import condstore, contexts
 from geomail.imap import response as R, rev2
 from geomail.imap.errors import Bad, CommandError
 from geomail.imap.parser import ParseError, SequenceSet
@@ -27,7 +27,8 @@ from geomail.store.search import search_modseqs
 
 CHARSETS = ("UTF-8", "US-ASCII")      # named in BADCHARSET; every Python text codec is accepted
 MAX_CHARSET_NAME = 64
-RETURN_OPTIONS = ("MIN", "MAX", "ALL", "COUNT", "SAVE")   # RFC 4731 §3.1, RFC 5182 §2.1
+# RFC 4731 §3.1, RFC 5182 §2.1, RFC 5267 §4.2 (UPDATE) and §4.4 (PARTIAL)
+RETURN_OPTIONS = ("MIN", "MAX", "ALL", "COUNT", "SAVE", "UPDATE", "PARTIAL")
 MODSEQ_ENTRY_TYPES = ("PRIV", "SHARED", "ALL")            # RFC 7162 §3.1.5 entry-type-req
 MAX_DEPTH = 50
 FLAG_KEYS = {                   # key -> (system flag, set)
@@ -269,27 +270,49 @@ def codec_of(charset):
                            code_args="(" + " ".join(CHARSETS) + ")") from None
 
 
+class ReturnOptions(list):
+    """The RETURN options by name; ``partial`` is PARTIAL's (low, high), low <= high."""
+
+    partial = None
+
+
 def return_options(p):
     """[RETURN (option ...) SP] (RFC 4731 §3.1): the options, or None without RETURN.
 
-    An empty list means ALL (RFC 4731 §3.1).
+    An empty list means ALL (RFC 4731 §3.1).  PARTIAL takes a range
+    (RFC 5267 §4.4) and excludes ALL: both would ask for the same numbers.
     """
     if not p.take("RETURN "):
         return None
     p.expect("(")
-    options = []
+    options = ReturnOptions()
     while not p.take(")"):
         if options:
             p.sp()
         word = p.atom("return option").upper()
         if word not in RETURN_OPTIONS:
             raise ParseError(f"unknown SEARCH return option {word}")
+        if word == "PARTIAL":
+            p.sp()
+            options.partial = partial_range(p)
         if word not in options:
             options.append(word)
         if len(options) > len(RETURN_OPTIONS):
             raise ParseError("too many return options")
+    if "PARTIAL" in options and "ALL" in options:
+        raise ParseError("PARTIAL and ALL cannot be combined")
+    if "PARTIAL" in options and "UPDATE" in options:
+        raise ParseError("PARTIAL with UPDATE is not supported")
     p.sp()
-    return options or ["ALL"]
+    return options or ReturnOptions(["ALL"])
+
+
+def partial_range(p):
+    """partial-range = nz-number ":" nz-number (RFC 5267 §4.4); "4:2" is 2:4, "*" is BAD."""
+    low = p.number32(nonzero=True)
+    p.expect(":")
+    high = p.number32(nonzero=True)
+    return (min(low, high), max(low, high))
 
 
 def charset_arg(p):
@@ -346,6 +369,10 @@ def write_esearch(session, tag, uid_mode, options, numbers, modseq=None):
             line.append(b"ALL " + sequence_set_text(numbers))
     if "COUNT" in options:
         line.append(b"COUNT %d" % len(numbers))
+    if options.partial:         # RFC 5267 §4.4: positions low..high of the result
+        low, high = options.partial
+        found = sequence_set_text(numbers[low - 1:high]) or R.NIL
+        line.append(b"PARTIAL (%d:%d %s)" % (low, high, found))
     if modseq:
         line.append(b"MODSEQ %d" % modseq)
     session.out.line(b" ".join(line))
@@ -368,6 +395,8 @@ def answer(session, tag, word, uid_mode, options, uids, modseqs, uses_modseq):
     chosen = uids
     if uids and set(options) & {"MIN", "MAX"} and not set(options) & {"ALL", "COUNT"}:
         chosen = ([uids[0]] if "MIN" in options else []) + ([uids[-1]] if "MAX" in options else [])
+    elif options.partial and not set(options) & {"MIN", "MAX", "COUNT"}:
+        chosen = uids[options.partial[0] - 1:options.partial[1]]   # RFC 5267 §4.4 with SAVE
     if "SAVE" in options:
         session.saved_search = sorted(set(chosen))
     modseq = max((modseqs[u] for u in chosen), default=0) if uses_modseq else None
@@ -386,7 +415,7 @@ def uid_search(session, p, tag):
 def _search(session, p, tag, uid_mode):
     options = return_options(p)
     if options is None and rev2.enabled(session):
-        options = ["ALL"]           # RFC 9051 §6.4.4: IMAP4rev2 answers ESEARCH
+        options = ReturnOptions(["ALL"])   # RFC 9051 §6.4.4: IMAP4rev2 answers ESEARCH
     saving = options is not None and "SAVE" in options
     try:
         charset = charset_arg(p)
@@ -403,6 +432,8 @@ def _search(session, p, tag, uid_mode):
         raise
     uids = [uid for uid, _ in matches]
     answer(session, tag, b"SEARCH", uid_mode, options, uids, dict(matches), parser.uses_modseq)
+    if options is not None and "UPDATE" in options:
+        contexts.register(session, tag, uid_mode, key, uids, uses_threadid=parser.uses_threadid)
     return completion(session, uid_mode)
 
 

@@ -17,7 +17,7 @@ import gevent.event
 
 from geomail import metrics
 from geomail.imap import response as R
-from geomail.imap import who
+from geomail.imap import contexts, who
 from geomail.imap.auth import ANSWERED
 from geomail.imap.commands import COMMANDS
 from geomail.errors import BUG, PERMANENT, TEMPORARY, classify
@@ -80,6 +80,8 @@ AUTHENTICATED_CAPABILITIES = [
     "PREVIEW",              # RFC 8970
     "CONDSTORE",            # RFC 7162 §3.1
     "QRESYNC",              # RFC 7162 §3.2
+    "CONTEXT=SEARCH",       # RFC 5267 §4
+    "CONTEXT=SORT",         # RFC 5267 §4
 ]
 
 
@@ -134,6 +136,8 @@ class Session:
         self.closing = False
         self.wakeup = gevent.event.Event()
         self.saved_search = []          # RFC 5182 $ (only set by SEARCH RETURN (SAVE))
+        self.update_contexts = {}       # RFC 5267 §4.2: tag -> contexts.Context
+        self.contexts_point = None
 
     # -- lifecycle ------------------------------------------------------------
 
@@ -197,6 +201,7 @@ class Session:
 
     def close_view(self):
         self.saved_search = []          # RFC 5182 §2.1: $ is reset on leaving a mailbox
+        self.update_contexts = {}       # RFC 5267 §4.2: contexts end with the mailbox
         if self.view is not None:
             watcher_for(self.context).forget(self)
             self.view = None
@@ -377,6 +382,7 @@ class Session:
         """Command boundary: the view catches up (RFC 3501 §5.2, §7.4.1)."""
         if self.view is not None and self.state == SELECTED:
             self.view.catch_up(self, allow_expunge=not command.forbids_expunge)
+            contexts.refresh(self)
 
     def require_auth(self):
         if self.account is None:

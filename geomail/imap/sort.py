@@ -10,7 +10,7 @@ the last to the first.
 
 import unicodedata
 
-from geomail.imap import search as S
+from geomail.imap import contexts, search as S
 from geomail.imap.parser import ParseError
 from geomail.mime.headers import parse_addresses
 from geomail.store.search import matching_rows
@@ -80,6 +80,8 @@ def _sort(session, p, tag, uid_mode):
     order = sorted_uids(rows, fields, program)
     modseqs = {row[0]: row[1] for row in rows}
     S.answer(session, tag, b"SORT", uid_mode, options, order, modseqs, parser.uses_modseq)
+    if options is not None and "UPDATE" in options:
+        contexts.register(session, tag, uid_mode, key, order, (program, fields))
     return S.completion(session, uid_mode)
 
 

@@ -12,7 +12,7 @@ from array import array
 import gevent
 
 from geomail.flags import RESPONSE_ORDER
-from geomail.imap import condstore, qresync
+from geomail.imap import condstore, contexts, qresync
 from geomail.imap import response as R
 from geomail.imap.errors import Bad, Bye
 from geomail.store import messages
@@ -200,7 +200,9 @@ class View:
 
     def send_expunges(self, session, uids):
         """EXPUNGE responses for uids, highest sequence number first (no renumbering);
-        once QRESYNC is enabled one ``* VANISHED uids`` instead (RFC 7162 §3.2.10)."""
+        once QRESYNC is enabled one ``* VANISHED uids`` instead (RFC 7162 §3.2.10).
+        Update contexts say REMOVEFROM first, while the numbers hold (contexts.py)."""
+        contexts.before_expunge(session, uids)
         if condstore.qresync_on(session):
             gone = [uid for uid in sorted(uids) if self.seq_of(uid) is not None]
             qresync.write_vanished(session, gone)
