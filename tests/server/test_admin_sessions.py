@@ -4,17 +4,15 @@ worker that serves the session)."""
 
 import imaplib
 import json
-import os
 import subprocess
 import sys
-import time
 
 import pytest
 
 from geomail.store.accounts import create_account
-from tests.fixtures.server import ADMIN, clean_env, run_admin, wait_for
+from tests.fixtures.admin import admin, new_account
+from tests.fixtures.server import ADMIN, clean_env, wait_for
 
-_n = iter(range(1, 10 ** 6))
 MESSAGES = [
     b"From: Alice <alice@example.org>\r\nSubject: two words here\r\n\r\nfirst body\r\n",
     b"From: Bob <bob@example.org>\r\nSubject: other\r\n\r\nsecond body\r\n",
@@ -24,19 +22,7 @@ MESSAGES = [
 
 @pytest.fixture
 def account(geomail_server, test_storage):
-    db = test_storage.open_db()
-    try:
-        address = f"who{os.getpid()}x{next(_n)}x{int(time.time() * 1000) % 10 ** 6}@example.com"
-        create_account(db, address, "pw")
-        return address
-    finally:
-        db.close()
-
-
-def admin(storage, *args):
-    result = run_admin(list(args), storage)
-    assert "Traceback" not in result.stderr, result.stderr[-3000:]
-    return result
+    return new_account(test_storage, "who")
 
 
 def admin_bytes(storage, *args):

@@ -13,11 +13,10 @@ import time
 import pytest
 
 from geomail import mailio
-from geomail.store.accounts import create_account
 from tests.fixtures import mailgen
-from tests.fixtures.server import ADMIN, clean_env, run_admin
+from tests.fixtures.admin import admin, new_account
+from tests.fixtures.server import ADMIN, clean_env
 
-_accounts = iter(range(1, 10 ** 6))
 
 
 @pytest.fixture(scope="module")
@@ -28,19 +27,7 @@ def storage(geomail_server, test_storage):
 
 @pytest.fixture
 def account(storage):
-    db = storage.open_db()
-    try:
-        address = f"import{os.getpid()}x{next(_accounts)}x{int(time.time() * 1000) % 10 ** 6}@example.com"
-        create_account(db, address, "pw")
-        return address
-    finally:
-        db.close()
-
-
-def admin(storage, *args):
-    result = run_admin(list(args), storage)
-    assert "Traceback" not in result.stderr, result.stderr[-3000:]
-    return result
+    return new_account(storage, "import")
 
 
 def mailboxes(storage, address):
@@ -68,7 +55,7 @@ def test_mbox_in_and_out_byte_for_byte_and_a_second_run_skips_all(storage, accou
             for n, d in enumerate(bodies)]
     first = admin(storage, "import", account, str(source))
     assert first.returncode == 0, first.stderr
-    assert f"imported 300 messages" in first.stdout and "0 already there" in first.stdout
+    assert "imported 300 messages" in first.stdout and "0 already there" in first.stdout
     inbox = mailboxes(storage, account)["INBOX"]
     assert inbox["messages"] == 300
     assert inbox["unseen"] == 300 - len(range(0, 300, 5))          # Status: R is \Seen
