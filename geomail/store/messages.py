@@ -674,14 +674,6 @@ def find_mailbox(db, account_id, name):
     return MailboxInfo(*row) if row else None
 
 
-def deleted_count(db, mailbox_id):
-    """Messages with \\Deleted (STATUS DELETED, RFC 9051 §6.3.11): the deleted index."""
-    with db.cursor() as cur:
-        cur.execute("SELECT COUNT(*) FROM messages WHERE mailbox_id = %s AND deleted = 1",
-                    (mailbox_id,))
-        return cur.fetchone()[0]
-
-
 def has_inferiors(db, account_id, name):
     """Does any mailbox of the account sit below ``name`` (\\HasChildren)?"""
     with db.cursor() as cur:
