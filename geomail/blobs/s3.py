@@ -8,6 +8,7 @@ SigV4 signing, kept-alive connections) instead of boto3.
 """
 
 import re
+import time
 
 import boto3
 import botocore.config
@@ -24,6 +25,7 @@ __all__ = ["BlobStore", "BlobStoreError", "BlobNotFound", "StoredObject", "OpenU
 _ERRORS = (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError, OSError)
 CHUNK_SIZE = 64 * 1024  # what get_range yields at a time
 DELETE_BATCH = 1000  # delete_objects' limit
+RETRY_PAUSE = 0.05  # seconds before the second GET; 4x more before each next one
 
 
 def _describe(exc):
@@ -115,6 +117,7 @@ class BlobStore:
         self.client = session.client("s3", endpoint_url=self.endpoint, config=config)
         self._signer = Signer(session.get_credentials(), self.region)
         self._reads = ranged_get.Pool(self.client.meta.endpoint_url, connect_timeout, read_timeout)
+        self._read_attempts = max(1, max_attempts)
 
     def __repr__(self):
         return f"BlobStore({self._where()})"
@@ -196,14 +199,7 @@ class BlobStore:
         extra = {}
         if start or end is not None:
             extra["range"] = f"bytes={start}-" if end is None else f"bytes={start}-{end - 1}"
-        path = self._reads.path(self.bucket, key)
-        try:
-            headers = self._signer.headers("GET", self._reads.host_header, path, extra)
-            response = self._reads.request("GET", path, headers)
-        except ranged_get.HttpError as exc:
-            raise BlobStoreError(f"S3 get_object failed at {self._where(key)}: {exc}") from None
-        except botocore.exceptions.BotoCoreError as exc:      # refreshing credentials
-            raise self._fail("get_object", exc, key) from None
+        response = self._request_with_retries(key, extra)
         if response.status == 416:                 # start at or past the end of the object
             response.read(2048)
             return iter(())
@@ -216,6 +212,30 @@ class BlobStore:
         if response.status == 200 and extra:        # a server that ignored Range
             stream = _cut(stream, start, None if end is None else end - start)
         return stream
+
+    def _request_with_retries(self, key, extra):
+        """Send the GET; a failure before any byte of the object (no connection, a
+        timeout, a 5xx) is tried again, up to max_attempts (3) in all, as botocore's
+        standard retry mode does for the other calls.  A reader never sees a busy S3
+        server's passing refusal: an IMAP client such as mbsync gives a message up for
+        good after one NO."""
+        path = self._reads.path(self.bucket, key)
+        for attempt in range(1, self._read_attempts + 1):
+            last = attempt == self._read_attempts
+            try:
+                headers = self._signer.headers("GET", self._reads.host_header, path, extra)
+                response = self._reads.request("GET", path, headers)
+            except ranged_get.HttpError as exc:
+                if last:
+                    raise BlobStoreError(f"S3 get_object failed at {self._where(key)}: {exc}") \
+                        from None
+            except botocore.exceptions.BotoCoreError as exc:      # refreshing credentials
+                raise self._fail("get_object", exc, key) from None
+            else:
+                if response.status < 500 or last:
+                    return response
+                response.read(2048)
+            time.sleep(RETRY_PAUSE * 4 ** (attempt - 1))
 
     def _stream(self, response, key):
         try:

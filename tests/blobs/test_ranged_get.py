@@ -201,3 +201,75 @@ def test_chunked_responses_are_decoded():
     finally:
         pool.close()
         listener.close()
+
+
+class BusyThenServing:
+    """An HTTP server that answers the first ``busy`` GETs 503 SlowDown, then 200."""
+
+    def __init__(self, busy, body):
+        self.busy = busy
+        self.body = body
+        self.requests = 0
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.endpoint = f"http://127.0.0.1:{self.listener.getsockname()[1]}"
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self):
+        while True:
+            try:
+                conn, _ = self.listener.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._connection, args=(conn,), daemon=True).start()
+
+    def _connection(self, conn):
+        with conn:
+            buffered = b""
+            while True:
+                while b"\r\n\r\n" not in buffered:
+                    chunk = conn.recv(4096)
+                    if not chunk:
+                        return
+                    buffered += chunk
+                _, buffered = buffered.split(b"\r\n\r\n", 1)
+                self.requests += 1
+                if self.requests <= self.busy:
+                    error = b"<Error><Code>SlowDown</Code></Error>"
+                    conn.sendall(b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: %d\r\n\r\n%b"
+                                 % (len(error), error))
+                else:
+                    conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%b"
+                                 % (len(self.body), self.body))
+
+    def close(self):
+        self.listener.close()
+
+
+class TestBusyServer:
+    """A 5xx before any byte of the object is asked again (max_attempts in all):
+    one busy moment of the S3 server must not fail a FETCH, since a client such as
+    mbsync gives a message up for good after one NO."""
+
+    def test_two_refusals_then_the_object(self):
+        server = BusyThenServing(2, b"the object")
+        try:
+            blobs = BlobStore(server.endpoint, "b", "k", "s", max_attempts=3)
+            assert b"".join(blobs.get_range("some/key", 0)) == b"the object"
+            assert server.requests == 3
+        finally:
+            server.close()
+
+    def test_refused_every_time_is_one_clear_error(self):
+        server = BusyThenServing(10, b"never")
+        try:
+            blobs = BlobStore(server.endpoint, "b", "k", "s", max_attempts=3)
+            with pytest.raises(BlobStoreError) as info:
+                blobs.get_range("some/key", 0)
+            assert "SlowDown" in str(info.value) and not isinstance(info.value, BlobNotFound)
+            assert server.requests == 3
+        finally:
+            server.close()
+
+    def test_a_missing_object_is_not_asked_again(self, blob_store):
+        with pytest.raises(BlobNotFound):
+            blob_store.get_range(f"t/{secrets.token_hex(6)}.missing", 0)
