@@ -117,7 +117,7 @@ def main(argv=None):
     parser.add_argument("--json", metavar="FILE")
     args = parser.parse_args(argv)
     sizes = sorted(int(size) for size in args.sizes_mib.split(","))
-    biggest = 4 * sizes[-1] // 3 * MiB + 2 * MiB
+    biggest = int(sizes[-1] * MiB * 1.4) + 2 * MiB      # base64 with CRLF: 78 bytes per 57
     # 50 MiB base64-encoded is 68 MiB on the wire, above the 50 MiB default limit
     with Stack(workers=2, extra_args=["--max-message-size", str(biggest)]) as stack:
         # warm: the account exists and each worker has loaded its code and pools
