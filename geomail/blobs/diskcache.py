@@ -57,7 +57,7 @@ log = logging.getLogger("geomail.blobs.diskcache")
 MiB = 1024 * 1024
 MAX_OBJECT = 8 * MiB        # the default multipart threshold: every single-PUT object
 INLINE = 256 * 1024         # read/written on the event loop up to this size
-CHUNK_SIZE = 64 * 1024      # what a read yields at a time (as S3's get_range)
+PIECE = 1 * MiB             # what a read yields at a time at most
 LOW_WATER = 0.9             # a sweep leaves this share of the bound
 TOUCH_AFTER = 60.0          # seconds: LRU granularity, so most reads write no metadata
 STALE_TMP = 3600.0          # seconds after which a tmp/ file is a crash's leftover
@@ -86,11 +86,12 @@ def _in_background(function):
 
 
 def _chunks(data, start, end):
-    """memoryview slices of data[start:end], CHUNK_SIZE at a time."""
-    view = memoryview(data)
+    """data[start:end] in pieces of at most PIECE bytes: the whole object as it is (no
+    copy: the reader's join, bytes() and base64 take it as it is), else bytes slices."""
     end = len(data) if end is None else min(end, len(data))
-    for i in range(start, end, CHUNK_SIZE):
-        yield view[i:min(i + CHUNK_SIZE, end)]
+    if start == 0 and end == len(data) and end <= PIECE:
+        return (data,) if data else ()
+    return (data[i:min(i + PIECE, end)] for i in range(start, end, PIECE))
 
 
 def _read_fd(fd, size):
