@@ -63,6 +63,12 @@ def main():
     print(f"  IMAP FETCH 1:1000 BODY.PEEK[], first run (attachment cache empty): "
           f"{first['geomail']:.3f} s, {first['geomail'] / first['dovecot']:.2f}x Dovecot's first "
           f"({first['dovecot']:.3f} s)")
+    linearity = fetch_search["linearity"]
+    small_n, large_n = linearity["sizes"]
+    print(f"  IMAP FETCH 1:* BODY.PEEK[] per message, {small_n} / {large_n} messages: geomail "
+          f"{linearity['small']['geomail'] * 1e3:.3f} / {linearity['large']['geomail'] * 1e3:.3f} ms "
+          f"({linearity['large']['geomail'] / linearity['small']['geomail']:.2f}x), Dovecot "
+          f"{linearity['small']['dovecot'] * 1e3:.3f} / {linearity['large']['dovecot'] * 1e3:.3f} ms")
     print(f"  IMAP idle: {idle['kib_per_connection']:.1f} KiB PSS per connection, new mail "
           f"p50 {idle['p50']:.3f} s, p99 {idle['p99']:.3f} s "
           f"({idle['connections']} connections): {'met' if idle['target_met'] else 'MISSED'}")

@@ -77,6 +77,13 @@ def size(text):
     return value
 
 
+def size_or_zero(text):
+    """A byte count as ``size`` reads it, or 0 (for "off")."""
+    if str(text).strip() == "0":
+        return 0
+    return size(text)
+
+
 def boolean(text):
     """true/false, yes/no, on/off, 1/0."""
     if isinstance(text, bool):
@@ -306,10 +313,19 @@ OPTIONS = [
            "that no delivery will finish (an intent is forgotten two intervals after its "
            "object was first removed).", 15.0, positive_float, section="storage", admin=False,
            metavar="SECONDS"),
-    Option("attachment_cache_size", "Bytes of recently read attachments (up to 1 MiB of data "
-           "each, kept as they appear in the message) each worker holds in memory, so clients "
-           "reading a message again do not wait for S3; 0 turns the cache off.", 64 * MiB, size, section="storage", admin=False,
-           metavar="BYTES"),
+    Option("attachment_memory_cache_size", "Bytes of recently read attachments (up to 1 MiB "
+           "of data each, kept as they appear in the message) each worker holds in memory, so "
+           "clients reading a message again do not wait for S3; 0 turns the cache off.",
+           64 * MiB, size_or_zero, section="storage", admin=False, metavar="BYTES"),
+    Option("attachment_cache_dir", "With S3: a local directory where the host keeps a copy "
+           "of each attachment object up to 8 MiB, written at delivery and shared by all "
+           "workers (verified against its SHA-256 on every read, never trusted over S3), so "
+           "FETCH does not wait for S3; empty: off. Ignored by the embedded store, whose "
+           "objects are local files already.", "", section="storage", admin=False,
+           metavar="PATH"),
+    Option("attachment_cache_size", "Bytes the attachment disk cache (--attachment-cache-dir) "
+           "holds at most; the least recently used objects go first.", 1024 * MiB, size,
+           section="storage", admin=False, metavar="BYTES"),
     # process
     Option("pidfile", "Write the master's pid to this file.", "", section="process",
            admin=False, metavar="PATH"),
@@ -438,7 +454,7 @@ def _show(option):
         return "empty"
     if isinstance(option.default, bool):
         return "true" if option.default else "false"
-    if option.type is size:
+    if option.type in (size, size_or_zero):
         return _human_size(option.default)
     return str(option.default)
 

@@ -12,8 +12,9 @@ class ServerContext:
     def __init__(self, config, db, blobs, worker=None):
         self.config = config
         self.db = db
-        self.blobs = blobs
-        self.attachment_cache = _attachment_cache(config)
+        self.attachment_cache = _attachment_cache(config)      # this worker's, in memory
+        self.attachment_files = _disk_cache(config)            # the host's, on disk
+        self.blobs = self._writing_through(blobs)
         self.worker = worker
         self.tls_context = server_tls_context(config)
         self.upload_budget = _budget(config)
@@ -45,8 +46,15 @@ class ServerContext:
         if bucket == self.blobs.bucket:
             return self.blobs
         if bucket not in self._other_buckets:
-            self._other_buckets[bucket] = blob_store(self.config, bucket)
+            self._other_buckets[bucket] = self._writing_through(blob_store(self.config, bucket))
         return self._other_buckets[bucket]
+
+    def _writing_through(self, store):
+        """store, or with the disk cache on, store writing its objects through to it."""
+        if self.attachment_files is None:
+            return store
+        from geomail.blobs.writethrough import WriteThroughStore
+        return WriteThroughStore(store, self.attachment_files)
 
     def warm_up(self):
         """Use the database, the blob store and the resolver once, so their lazily
@@ -93,10 +101,16 @@ def blob_store(config, bucket=None):
 
 
 def _attachment_cache(config):
-    """The worker's AttachmentCache, or None when --attachment-cache-size is 0."""
+    """The worker's AttachmentCache, or None when --attachment-memory-cache-size is 0."""
     from geomail.blobs.cache import AttachmentCache
-    cache = AttachmentCache(getattr(config, "attachment_cache_size", 0))
+    cache = AttachmentCache(getattr(config, "attachment_memory_cache_size", 0))
     return cache if cache.budget else None
+
+
+def _disk_cache(config):
+    """The host's attachment DiskCache (--attachment-cache-dir), or None."""
+    from geomail.blobs.diskcache import open_disk_cache
+    return open_disk_cache(config)
 
 
 def _budget(config):

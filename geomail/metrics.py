@@ -85,6 +85,10 @@ class _Metrics:
                                       buckets=LATENCY)
         self.blob_errors = Counter("geomail_blob_errors", "Blob-store failures, by operation",
                                    ["operation"])
+        self.attachment_disk_cache = Counter(
+            "geomail_attachment_disk_cache",
+            "Attachment disk cache: reads (hit, miss, corrupt), writes, bytes evicted",
+            ["event"])
         self.janitor_actions = Counter("geomail_janitor_actions",
                                        "Janitor work: intents settled, objects removed",
                                        ["action"])

@@ -2,7 +2,10 @@
 
 A stored message is its trace headers (per message row) followed by the
 content rebuilt from MySQL (``raw`` + ``segments``) and S3 (attachment
-bodies, re-encoded where the parser proved it exact).  ``StoredMessage.read``
+bodies, re-encoded where the parser proved it exact).  Two caches sit in
+front of S3: the worker's memory cache of rendered segments
+(``geomail.blobs.cache``), then the host's disk cache of objects
+(``geomail.blobs.diskcache``).  ``StoredMessage.read``
 streams any byte range, fetching only the attachment ranges it needs, chunk
 by chunk; the whole message is never in memory.
 """
@@ -21,6 +24,7 @@ class StoredMessage:
         self.content = content
         self.size = len(self.trace) + content["size"]
         self.cache = getattr(context, "attachment_cache", None)
+        self.files = getattr(context, "attachment_files", None)
         self._segments = None
 
     @classmethod
@@ -73,11 +77,16 @@ class StoredMessage:
                    if seg.kind != RAW and seg.index == index)
 
     def read_attachment(self, index, start, end):
-        """Decoded bytes [start, end) of attachment index, streamed from S3."""
+        """Decoded bytes [start, end) of attachment index: from the host's disk cache
+        when it holds an intact copy, else streamed from S3."""
         if start >= end:
             return iter(())
         entry = self.content["attachments"][index]
-        return self.context.blobs_for(entry["bucket"]).get_range(entry["key"], start, end)
+        store = self.context.blobs_for(entry["bucket"])
+        if self.files is None:
+            return store.get_range(entry["key"], start, end)
+        return self.files.read_through(store, entry["bucket"], entry["key"], entry.get("sha256"),
+                                       int(entry["size"]), start, end)
 
     def bytes(self, start=0, end=None):
         """The range as one bytes object (for small ranges and tests)."""

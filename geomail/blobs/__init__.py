@@ -12,7 +12,9 @@ layout, ``{account}/{message}/{filename}``:
   StoredObject, OpenUpload), importable without boto3;
 - ``upload``: ``Upload``, one object streamed through either store;
 - ``pipelined``: the SMTP path's upload, parts sent in the background under a ByteBudget;
-- ``cache``: a worker's memory cache of rendered attachment segments.
+- ``cache``: a worker's memory cache of rendered attachment segments;
+- ``diskcache``: the host's disk cache of attachment objects, shared by its workers,
+  filled through ``writethrough`` (a store wrapper) at upload and on a read miss.
 
 This package itself imports nothing, so that the master process never loads
 boto3 by accident.

@@ -12,7 +12,8 @@ it appears in the message (base64 already re-encoded).
 Objects never change once stored (a key names one attachment of one
 delivery, unique by its token, and is written once), so a cached copy is
 never stale; a deleted object's entries are never asked for again and age
-out.  Memory is bounded by ``--attachment-cache-size``.
+out.  Memory is bounded by ``--attachment-memory-cache-size``; behind it
+sits the host's disk cache of whole objects (``geomail.blobs.diskcache``).
 """
 
 import collections

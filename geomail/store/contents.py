@@ -194,7 +194,7 @@ def load_contents(db, content_ids, parts=True, imap_forms=False):
 
     A content is a dict: raw (bytes), segments and parts (parsed JSON; parts is
     None with ``parts=False``, for fetches that do not need the part tree),
-    size, header_size, attachments (index, bucket, key, size), and with
+    size, header_size, attachments (index, bucket, key, size, sha256), and with
     ``imap_forms`` the cached envelope, bodystructure and body as bytes.
     """
     ids = sorted(set(content_ids))
@@ -216,12 +216,14 @@ def load_contents(db, content_ids, parts=True, imap_forms=False):
                                body=row[8].encode("latin-1"))
             out[row[0]] = content
         _load_chunks(cur, out)
-        cur.execute("SELECT content_id, idx, bucket, object_key, decoded_size FROM attachments"
-                    f" WHERE content_id IN ({_marks(ids)}) ORDER BY content_id, idx", ids)
-        for content_id, index, bucket, key, size in cur.fetchall():
+        cur.execute("SELECT content_id, idx, bucket, object_key, decoded_size, sha256"
+                    f" FROM attachments WHERE content_id IN ({_marks(ids)})"
+                    " ORDER BY content_id, idx", ids)
+        for content_id, index, bucket, key, size, sha256 in cur.fetchall():
             if content_id in out:
                 out[content_id]["attachments"].append(
-                    {"index": index, "bucket": bucket, "key": key, "size": size})
+                    {"index": index, "bucket": bucket, "key": key, "size": size,
+                     "sha256": sha256})
     return out
 
 
