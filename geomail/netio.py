@@ -42,6 +42,10 @@ class DeadlineExceeded(Timeout):
 
 
 class Connection:
+    # One per client connection, SMTP and IMAP, thousands of them idle at once: no __dict__.
+    __slots__ = ("sock", "buffer", "timeout", "deadline", "_pending", "bytes_in", "bytes_out",
+                 "deflate")
+
     def __init__(self, sock, timeout=None):
         self.sock = sock
         self.buffer = bytearray()
