@@ -42,6 +42,10 @@ class DeadlineExceeded(Timeout):
 
 
 class Connection:
+    # One per client connection, SMTP and IMAP, thousands of them idle at once: no __dict__.
+    __slots__ = ("sock", "buffer", "timeout", "deadline", "_pending", "bytes_in", "bytes_out",
+                 "deflate")
+
     def __init__(self, sock, timeout=None):
         self.sock = sock
         self.buffer = bytearray()
@@ -199,6 +203,40 @@ class Connection:
 
     def has_buffered(self):
         return bool(self.buffer) or (self.deflate is not None and self.deflate.pending)
+
+    def wait_readable(self, timeout, wakeup):
+        """Wait in the calling greenlet until input may be read (True) or the gevent
+        Event ``wakeup`` is set (False); Timeout after ``timeout`` seconds.
+
+        IMAP IDLE waits here for DONE and for the watcher at once, with no
+        reader greenlet: an idle connection then costs one greenlet, not two
+        (each holds its saved C stack and its own page of Python frames).
+        Nothing is read, so no buffer is held while waiting.
+        """
+        pending = getattr(self.sock, "pending", None)    # TLS: bytes already decrypted
+        if self.has_buffered() or (pending is not None and pending()):
+            return True
+        if wakeup.is_set():
+            return False
+        from gevent.hub import Waiter, get_hub
+        hub = get_hub()
+        waiter = Waiter(hub)
+        readable = hub.loop.io(self.sock.fileno(), 1)
+        timer = hub.loop.timer(timeout)
+        readable.start(waiter.switch, True)
+        timer.start(waiter.switch, None)
+        wakeup.rawlink(waiter.switch)      # called with the event itself
+        try:
+            result = waiter.get()
+        finally:
+            wakeup.unlink(waiter.switch)
+            readable.stop()
+            readable.close()
+            timer.stop()
+            timer.close()
+        if result is None:
+            raise Timeout()
+        return result is True
 
     def unread(self, data):
         """Put bytes back in front of the buffer (what followed the end of DATA)."""

@@ -113,7 +113,6 @@ class Session:
         self.config = context.config
         self.address = address
         self.id = secrets.token_hex(4)   # short session id for the log lines
-        self.log = SessionLog(log, self.id)
         self.started = time.monotonic()
         self.commands = 0
         self.idle_timeout = float(getattr(self.config, "imap_idle_timeout", 1800.0))
@@ -135,9 +134,15 @@ class Session:
         self.enabled = set()            # ENABLEd extensions (RFC 5161); see condstore.py
         self.closing = False
         self.wakeup = gevent.event.Event()
-        self.saved_search = []          # RFC 5182 $ (only set by SEARCH RETURN (SAVE))
+        self.saved_search = ()          # RFC 5182 $ (only set by SEARCH RETURN (SAVE))
         self.update_contexts = {}       # RFC 5267 §4.2: tag -> contexts.Context
         self.contexts_point = None
+
+    @property
+    def log(self):
+        """A logger whose lines carry the session id, made when a line is logged:
+        an idle session holds none (bench/imap_idle.py counts its bytes)."""
+        return SessionLog(log, self.id)
 
     # -- lifecycle ------------------------------------------------------------
 
@@ -200,7 +205,7 @@ class Session:
         self.wakeup.set()
 
     def close_view(self):
-        self.saved_search = []          # RFC 5182 §2.1: $ is reset on leaving a mailbox
+        self.saved_search = ()          # RFC 5182 §2.1: $ is reset on leaving a mailbox
         self.update_contexts = {}       # RFC 5267 §4.2: contexts end with the mailbox
         if self.view is not None:
             watcher_for(self.context).forget(self)
