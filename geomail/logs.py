@@ -14,6 +14,7 @@ import logging
 import logging.handlers
 import os
 import sys
+import time
 
 FORMAT = "%(asctime)s [%(process)d] %(levelname)s %(name)s: %(session_prefix)s%(message)s"
 SYSLOG_FORMAT = "geomail[%(process)d]: %(levelname)s %(name)s: %(session_prefix)s%(message)s"
@@ -30,7 +31,31 @@ class _SessionField(logging.Filter):
         return True
 
 
-class JSONFormatter(logging.Formatter):
+class _SecondCache:
+    """formatTime with the date and time formatted once a second, not once a line:
+    a busy worker writes a few lines per message (py-spy: strftime and
+    localtime were a tenth of its logging cost)."""
+
+    _second = None
+    _stamp = ""
+    _datefmt = None
+
+    def formatTime(self, record, datefmt=None):
+        second = int(record.created)
+        if second != self._second or datefmt != self._datefmt:
+            self._stamp = time.strftime(datefmt or self.default_time_format,
+                                        self.converter(record.created))
+            self._second, self._datefmt = second, datefmt
+        if datefmt:
+            return self._stamp
+        return self.default_msec_format % (self._stamp, record.msecs)
+
+
+class TextFormatter(_SecondCache, logging.Formatter):
+    """The text format (FORMAT or SYSLOG_FORMAT)."""
+
+
+class JSONFormatter(_SecondCache, logging.Formatter):
     """One object per line: time, level, logger, pid, session, message (and the traceback)."""
 
     def format(self, record):
@@ -71,7 +96,12 @@ def setup(log_file="", level="INFO", log_format="text", daemon=False):
         handler = logging.StreamHandler(sys.stderr)
         text = FORMAT
     handler.addFilter(_SessionField())
-    handler.setFormatter(JSONFormatter() if log_format == "json" else logging.Formatter(text))
+    handler.setFormatter(JSONFormatter() if log_format == "json" else TextFormatter(text))
+    # No format here names a source file, function, thread or process name:
+    # skip finding them for every record (the logging HOWTO's "Optimization").
+    logging._srcfile = None
+    logging.logThreads = False
+    logging.logMultiprocessing = False
     root.addHandler(handler)
     root.setLevel(level)
 

@@ -4,6 +4,7 @@ Values are kept as bytes as received (8-bit allowed); helpers unfold and
 decode them where a caller needs text.
 """
 
+import functools
 import re
 import urllib.parse
 from email.header import decode_header
@@ -350,7 +351,25 @@ def _unquote(tok):
 
 def parse_addresses(value):
     """[(name, route, mailbox, host)] (bytes or None) per RFC 3501 §7.4.2,
-    group start (None, None, group, None) and end (None, None, None, None)."""
+    group start (None, None, group, None) and end (None, None, None, None).
+
+    Delivery parses each address field twice (ENVELOPE, and the SEARCH text
+    of From/To/Cc: address_text), so short fields' results are kept a while.
+    """
+    if type(value) is bytes and len(value) <= _CACHED_FIELD_BYTES:
+        return list(_parse_short_addresses(value))
+    return _parse_addresses(value)
+
+
+_CACHED_FIELD_BYTES = 1024
+
+
+@functools.lru_cache(maxsize=256)
+def _parse_short_addresses(value):
+    return tuple(_parse_addresses(value))
+
+
+def _parse_addresses(value):
     toks = _address_tokens(unfold(value))
     out = []
     i, n = 0, len(toks)

@@ -69,6 +69,7 @@ class Transaction:
         self.smtputf8 = "SMTPUTF8" in params
         self.declared_size = int(params.get("SIZE") or 0)   # RFC 1870; checked by MAIL
         self.recipients = {}                  # key -> (Mailbox, account_id, inbox_id)
+        self.limited = set()                  # keys whose account had a quota at RCPT
         self.delivery = None                  # open BDAT delivery
         self.bdat_size = 0
         self.bdat_failed = None               # reply name once a BDAT chunk failed
@@ -347,26 +348,36 @@ class SMTPSession:
         if found is None:
             self.send(reply("user_unknown"))
             return
-        refusal = self.quota_refusal(found[0], key, transaction.declared_size, at_rcpt=True)
+        quota = self.quota_of(found[0], key, at_rcpt=True)
+        refusal = self.quota_refusal(quota, key, transaction.declared_size, at_rcpt=True)
         if refusal is not None:
             self.send(refusal)
             return
+        if quota is not None and quota.limited:
+            transaction.limited.add(key)
         transaction.recipients[key] = (mailbox, found[0], found[1])
         self.send(reply("recipient_ok"))
 
-    def quota_refusal(self, account_id, address, size, at_rcpt):
+    def quota_of(self, account_id, address, at_rcpt):
+        """The account's Quota (None: no such account), or the reply to send when
+        it could not be read."""
+        try:
+            return get_quota(self.context.db, account_id)
+        except Exception as exc:
+            self.log.warning("quota lookup for %s failed: %s", clip(address), exc)
+            return reply("lookup_failed" if at_rcpt else "storage_failed")
+
+    def quota_refusal(self, quota, address, size, at_rcpt):
         """The reply refusing a recipient over its quota (RFC 9208), or None.
 
         At RCPT an account that holds its quota already gets 452 4.2.2 (mailbox
         full: the sender retries, and mail may be expunged meanwhile); a message
         that would pass a limit, by its SIZE parameter at RCPT (RFC 1870 §6.2)
-        or by its bytes after DATA, gets 552 5.2.2.
+        or by its bytes after DATA, gets 552 5.2.2.  ``quota`` is what
+        ``quota_of`` returned (a reply: the lookup failed).
         """
-        try:
-            quota = get_quota(self.context.db, account_id)
-        except Exception as exc:
-            self.log.warning("quota lookup for %s failed: %s", clip(address), exc)
-            return reply("lookup_failed" if at_rcpt else "storage_failed")
+        if isinstance(quota, bytes):
+            return quota
         if quota is None or not quota.limited:
             return None
         if at_rcpt and quota.full():
@@ -524,10 +535,15 @@ class SMTPSession:
         targets = [Target(inbox, self.trace_headers(transaction, mailbox, delivery.token))
                    for mailbox, _, inbox in transaction.recipients.values()]
         # RFC 9208: one reply for all recipients, so a message that would pass any
-        # recipient's quota is stored for none (senders giving SIZE learn it per RCPT)
+        # recipient's quota is stored for none (senders giving SIZE learn it per RCPT).
+        # Only accounts that had a limit at RCPT are read again: one without is no
+        # more checked than two deliveries racing are (geomail/store/quota.py), and
+        # a message then costs one quota query instead of two.
         for (key, (_, account_id, _)), target in zip(transaction.recipients.items(), targets):
-            refusal = self.quota_refusal(account_id, key, delivery.size + len(target.trace_headers),
-                                         at_rcpt=False)
+            if key not in transaction.limited:
+                continue
+            refusal = self.quota_refusal(self.quota_of(account_id, key, at_rcpt=False), key,
+                                         delivery.size + len(target.trace_headers), at_rcpt=False)
             if refusal is not None:
                 delivery.abort()
                 self.send(refusal)

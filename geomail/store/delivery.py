@@ -158,13 +158,14 @@ def _mailbox_statements(cur, n, mailbox_id, rows, batch):
         values.append(cur.mogrify(
             f"(%s, @u{n} + {offset}, @m{n} + {offset + 1}, @c{index}, " + ", ".join(["%s"] * 20)
             + ")", (mailbox_id, *_message_values(parsed, target, flags, ()))))
+    # integers only: formatted with int(), as pymysql would, without its per-value escaping
+    count, unseen, size, mailbox_id = int(count), int(unseen), int(size), int(mailbox_id)
     return [
-        cur.mogrify("UPDATE mailboxes SET uidnext = uidnext + %s, highestmodseq = highestmodseq"
-                    " + %s, message_count = message_count + %s, unseen_count = unseen_count + %s,"
-                    " total_size = total_size + %s WHERE id = %s",
-                    (count, count, count, unseen, size, mailbox_id)),
-        cur.mogrify(f"SELECT uidnext - %s, highestmodseq - %s INTO @u{n}, @m{n} FROM mailboxes"
-                    " WHERE id = %s", (count, count, mailbox_id)),
+        f"UPDATE mailboxes SET uidnext = uidnext + {count}, highestmodseq = highestmodseq"
+        f" + {count}, message_count = message_count + {count}, unseen_count = unseen_count"
+        f" + {unseen}, total_size = total_size + {size} WHERE id = {mailbox_id}",
+        f"SELECT uidnext - {count}, highestmodseq - {count} INTO @u{n}, @m{n} FROM mailboxes"
+        f" WHERE id = {mailbox_id}",
         _MESSAGE_COLUMNS + ", ".join(values),
     ]
 
