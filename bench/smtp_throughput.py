@@ -222,7 +222,7 @@ def report_linearity(linearity):
     small, large = linearity
     time_ratio = small["msgs_per_s"] / large["msgs_per_s"]     # seconds/msg, large over small
     cpu_ratio = large["cpu_ms_per_msg"] / small["cpu_ms_per_msg"]
-    print(f"  linearity (geomail, new connection per message): "
+    print("  linearity (geomail, new connection per message): "
           + "; ".join(f"{m['messages']} msgs {m['msgs_per_s']:.0f} msgs/s, "
                       f"{m['cpu_ms_per_msg']:.2f} ms CPU/msg" for m in linearity))
     print(f"  per-message cost, {large['messages']} over {small['messages']}: "
