@@ -1,7 +1,7 @@
 """Stored 4 KiB messages per second: geomail vs a private Postfix and smtp-sink, in one run.
 
     python bench/smtp_throughput.py [--messages 4000] [--runs 3] [--no-postfix] [--profile DIR]
-                                    [--linearity 1000,10000 | off]
+                                    [--linearity SMALL,LARGE | auto | off]
 
 ``smtp-source -s 20 -l 4096 -m N`` (a new connection per message) against
 ``bin/geomail --workers 2`` (own MariaDB database, own SeaweedFS; or the
@@ -17,8 +17,9 @@ until N more files are in ``Maildir/new``), never when 250 was sent.  Then
 the same with session reuse (``smtp-source -d``).  CPU per message comes from
 ``/proc/PID/stat`` of geomail's workers and of every Postfix process.
 
-Linearity (issue 13): geomail alone at two sizes (``--linearity SMALL,LARGE``,
-default 1,000 and 10,000 messages, a new connection each), stored/s and
+Linearity (issue 13): geomail alone at two sizes (``--linearity SMALL,LARGE``;
+by default a quarter and 2.5 times --messages: 1,000 and 10,000; a new
+connection per message), stored/s and
 worker CPU per message at each, and the ratio of the per-message costs
 (large over small: 1.00x is linear, above it each message costs more as the
 mailbox grows).
@@ -158,10 +159,12 @@ def main(argv=None):
     parser.add_argument("--no-postfix", action="store_true", help="leave the private Postfix out")
     parser.add_argument("--profile", metavar="DIR", help="also profile one run with py-spy")
     parser.add_argument("--json", metavar="FILE", help="write the figures here")
-    parser.add_argument("--linearity", default="1000,10000", metavar="SMALL,LARGE",
-                        help="geomail at two sizes: cost per message at each ('off': skip)")
+    parser.add_argument("--linearity", default="auto", metavar="SMALL,LARGE",
+                        help="geomail at two sizes: cost per message at each ('off': skip; "
+                             "'auto': a quarter and 2.5 times --messages, 1,000 and 10,000 "
+                             "by default)")
     args = parser.parse_args(argv)
-    sizes = linearity_sizes(args.linearity)
+    sizes = linearity_sizes(args.linearity, args.messages)
 
     sink = SmtpSink()
     postfix = None
@@ -199,10 +202,12 @@ def main(argv=None):
     return report(args, peers, geomail, profile, linearity)
 
 
-def linearity_sizes(text):
-    """(small, large) from "SMALL,LARGE", or () for "off"."""
+def linearity_sizes(text, messages):
+    """(small, large) from "SMALL,LARGE" or "auto" (from --messages), or () for "off"."""
     if text.strip().lower() in ("off", "none", ""):
         return ()
+    if text.strip().lower() == "auto":
+        return max(50, messages // 4), messages * 5 // 2
     small, large = (int(part) for part in text.split(","))
     return small, large
 
