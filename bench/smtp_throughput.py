@@ -1,6 +1,7 @@
 """Stored 4 KiB messages per second: geomail vs a private Postfix and smtp-sink, in one run.
 
     python bench/smtp_throughput.py [--messages 4000] [--runs 3] [--no-postfix] [--profile DIR]
+                                    [--linearity SMALL,LARGE | auto | off]
 
 ``smtp-source -s 20 -l 4096 -m N`` (a new connection per message) against
 ``bin/geomail --workers 2`` (own MariaDB database, own SeaweedFS; or the
@@ -16,8 +17,15 @@ until N more files are in ``Maildir/new``), never when 250 was sent.  Then
 the same with session reuse (``smtp-source -d``).  CPU per message comes from
 ``/proc/PID/stat`` of geomail's workers and of every Postfix process.
 
+Linearity (issue 13): geomail alone at two sizes (``--linearity SMALL,LARGE``;
+by default a quarter and 2.5 times --messages: 1,000 and 10,000; a new
+connection per message), stored/s and
+worker CPU per message at each, and the ratio of the per-message costs
+(large over small: 1.00x is linear, above it each message costs more as the
+mailbox grows).
+
 With ``--profile DIR``, one extra geomail run is profiled with py-spy on
-every worker (``py-spy record --format raw``), and the top frames are printed.
+every worker (``py-spy record --format raw --gil``), and the top frames are printed.
 
 Exit status: issue 3's targets (>= 600 msgs/s, >= 25% of smtp-sink, zero
 errors).  Issue 13's (>= 1.5x Postfix, >= 2,000/s with reuse, <= 0.6 ms of
@@ -57,12 +65,16 @@ def profile_run(stack, messages, directory, seconds=8):
         print("py-spy is not installed (pip install py-spy): no profile")
         return {}
     os.makedirs(directory, exist_ok=True)
+    # --gil: only samples where the worker holds the GIL, that is runs Python.  Without
+    # it py-spy counts a worker the scheduler preempted inside send() (it has just
+    # woken smtp-source or MariaDB on this 2-core box) as running there: 35-38% of
+    # the samples were in SocketMixin.send while /proc said 80% of the CPU was user time.
     spies = {}
     for pid in stack.worker_pids():
         out = os.path.join(directory, f"worker-{pid}.txt")
         spies[pid] = (out, subprocess.Popen(
             ["py-spy", "record", "-d", str(seconds), "-r", "200", "-p", str(pid), "-o", out,
-             "--format", "raw", "--nonblocking"],
+             "--format", "raw", "--nonblocking", "--gil"],
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE))
     time.sleep(1.0)                                  # py-spy attaches
     smtp_source(stack.geomail.smtp_port, messages)
@@ -147,11 +159,17 @@ def main(argv=None):
     parser.add_argument("--no-postfix", action="store_true", help="leave the private Postfix out")
     parser.add_argument("--profile", metavar="DIR", help="also profile one run with py-spy")
     parser.add_argument("--json", metavar="FILE", help="write the figures here")
+    parser.add_argument("--linearity", default="auto", metavar="SMALL,LARGE",
+                        help="geomail at two sizes: cost per message at each ('off': skip; "
+                             "'auto': a quarter and 2.5 times --messages, 1,000 and 10,000 "
+                             "by default)")
     args = parser.parse_args(argv)
+    sizes = linearity_sizes(args.linearity, args.messages)
 
     sink = SmtpSink()
     postfix = None
     profile = {}
+    linearity = []
     try:
         if not args.no_postfix:
             postfix = PrivatePostfix(free_port()).__enter__()
@@ -174,16 +192,50 @@ def main(argv=None):
                     print(f"run {run + 1}{' (smtp-source -d)' if reuse else ''}:", flush=True)
                     for peer in peers:
                         peer.run(args.messages, args.sessions, reuse, wait_for)
+            linearity = [measure_size(geomail, size, args.sessions) for size in sizes]
             if args.profile:
                 profile = profile_run(stack, args.messages, args.profile)
     finally:
         sink.stop()
         if postfix is not None:
             postfix.stop()
-    return report(args, peers, geomail, profile)
+    return report(args, peers, geomail, profile, linearity)
 
 
-def report(args, peers, geomail, profile):
+def linearity_sizes(text, messages):
+    """(small, large) from "SMALL,LARGE" or "auto" (from --messages), or () for "off"."""
+    if text.strip().lower() in ("off", "none", ""):
+        return ()
+    if text.strip().lower() == "auto":
+        return max(50, messages // 4), messages * 5 // 2
+    small, large = (int(part) for part in text.split(","))
+    return small, large
+
+
+def measure_size(peer, size, sessions):
+    """One run of ``size`` messages: (size, stored/s, worker CPU ms per message)."""
+    print(f"linearity, {size} messages:", flush=True)
+    peer.run(size, sessions, False, wait_for)
+    rate, cpu = peer.rates[False].pop(), peer.cpu_ms[False].pop()   # not in the medians
+    return {"messages": size, "msgs_per_s": rate, "cpu_ms_per_msg": cpu}
+
+
+def report_linearity(linearity):
+    """The two sizes' figures and the ratios of their per-message costs."""
+    if len(linearity) != 2:
+        return None
+    small, large = linearity
+    time_ratio = small["msgs_per_s"] / large["msgs_per_s"]     # seconds/msg, large over small
+    cpu_ratio = large["cpu_ms_per_msg"] / small["cpu_ms_per_msg"]
+    print("  linearity (geomail, new connection per message): "
+          + "; ".join(f"{m['messages']} msgs {m['msgs_per_s']:.0f} msgs/s, "
+                      f"{m['cpu_ms_per_msg']:.2f} ms CPU/msg" for m in linearity))
+    print(f"  per-message cost, {large['messages']} over {small['messages']}: "
+          f"time {time_ratio:.2f}x, worker CPU {cpu_ratio:.2f}x (1.00x: linear)")
+    return {"sizes": linearity, "time_ratio": time_ratio, "cpu_ratio": cpu_ratio}
+
+
+def report(args, peers, geomail, profile, linearity=()):
     by_name = {peer.name: peer for peer in peers}
     rate = {name: median(peer.rates[False]) for name, peer in by_name.items()}
     reuse = {name: median(peer.rates[True]) for name, peer in by_name.items()}
@@ -207,6 +259,7 @@ def report(args, peers, geomail, profile):
     print(f"  smtp-sink (stores nothing): {ceiling:7.0f} msgs/s; geomail is {ratio:.1%} of it")
     errors = {peer.name: len(peer.errors) for peer in peers}
     print(f"  errors: {errors}")
+    linear = report_linearity(linearity)
     for pid, summary in profile.items():
         print(f"\n  py-spy, worker {pid} ({summary['samples']} samples), top self time:")
         for frame, share in summary["self"][:15]:
@@ -227,6 +280,7 @@ def report(args, peers, geomail, profile):
                "geomail_over_postfix": postfix_ratio, "reuse_msgs_per_s": reuse,
                "cpu_ms_per_msg": cpu,
                "runs": {peer.name: peer.rates for peer in peers}, "errors": errors,
+               "linearity": linear,
                "target_met": ok}
     if args.json:
         with open(args.json, "w") as handle:
