@@ -183,15 +183,18 @@ def rss_kib(pid, field="VmRSS"):
     return None
 
 
-def cpu_seconds(pids):
-    """User + system CPU seconds the processes have used so far (from /proc/PID/stat)."""
+def cpu_seconds(pids, reaped_children=False):
+    """User + system CPU seconds the processes have used so far (from /proc/PID/stat);
+    with ``reaped_children`` also what their children already reaped used (cutime,
+    cstime): Dovecot's imap processes end up there once its master reaps them."""
     ticks = os.sysconf("SC_CLK_TCK")
+    last = 15 if reaped_children else 13
     total = 0.0
     for pid in pids:
         try:
             with open(f"/proc/{pid}/stat") as handle:
                 fields = handle.read().rpartition(")")[2].split()
-            total += (int(fields[11]) + int(fields[12])) / ticks
+            total += sum(int(f) for f in fields[11:last]) / ticks
         except (OSError, ValueError, IndexError):
             pass
     return total

@@ -76,21 +76,9 @@ def parse_totals(output):
 
 
 def tree_cpu_seconds(pids):
-    """CPU seconds of processes and of their children already reaped (cutime, cstime).
-
-    Dovecot forks an imap process per login and its master reaps it: what it
-    used is then in the master's cutime/cstime, no longer under a pid of its own.
-    """
-    ticks = os.sysconf("SC_CLK_TCK")
-    total = 0.0
-    for pid in pids:
-        try:
-            with open(f"/proc/{pid}/stat") as handle:
-                fields = handle.read().rpartition(")")[2].split()
-            total += sum(int(f) for f in fields[11:15]) / ticks
-        except (OSError, ValueError, IndexError):
-            pass
-    return total
+    """Dovecot forks an imap process per login and its master reaps it: what it used is
+    then in the master's cutime/cstime, no longer under a pid of its own."""
+    return cpu_seconds(pids, reaped_children=True)
 
 
 def mariadb_pids():
