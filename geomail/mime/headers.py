@@ -300,40 +300,51 @@ def param_value(params, name):
 # --- Addresses (RFC 5322 §3.4) for the IMAP ENVELOPE -----------------------------
 
 _ADDR_TOKEN = re.compile(
-    rb'\s+|"(?:[^"\\]|\\.)*"?|[<>@,;:\[\]]|[^\s"(<>@,;:\[\]]+',
+    rb'"(?:[^"\\]|\\.)*"?|[<>@,;:\[\]]|[^\s"(<>@,;:\[\]]+|\(',
     re.S)
 
 
 def _address_tokens(value):
     """Tokens of an address list; a comment is one token, nested comments in it
-    (RFC 5322 §3.2.2: a comment may contain comments), scanned in linear time."""
+    (RFC 5322 §3.2.2: a comment may contain comments), scanned in linear time.
+
+    Whitespace separates tokens and is no token: the pattern matches every other
+    byte, so the regex engine skips it.  Without a "(" the whole list is one
+    findall (a 250 KB field of 250,000 tokens in ~20 ms, not a Python step each).
+    """
+    if b"(" not in value:
+        return _ADDR_TOKEN.findall(value)
     out = []
     i, n = 0, len(value)
     while i < n:
-        if value[i] == 0x28:        # '('
-            j, depth = i, 0
-            while j < n:
-                c = value[j]
-                if c == 0x5c:
-                    j += 2
-                    continue
-                j += 1
-                if c == 0x28:
-                    depth += 1
-                elif c == 0x29:
-                    depth -= 1
-                    if depth == 0:
-                        break
-            out.append(value[i:min(j, n)])
-            i = j
-            continue
-        m = _ADDR_TOKEN.match(value, i)
-        if m is None:
+        for m in _ADDR_TOKEN.finditer(value, i):
+            if m.group() != b"(":
+                out.append(m.group())
+                continue
+            i = _comment_end(value, m.start())
+            out.append(value[m.start():i])
             break
-        if not m.group().isspace():
-            out.append(m.group())
-        i = m.end()
+        else:
+            break
     return out
+
+
+def _comment_end(value, start):
+    """Where the comment opening at start ends: after its balancing ")", or the end."""
+    j, depth, n = start, 0, len(value)
+    while j < n:
+        c = value[j]
+        if c == 0x5c:
+            j += 2
+            continue
+        j += 1
+        if c == 0x28:
+            depth += 1
+        elif c == 0x29:
+            depth -= 1
+            if depth == 0:
+                break
+    return min(j, n)
 
 MISSING_MAILBOX = b"MISSING_MAILBOX"
 MISSING_DOMAIN = b"MISSING_DOMAIN"
@@ -354,11 +365,15 @@ def parse_addresses(value):
     group start (None, None, group, None) and end (None, None, None, None).
 
     Delivery parses each address field twice (ENVELOPE, and the SEARCH text
-    of From/To/Cc: address_text), so short fields' results are kept a while.
+    of From/To/Cc: address_text), so results are kept a while: many short
+    fields, and the last two long ones (a field may be as long as the header
+    block, and one parse of it is enough).
     """
-    if type(value) is bytes and len(value) <= _CACHED_FIELD_BYTES:
+    if type(value) is not bytes:
+        return _parse_addresses(value)
+    if len(value) <= _CACHED_FIELD_BYTES:
         return list(_parse_short_addresses(value))
-    return _parse_addresses(value)
+    return list(_parse_long_addresses(value))
 
 
 _CACHED_FIELD_BYTES = 1024
@@ -366,6 +381,11 @@ _CACHED_FIELD_BYTES = 1024
 
 @functools.lru_cache(maxsize=256)
 def _parse_short_addresses(value):
+    return tuple(_parse_addresses(value))
+
+
+@functools.lru_cache(maxsize=2)
+def _parse_long_addresses(value):
     return tuple(_parse_addresses(value))
 
 
