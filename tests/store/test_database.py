@@ -192,3 +192,18 @@ def test_escaping_is_pymysqls_and_round_trips(one_connection):
     with one_connection.cursor() as cur:
         cur.execute("SELECT v FROM t WHERE id = 8")
         assert cur.fetchone() == (tricky[:10],)
+
+
+def test_escaping_of_other_values_is_pymysqls(one_connection):
+    """Integers and NULL, quoted without pymysql's dispatch, and everything else,
+    left to pymysql, come out as pymysql's own escape gives them."""
+    import datetime
+    import pymysql
+    values = [0, 7, -3, 2 ** 70, None, True, False, 1.5, b"\0'x", bytearray(b"ab"),
+              datetime.datetime(2026, 12, 7, 15, 0, 1, 250), datetime.date(2026, 1, 2),
+              "plain text", "", "a'b"]
+    with one_connection.cursor() as cur:
+        conn = cur.connection
+        for value in values:
+            assert cur.mogrify("%s", (value,)) == pymysql.connections.Connection.escape(
+                conn, value, conn.encoders), repr(value)
