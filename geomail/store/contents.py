@@ -88,10 +88,11 @@ def insert(cur, parsed, attachments, refcount):
     return content_id
 
 
-def script_insert(cur, parsed, attachments, refcount, variable):
+def script_insert(cur, parsed, attachments, refcount, variable, also_set=""):
     """insert() as statements of a script (Database.run_script): the content row,
-    its id kept in the session variable ``variable``, and one multi-row INSERT of
-    its attachments; None for a message whose raw needs chunks (use insert())."""
+    its id kept in the session variable ``variable`` (by a SET that also makes the
+    assignments ``also_set``, if any), and one multi-row INSERT of its attachments;
+    None for a message whose raw needs chunks (use insert())."""
     limit = _statement_limit(cur)
     texts = (_clean(parsed.text_plain), _clean(parsed.text_html))
     if 2 * len(parsed.raw) + sum(len(text or "") for text in texts) >= limit:
@@ -99,7 +100,8 @@ def script_insert(cur, parsed, attachments, refcount, variable):
     statement, _, size = _content_statement(cur, parsed, parsed.raw, texts, refcount)
     if size > limit:
         return None
-    statements = [statement, f"SET {variable} = LAST_INSERT_ID()"]
+    statements = [statement, f"SET {variable} = LAST_INSERT_ID()"
+                  + (", " + also_set if also_set else "")]
     if attachments:
         row = f"({variable}, " + ", ".join(["%s"] * 11) + ")"
         statements.append(_ATTACHMENT_INSERT.split(" VALUES ")[0] + " VALUES " + ", ".join(

@@ -7,6 +7,7 @@ other greenlets instead of blocking the process.
 """
 
 import contextlib
+import datetime
 import re
 import select
 import sys
@@ -104,6 +105,8 @@ class ScriptConnection(pymysql.connections.Connection):
             return str(obj)                  # pymysql's escape_int
         if obj is None:
             return "NULL"
+        if kind is datetime.datetime and obj.tzinfo is None and 1000 <= obj.year:
+            return "'" + obj.isoformat(" ") + "'"    # pymysql's escape_datetime
         if kind is not str or (
                 self.server_status & SERVER_STATUS.SERVER_STATUS_NO_BACKSLASH_ESCAPES):
             return super().escape(obj, mapping)

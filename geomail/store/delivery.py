@@ -124,10 +124,13 @@ def _script(cur, batch, allocation):
     deleted meanwhile leaves @u<n> at 0 and its INSERT fails on the foreign
     key: the server stops there, before COMMIT, and nothing is stored.
     """
-    statements = ["SET " + ", ".join(f"@u{n} = 0, @m{n} = 0"
-                                     for n in range(len(allocation.mailboxes)))]
+    # Zeroed in the first content's SET (one statement less to answer): the
+    # session's variables may hold a previous script's values.
+    zeroed = ", ".join(f"@u{n} = 0, @m{n} = 0" for n in range(len(allocation.mailboxes)))
+    statements = []
     for index, (parsed, attachments, targets, pending_ids) in enumerate(batch):
-        content = contents.script_insert(cur, parsed, attachments, len(targets), f"@c{index}")
+        content = contents.script_insert(cur, parsed, attachments, len(targets), f"@c{index}",
+                                         also_set=zeroed if index == 0 else "")
         if content is None:
             return None
         statements += content
@@ -176,6 +179,7 @@ def _message_values(parsed, target, flags, keywords, content_id=None):
     ``content_id`` (a script, where it is @c<i>) the message must have an id of
     its own for its THREADID (``_threads_known``)."""
     headers = parsed.headers
+    now = _utcnow()
     message_id = _cut(headers.get("message-id"), MESSAGE_ID_CHARS)
     in_reply_to = _cut(headers.get("in-reply-to"), MESSAGE_ID_CHARS)
     references = _references(headers.get("references"))
@@ -184,13 +188,13 @@ def _message_values(parsed, target, flags, keywords, content_id=None):
               else thread_id_of(message_id, in_reply_to, references, content_id))
     return (
         *(1 if name in flags else 0 for name in FLAG_COLUMNS),
-        " ".join(keywords), target.internal_date or _utcnow(),
+        " ".join(keywords), target.internal_date or now,
         parsed.size + len(target.trace_headers), target.trace_headers,
         message_id, _naive_utc(headers.get("date_parsed")),
         _local_date(headers.get("date_parsed")),
         _cut(headers.get("from"), ADDRESS_CHARS), _cut(headers.get("to"), ADDRESS_CHARS),
         _cut(headers.get("cc"), ADDRESS_CHARS), _cut(headers.get("subject"), SUBJECT_CHARS),
-        in_reply_to, references, _utcnow(), thread)
+        in_reply_to, references, now, thread)
 
 
 def _threads_known(batch):

@@ -200,7 +200,10 @@ def test_escaping_of_other_values_is_pymysqls(one_connection):
     import datetime
     import pymysql
     values = [0, 7, -3, 2 ** 70, None, True, False, 1.5, b"\0'x", bytearray(b"ab"),
-              datetime.datetime(2026, 12, 7, 15, 0, 1, 250), datetime.date(2026, 1, 2),
+              datetime.datetime(2026, 12, 7, 15, 0, 1, 250), datetime.datetime(2026, 12, 7),
+              datetime.datetime(999, 1, 2, 3, 4, 5), datetime.datetime(9999, 12, 31, 23, 59, 59),
+              datetime.datetime(2026, 1, 2, 3, 4, 5, 6, tzinfo=datetime.timezone.utc),
+              datetime.date(2026, 1, 2),
               "plain text", "", "a'b"]
     with one_connection.cursor() as cur:
         conn = cur.connection
