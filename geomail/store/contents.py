@@ -115,8 +115,8 @@ def _content_statement(cur, parsed, raw, texts, refcount):
     for SQLite the statement with its values bound (measured by their lengths)."""
     values = (
         raw,
-        json.dumps(parsed.segments_json(), separators=(",", ":")),
-        json.dumps(parsed.parts.to_json(), separators=(",", ":")),
+        _compact_json(parsed.segments_json()),
+        _compact_json(parsed.parts.to_json()),
         parsed.size,
         parsed.parts.header_length,
         _imap_form(parsed.envelope, "ENVELOPE"), _imap_form(parsed.bodystructure, "BODYSTRUCTURE"),
@@ -129,6 +129,10 @@ def _content_statement(cur, parsed, raw, texts, refcount):
         return _CONTENT_INSERT, values, 2 * sum(len(v) for v in values if isinstance(v, (bytes, str)))
     statement = cur.mogrify(_CONTENT_INSERT, values)
     return statement, None, _statement_size(statement)
+
+
+# json.dumps with separators builds an encoder per call; this one is made once.
+_compact_json = json.JSONEncoder(separators=(",", ":")).encode
 
 
 class ContentTooLarge(PermanentFailure):
