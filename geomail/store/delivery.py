@@ -116,8 +116,8 @@ def _script(cur, batch, allocation):
     """The batch as one script: each content (id in @c<i>) with its attachments,
     the intent rows forgotten, then per mailbox (in id order) one UPDATE taking
     its row lock and moving uidnext, highestmodseq and the counters for all its
-    new rows, the first UID and the old modseq read into @u<n>, @m<n>, and one
-    multi-row INSERT of its messages; ends with SELECT of the first UIDs.
+    new rows, which reads the first UID and the old modseq into @u<n>, @m<n>,
+    and one multi-row INSERT of its messages; ends with SELECT of the first UIDs.
 
     The mailbox row is locked last, so it is held only while the server runs
     the rest and flushes the log, with no round trip in between.  A mailbox
@@ -163,11 +163,13 @@ def _mailbox_statements(cur, n, mailbox_id, rows, batch):
             + ")", (mailbox_id, *_message_values(parsed, target, flags, ()))))
     # integers only: formatted with int(), as pymysql would, without its per-value escaping
     count, unseen, size, mailbox_id = int(count), int(unseen), int(size), int(mailbox_id)
+    # The UPDATE also reads the old uidnext and highestmodseq into @u<n>, @m<n>
+    # (MariaDB's := in an expression: the row as locked), one statement, not a
+    # SELECT ... INTO after it.
     return [
-        f"UPDATE mailboxes SET uidnext = uidnext + {count}, highestmodseq = highestmodseq"
-        f" + {count}, message_count = message_count + {count}, unseen_count = unseen_count"
-        f" + {unseen}, total_size = total_size + {size} WHERE id = {mailbox_id}",
-        f"SELECT uidnext - {count}, highestmodseq - {count} INTO @u{n}, @m{n} FROM mailboxes"
+        f"UPDATE mailboxes SET uidnext = (@u{n} := uidnext) + {count}, highestmodseq ="
+        f" (@m{n} := highestmodseq) + {count}, message_count = message_count + {count},"
+        f" unseen_count = unseen_count + {unseen}, total_size = total_size + {size}"
         f" WHERE id = {mailbox_id}",
         _MESSAGE_COLUMNS + ", ".join(values),
     ]
