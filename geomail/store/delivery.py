@@ -69,10 +69,11 @@ def store_messages(db, batch):
     the whole batch.  Keywords (APPEND's flags) and messages whose raw needs
     chunks take the statement by statement path.
     """
-    if dialect.of(db).scripts and _threads_known(batch) and all(
+    threads = _thread_roots(batch) if dialect.of(db).scripts else None
+    if threads is not None and all(
             message[2] and not _has_keywords(message[2]) for message in batch):
         allocation = _Allocation(batch)
-        rows = db.run_script(lambda cur: _script(cur, batch, allocation))
+        rows = db.run_script(lambda cur: _script(cur, batch, allocation, threads))
         if rows is not None:
             return allocation.uids(rows[0])
 
@@ -112,7 +113,7 @@ class _Allocation:
                 for index, (_, _, targets, _) in enumerate(self.batch)]
 
 
-def _script(cur, batch, allocation):
+def _script(cur, batch, allocation, threads):
     """The batch as one script: each content (id in @c<i>) with its attachments,
     the intent rows forgotten, then per mailbox (in id order) one UPDATE taking
     its row lock and moving uidnext, highestmodseq and the counters for all its
@@ -138,7 +139,8 @@ def _script(cur, batch, allocation):
             statements.append(cur.mogrify(intents.FORGET.format(marks=_marks(pending_ids)),
                                           tuple(pending_ids)))
     for n, mailbox_id in enumerate(allocation.mailboxes):
-        statements += _mailbox_statements(cur, n, mailbox_id, allocation.rows[mailbox_id], batch)
+        statements += _mailbox_statements(cur, n, mailbox_id, allocation.rows[mailbox_id], batch,
+                                          threads)
     statements.append("SELECT " + ", ".join(f"@u{n}" for n in range(len(allocation.mailboxes))))
     return statements
 
@@ -150,7 +152,7 @@ _MESSAGE_COLUMNS = (
     " save_date, thread_id) VALUES ")
 
 
-def _mailbox_statements(cur, n, mailbox_id, rows, batch):
+def _mailbox_statements(cur, n, mailbox_id, rows, batch, threads):
     count = len(rows)
     values, unseen, size = [], 0, 0
     for offset, (index, target) in enumerate(rows):
@@ -160,7 +162,8 @@ def _mailbox_statements(cur, n, mailbox_id, rows, batch):
         size += parsed.size + len(target.trace_headers)
         values.append(cur.mogrify(
             f"(%s, @u{n} + {offset}, @m{n} + {offset + 1}, @c{index}, " + ", ".join(["%s"] * 20)
-            + ")", (mailbox_id, *_message_values(parsed, target, flags, ()))))
+            + ")", (mailbox_id, *_message_values(parsed, target, flags, (),
+                                                 thread=threads[index]))))
     # integers only: formatted with int(), as pymysql would, without its per-value escaping
     count, unseen, size, mailbox_id = int(count), int(unseen), int(size), int(mailbox_id)
     # The UPDATE also reads the old uidnext and highestmodseq into @u<n>, @m<n>
@@ -175,19 +178,20 @@ def _mailbox_statements(cur, n, mailbox_id, rows, batch):
     ]
 
 
-def _message_values(parsed, target, flags, keywords, content_id=None):
+def _message_values(parsed, target, flags, keywords, content_id=None, thread=None):
     """The values of a messages row after (mailbox_id, uid, modseq, content_id), the
     save date (RFC 8514: placed in this mailbox now) and THREADID last; without
     ``content_id`` (a script, where it is @c<i>) the message must have an id of
-    its own for its THREADID (``_threads_known``)."""
+    its own for its THREADID, ``thread`` (``_thread_roots``) if already known."""
     headers = parsed.headers
     now = _utcnow()
     message_id = _cut(headers.get("message-id"), MESSAGE_ID_CHARS)
     in_reply_to = _cut(headers.get("in-reply-to"), MESSAGE_ID_CHARS)
     references = _references(headers.get("references"))
     # from the stored columns, as messages.fill_thread_ids computes it for older rows
-    thread = (thread_root_id(message_id, in_reply_to, references) if content_id is None
-              else thread_id_of(message_id, in_reply_to, references, content_id))
+    if thread is None:
+        thread = (thread_root_id(message_id, in_reply_to, references) if content_id is None
+                  else thread_id_of(message_id, in_reply_to, references, content_id))
     return (
         *(1 if name in flags else 0 for name in FLAG_COLUMNS),
         " ".join(keywords), target.internal_date or now,
@@ -199,15 +203,19 @@ def _message_values(parsed, target, flags, keywords, content_id=None):
         in_reply_to, references, now, thread)
 
 
-def _threads_known(batch):
-    """Every message of the batch names its THREADID by its own ids (see _message_values)."""
+def _thread_roots(batch):
+    """Each message's THREADID from its own ids (see _message_values), in batch order,
+    or None when one has none of its own: found once, for the check and the rows."""
+    roots = []
     for parsed, _, _, _ in batch:
         headers = parsed.headers
-        if thread_root_id(_cut(headers.get("message-id"), MESSAGE_ID_CHARS),
-                          _cut(headers.get("in-reply-to"), MESSAGE_ID_CHARS),
-                          _references(headers.get("references"))) is None:
-            return False
-    return True
+        root = thread_root_id(_cut(headers.get("message-id"), MESSAGE_ID_CHARS),
+                              _cut(headers.get("in-reply-to"), MESSAGE_ID_CHARS),
+                              _references(headers.get("references")))
+        if root is None:
+            return None
+        roots.append(root)
+    return roots
 
 
 def _marks(items):
