@@ -28,6 +28,7 @@ import ipaddress
 import mmap
 import os
 import secrets
+import socket
 import tempfile
 
 BUCKETS = 4096
@@ -60,6 +61,10 @@ def shared_table():
 def source_key(address):
     """The part of a source address that is counted: IPv4 address or IPv6 /64."""
     host = address[0] if isinstance(address, tuple) else str(address)
+    try:
+        return socket.inet_pton(socket.AF_INET, host)    # the common case, without ipaddress
+    except OSError:
+        pass
     try:
         ip = ipaddress.ip_address(host.split("%", 1)[0])
     except ValueError:

@@ -18,7 +18,7 @@ class ServerContext:
         self.worker = worker
         self.tls_context = server_tls_context(config)
         self.upload_budget = _budget(config)
-        self.committer = _committer()
+        self.committer = _committer(db)
         self._mailbox_listeners = []
         self._other_buckets = {}
 
@@ -118,10 +118,12 @@ def _budget(config):
     return ByteBudget(getattr(config, "upload_buffer_budget", 256 * 1024 * 1024))
 
 
-def _committer():
-    """The worker's SMTP group commit (geomail/smtp/committer.py)."""
-    from geomail.smtp.committer import Committer
-    return Committer()
+def _committer(db):
+    """The worker's SMTP group commit (geomail/smtp/committer.py): transactions
+    overlap on MySQL (IN_FLIGHT), one at a time on SQLite, which has one writer."""
+    from geomail.smtp.committer import IN_FLIGHT, Committer
+    from geomail.store import dialect
+    return Committer(IN_FLIGHT if dialect.of(db).scripts else 1)
 
 
 def server_tls_context(config):

@@ -95,6 +95,7 @@ class Worker:
         self.servers = []
         self.sessions = set()
         self.active = {}
+        self.session_metrics = {}       # protocol -> (open connections gauge, sessions counter)
         self.per_source = None         # connlimit.Counter, made in start_servers
         self.handlers = {}             # protocol -> session entry point
         self.closed_since_trim = 0
@@ -173,6 +174,12 @@ class Worker:
             pool = Pool(limit + REFUSAL_SLOTS)
             protocol = name.rstrip("s")
             self.active[protocol] = 0
+            counters = metrics.get()
+            # the labelled gauge and the session counter, found once, not per connection
+            # (prometheus_client's labels() takes a lock and builds a key: py-spy, 1.5%)
+            self.session_metrics[protocol] = (
+                counters.connections_open.labels(protocol),
+                counters.smtp_sessions if protocol == "smtp" else counters.imap_sessions)
             handle = functools.partial(self.handle, protocol=protocol,
                                        implicit_tls=name.endswith("s"))
             # No ssl_context here: gevent would run the handshake, without a
@@ -204,9 +211,9 @@ class Worker:
             self.refuse(client, protocol, SOURCE_REFUSALS, implicit_tls)
             return
         self.active[protocol] += 1
-        gauge = metrics.get().connections_open.labels(protocol)
+        gauge, sessions = self.session_metrics[protocol]
         gauge.inc()
-        (metrics.get().smtp_sessions if protocol == "smtp" else metrics.get().imap_sessions).inc()
+        sessions.inc()
         try:
             if implicit_tls:
                 client = self.start_tls(client, HANDSHAKE_TIMEOUT)

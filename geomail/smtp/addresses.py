@@ -84,6 +84,16 @@ def parse_path(text, keyword, allow_null=False, utf8=False):
 
 def _split_path(text):
     """'<...> rest' -> ('<...>', 'rest'), honouring quotes inside the brackets."""
+    if '"' not in text:                # no quotes: the first '>' ends the path
+        end = text.find(">")
+        if end < 0:
+            raise AddressError("Missing closing angle bracket")
+        return text[:end + 1], text[end + 1:].strip()
+    return _split_quoted_path(text)
+
+
+def _split_quoted_path(text):
+    """_split_path, character by character: a '>' inside quotes is not the end."""
     quoted = escaped = False
     for index, char in enumerate(text):
         if escaped:
@@ -97,8 +107,25 @@ def _split_path(text):
     raise AddressError("Missing closing angle bracket")
 
 
+# Mailboxes parsed lately, by (text, utf8): mail comes again and again from and to
+# the same addresses.  A Mailbox is never changed once made, so one may be shared.
+_parsed = {}
+_PARSED_ENTRIES = 4096
+
+
 def parse_mailbox(text, utf8=False):
     """A Mailbox from 'local@domain'; raises AddressError."""
+    key = (text, utf8)
+    found = _parsed.get(key)
+    if found is None:
+        found = _parse_mailbox(text, utf8)      # errors are not kept: they raise again
+        if len(_parsed) >= _PARSED_ENTRIES:
+            _parsed.clear()
+        _parsed[key] = found
+    return found
+
+
+def _parse_mailbox(text, utf8):
     if text.startswith('"'):
         local, rest = _quoted_local(text)
         if not rest.startswith("@"):

@@ -360,8 +360,11 @@ class SMTPSession:
 
     def quota_of(self, account_id, address, at_rcpt):
         """The account's Quota (None: no such account), or the reply to send when
-        it could not be read."""
+        it could not be read.  At RCPT "no limits" may come from the recipient
+        cache (at most LIMITS_TTL seconds old, geomail/smtp/recipients.py)."""
         try:
+            if at_rcpt:
+                return directory(self.context).quota(account_id)
             return get_quota(self.context.db, account_id)
         except Exception as exc:
             self.log.warning("quota lookup for %s failed: %s", clip(address), exc)

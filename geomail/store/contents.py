@@ -88,10 +88,11 @@ def insert(cur, parsed, attachments, refcount):
     return content_id
 
 
-def script_insert(cur, parsed, attachments, refcount, variable):
+def script_insert(cur, parsed, attachments, refcount, variable, also_set=""):
     """insert() as statements of a script (Database.run_script): the content row,
-    its id kept in the session variable ``variable``, and one multi-row INSERT of
-    its attachments; None for a message whose raw needs chunks (use insert())."""
+    its id kept in the session variable ``variable`` (by a SET that also makes the
+    assignments ``also_set``, if any), and one multi-row INSERT of its attachments;
+    None for a message whose raw needs chunks (use insert())."""
     limit = _statement_limit(cur)
     texts = (_clean(parsed.text_plain), _clean(parsed.text_html))
     if 2 * len(parsed.raw) + sum(len(text or "") for text in texts) >= limit:
@@ -99,7 +100,8 @@ def script_insert(cur, parsed, attachments, refcount, variable):
     statement, _, size = _content_statement(cur, parsed, parsed.raw, texts, refcount)
     if size > limit:
         return None
-    statements = [statement, f"SET {variable} = LAST_INSERT_ID()"]
+    statements = [statement, f"SET {variable} = LAST_INSERT_ID()"
+                  + (", " + also_set if also_set else "")]
     if attachments:
         row = f"({variable}, " + ", ".join(["%s"] * 11) + ")"
         statements.append(_ATTACHMENT_INSERT.split(" VALUES ")[0] + " VALUES " + ", ".join(
@@ -113,8 +115,8 @@ def _content_statement(cur, parsed, raw, texts, refcount):
     for SQLite the statement with its values bound (measured by their lengths)."""
     values = (
         raw,
-        json.dumps(parsed.segments_json(), separators=(",", ":")),
-        json.dumps(parsed.parts.to_json(), separators=(",", ":")),
+        _compact_json(parsed.segments_json()),
+        _compact_json(parsed.parts.to_json()),
         parsed.size,
         parsed.parts.header_length,
         _imap_form(parsed.envelope, "ENVELOPE"), _imap_form(parsed.bodystructure, "BODYSTRUCTURE"),
@@ -127,6 +129,10 @@ def _content_statement(cur, parsed, raw, texts, refcount):
         return _CONTENT_INSERT, values, 2 * sum(len(v) for v in values if isinstance(v, (bytes, str)))
     statement = cur.mogrify(_CONTENT_INSERT, values)
     return statement, None, _statement_size(statement)
+
+
+# json.dumps with separators builds an encoder per call; this one is made once.
+_compact_json = json.JSONEncoder(separators=(",", ":")).encode
 
 
 class ContentTooLarge(PermanentFailure):

@@ -69,10 +69,11 @@ def store_messages(db, batch):
     the whole batch.  Keywords (APPEND's flags) and messages whose raw needs
     chunks take the statement by statement path.
     """
-    if dialect.of(db).scripts and _threads_known(batch) and all(
+    threads = _thread_roots(batch) if dialect.of(db).scripts else None
+    if threads is not None and all(
             message[2] and not _has_keywords(message[2]) for message in batch):
         allocation = _Allocation(batch)
-        rows = db.run_script(lambda cur: _script(cur, batch, allocation))
+        rows = db.run_script(lambda cur: _script(cur, batch, allocation, threads))
         if rows is not None:
             return allocation.uids(rows[0])
 
@@ -112,22 +113,25 @@ class _Allocation:
                 for index, (_, _, targets, _) in enumerate(self.batch)]
 
 
-def _script(cur, batch, allocation):
+def _script(cur, batch, allocation, threads):
     """The batch as one script: each content (id in @c<i>) with its attachments,
     the intent rows forgotten, then per mailbox (in id order) one UPDATE taking
     its row lock and moving uidnext, highestmodseq and the counters for all its
-    new rows, the first UID and the old modseq read into @u<n>, @m<n>, and one
-    multi-row INSERT of its messages; ends with SELECT of the first UIDs.
+    new rows, which reads the first UID and the old modseq into @u<n>, @m<n>,
+    and one multi-row INSERT of its messages; ends with SELECT of the first UIDs.
 
     The mailbox row is locked last, so it is held only while the server runs
     the rest and flushes the log, with no round trip in between.  A mailbox
     deleted meanwhile leaves @u<n> at 0 and its INSERT fails on the foreign
     key: the server stops there, before COMMIT, and nothing is stored.
     """
-    statements = ["SET " + ", ".join(f"@u{n} = 0, @m{n} = 0"
-                                     for n in range(len(allocation.mailboxes)))]
+    # Zeroed in the first content's SET (one statement less to answer): the
+    # session's variables may hold a previous script's values.
+    zeroed = ", ".join(f"@u{n} = 0, @m{n} = 0" for n in range(len(allocation.mailboxes)))
+    statements = []
     for index, (parsed, attachments, targets, pending_ids) in enumerate(batch):
-        content = contents.script_insert(cur, parsed, attachments, len(targets), f"@c{index}")
+        content = contents.script_insert(cur, parsed, attachments, len(targets), f"@c{index}",
+                                         also_set=zeroed if index == 0 else "")
         if content is None:
             return None
         statements += content
@@ -135,7 +139,8 @@ def _script(cur, batch, allocation):
             statements.append(cur.mogrify(intents.FORGET.format(marks=_marks(pending_ids)),
                                           tuple(pending_ids)))
     for n, mailbox_id in enumerate(allocation.mailboxes):
-        statements += _mailbox_statements(cur, n, mailbox_id, allocation.rows[mailbox_id], batch)
+        statements += _mailbox_statements(cur, n, mailbox_id, allocation.rows[mailbox_id], batch,
+                                          threads)
     statements.append("SELECT " + ", ".join(f"@u{n}" for n in range(len(allocation.mailboxes))))
     return statements
 
@@ -147,7 +152,7 @@ _MESSAGE_COLUMNS = (
     " save_date, thread_id) VALUES ")
 
 
-def _mailbox_statements(cur, n, mailbox_id, rows, batch):
+def _mailbox_statements(cur, n, mailbox_id, rows, batch, threads):
     count = len(rows)
     values, unseen, size = [], 0, 0
     for offset, (index, target) in enumerate(rows):
@@ -157,51 +162,60 @@ def _mailbox_statements(cur, n, mailbox_id, rows, batch):
         size += parsed.size + len(target.trace_headers)
         values.append(cur.mogrify(
             f"(%s, @u{n} + {offset}, @m{n} + {offset + 1}, @c{index}, " + ", ".join(["%s"] * 20)
-            + ")", (mailbox_id, *_message_values(parsed, target, flags, ()))))
+            + ")", (mailbox_id, *_message_values(parsed, target, flags, (),
+                                                 thread=threads[index]))))
     # integers only: formatted with int(), as pymysql would, without its per-value escaping
     count, unseen, size, mailbox_id = int(count), int(unseen), int(size), int(mailbox_id)
+    # The UPDATE also reads the old uidnext and highestmodseq into @u<n>, @m<n>
+    # (MariaDB's := in an expression: the row as locked), one statement, not a
+    # SELECT ... INTO after it.
     return [
-        f"UPDATE mailboxes SET uidnext = uidnext + {count}, highestmodseq = highestmodseq"
-        f" + {count}, message_count = message_count + {count}, unseen_count = unseen_count"
-        f" + {unseen}, total_size = total_size + {size} WHERE id = {mailbox_id}",
-        f"SELECT uidnext - {count}, highestmodseq - {count} INTO @u{n}, @m{n} FROM mailboxes"
+        f"UPDATE mailboxes SET uidnext = (@u{n} := uidnext) + {count}, highestmodseq ="
+        f" (@m{n} := highestmodseq) + {count}, message_count = message_count + {count},"
+        f" unseen_count = unseen_count + {unseen}, total_size = total_size + {size}"
         f" WHERE id = {mailbox_id}",
         _MESSAGE_COLUMNS + ", ".join(values),
     ]
 
 
-def _message_values(parsed, target, flags, keywords, content_id=None):
+def _message_values(parsed, target, flags, keywords, content_id=None, thread=None):
     """The values of a messages row after (mailbox_id, uid, modseq, content_id), the
     save date (RFC 8514: placed in this mailbox now) and THREADID last; without
     ``content_id`` (a script, where it is @c<i>) the message must have an id of
-    its own for its THREADID (``_threads_known``)."""
+    its own for its THREADID, ``thread`` (``_thread_roots``) if already known."""
     headers = parsed.headers
+    now = _utcnow()
     message_id = _cut(headers.get("message-id"), MESSAGE_ID_CHARS)
     in_reply_to = _cut(headers.get("in-reply-to"), MESSAGE_ID_CHARS)
     references = _references(headers.get("references"))
     # from the stored columns, as messages.fill_thread_ids computes it for older rows
-    thread = (thread_root_id(message_id, in_reply_to, references) if content_id is None
-              else thread_id_of(message_id, in_reply_to, references, content_id))
+    if thread is None:
+        thread = (thread_root_id(message_id, in_reply_to, references) if content_id is None
+                  else thread_id_of(message_id, in_reply_to, references, content_id))
     return (
         *(1 if name in flags else 0 for name in FLAG_COLUMNS),
-        " ".join(keywords), target.internal_date or _utcnow(),
+        " ".join(keywords), target.internal_date or now,
         parsed.size + len(target.trace_headers), target.trace_headers,
         message_id, _naive_utc(headers.get("date_parsed")),
         _local_date(headers.get("date_parsed")),
         _cut(headers.get("from"), ADDRESS_CHARS), _cut(headers.get("to"), ADDRESS_CHARS),
         _cut(headers.get("cc"), ADDRESS_CHARS), _cut(headers.get("subject"), SUBJECT_CHARS),
-        in_reply_to, references, _utcnow(), thread)
+        in_reply_to, references, now, thread)
 
 
-def _threads_known(batch):
-    """Every message of the batch names its THREADID by its own ids (see _message_values)."""
+def _thread_roots(batch):
+    """Each message's THREADID from its own ids (see _message_values), in batch order,
+    or None when one has none of its own: found once, for the check and the rows."""
+    roots = []
     for parsed, _, _, _ in batch:
         headers = parsed.headers
-        if thread_root_id(_cut(headers.get("message-id"), MESSAGE_ID_CHARS),
-                          _cut(headers.get("in-reply-to"), MESSAGE_ID_CHARS),
-                          _references(headers.get("references"))) is None:
-            return False
-    return True
+        root = thread_root_id(_cut(headers.get("message-id"), MESSAGE_ID_CHARS),
+                              _cut(headers.get("in-reply-to"), MESSAGE_ID_CHARS),
+                              _references(headers.get("references")))
+        if root is None:
+            return None
+        roots.append(root)
+    return roots
 
 
 def _marks(items):

@@ -7,7 +7,9 @@ change keeps right in its own transaction, so a check costs one indexed
 query and nothing can drift.  Checks run before the change, outside its
 transaction: two deliveries racing may together pass a limit by one
 message each, as with Dovecot's count-based quota, in exchange for no new
-lock on the delivery path.
+lock on the delivery path.  SMTP believes an account it found without
+limits to have none for two more seconds (geomail/smtp/recipients.py,
+LIMITS_TTL): a limit set is enforced at RCPT from then on.
 """
 
 import dataclasses

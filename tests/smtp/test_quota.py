@@ -2,10 +2,12 @@
 at RCPT, for the whole message after DATA or BDAT; nothing stored past a limit."""
 
 import smtplib
+import time
 
 import pytest
 
 from geomail.store.accounts import create_account
+from geomail.smtp.recipients import RecipientDirectory
 from geomail.store.quota import set_quota
 from tests.fixtures.smtpwire import SMTPWire
 from tests.smtp.test_protocol import ehlo, expected, simple_message
@@ -92,3 +94,33 @@ def test_limit_removed_accepts_again(geomail_server, maildb, limited):
     with smtplib.SMTP("127.0.0.1", geomail_server.smtp_port) as client:
         client.sendmail("a@example.net", [address], simple_message("free"))
     assert [row["subject"] for row in maildb.messages(address)] == ["free"]
+
+
+def test_rcpt_cache_of_no_limits_lasts_limits_ttl(maildb, address):
+    """An account without limits is not queried again at each RCPT, but a limit set
+    on it holds once the cached "no limits" is LIMITS_TTL old."""
+    account_id = create_account(maildb.db, address).id
+    directory = RecipientDirectory(maildb.db, auto_create=False, limits_ttl=0.3)
+    assert not directory.quota(account_id).limited
+    set_quota(maildb.db, address, messages=0)
+    assert not directory.quota(account_id).limited          # the cached answer
+    time.sleep(0.35)
+    limited = directory.quota(account_id)
+    assert limited.limited and limited.full()
+    assert directory.quota(account_id).full()               # a limit is never cached
+    set_quota(maildb.db, address, messages=None)
+    assert not directory.quota(account_id).limited
+
+
+def test_rcpt_cache_forgets_with_the_recipient(maildb, address):
+    create_account(maildb.db, address)
+    directory = RecipientDirectory(maildb.db, auto_create=False, limits_ttl=60)
+    account_id, _ = directory.lookup(address)
+    assert not directory.quota(account_id).limited
+    set_quota(maildb.db, address, messages=0)
+    directory.forget(address)            # what a failed delivery does
+    assert directory.quota(account_id).full()
+
+
+def test_unknown_account_quota_is_none(maildb):
+    assert RecipientDirectory(maildb.db, auto_create=False).quota(2 ** 40) is None

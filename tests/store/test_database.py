@@ -192,3 +192,21 @@ def test_escaping_is_pymysqls_and_round_trips(one_connection):
     with one_connection.cursor() as cur:
         cur.execute("SELECT v FROM t WHERE id = 8")
         assert cur.fetchone() == (tricky[:10],)
+
+
+def test_escaping_of_other_values_is_pymysqls(one_connection):
+    """Integers and NULL, quoted without pymysql's dispatch, and everything else,
+    left to pymysql, come out as pymysql's own escape gives them."""
+    import datetime
+    import pymysql
+    values = [0, 7, -3, 2 ** 70, None, True, False, 1.5, b"\0'x", bytearray(b"ab"),
+              datetime.datetime(2026, 12, 7, 15, 0, 1, 250), datetime.datetime(2026, 12, 7),
+              datetime.datetime(999, 1, 2, 3, 4, 5), datetime.datetime(9999, 12, 31, 23, 59, 59),
+              datetime.datetime(2026, 1, 2, 3, 4, 5, 6, tzinfo=datetime.timezone.utc),
+              datetime.date(2026, 1, 2),
+              "plain text", "", "a'b"]
+    with one_connection.cursor() as cur:
+        conn = cur.connection
+        for value in values:
+            assert cur.mogrify("%s", (value,)) == pymysql.connections.Connection.escape(
+                conn, value, conn.encoders), repr(value)

@@ -89,6 +89,22 @@ def test_a_target_that_is_gone_stores_nothing_of_the_batch(migrated_db, boxes):
         [(inbox, 1)]]
 
 
+def test_a_gone_target_after_deliveries_on_the_same_connection(migrated_db, boxes):
+    """The UPDATE that reads a mailbox's first UID into @u0 finds no row for a mailbox
+    that is gone, after earlier scripts on the connection set @u0: the messages'
+    INSERT still fails, before COMMIT, and nothing of the delivery is stored."""
+    inbox, _ = boxes
+    uids = [store_messages(migrated_db, [(message(f"m{n}"), [], [Target(inbox)], ())])[0][0][1]
+            for n in range(3)]
+    assert uids == list(range(uids[0], uids[0] + 3)) and uids[0] >= 1
+    (contents_before,) = query(migrated_db, "SELECT COUNT(*) FROM message_contents")
+    (messages_before,) = query(migrated_db, "SELECT COUNT(*) FROM messages")
+    with pytest.raises(Exception):
+        store_messages(migrated_db, [(message("lost"), [], [Target(10 ** 12)], ())])
+    assert query(migrated_db, "SELECT COUNT(*) FROM message_contents") == [contents_before]
+    assert query(migrated_db, "SELECT COUNT(*) FROM messages") == [messages_before]
+
+
 def test_one_target_object_shared_by_two_messages_gets_two_uids(migrated_db, boxes):
     inbox, _ = boxes
     target = Target(inbox)
