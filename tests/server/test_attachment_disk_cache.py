@@ -113,6 +113,9 @@ def test_fetch_after_delivery_makes_no_s3_get_and_works_without_s3(stack):
     assert value(text, GETS, operation="get_range") == gets     # zero GETs: all from the cache
     assert value(text, "geomail_attachment_disk_cache_total", event="hit") >= 4 * len(sent)
     assert value(text, "geomail_attachment_disk_cache_total", event="write") == len(sent)
+    # each base64 attachment rendered once for the host: the other reads, whichever
+    # worker served them, sent the wire-form file
+    assert value(text, "geomail_attachment_disk_cache_total", event="wire_write") == len(sent)
     s3.stop()                                                     # S3 gone: still readable
     assert_identical(fetch_bodies(proc), sent)
 
