@@ -43,9 +43,15 @@ class StoredMessage:
         trace_len = len(self.trace)
         if start < trace_len:
             yield self.trace[start:min(end, trace_len)]
-        if end > trace_len:
+        if end <= trace_len:
+            return
+        raw = self.content["raw"]
+        if len(raw) == self.content["size"]:        # held whole in raw: no segments to walk
+            yield raw if start <= trace_len and end == self.size else \
+                raw[max(0, start - trace_len):end - trace_len]
+        else:
             cached = self.cache is not None or self.files is not None
-            yield from rebuild(self.segments, self.content["raw"], self.read_attachment,
+            yield from rebuild(self.segments, raw, self.read_attachment,
                                max(0, start - trace_len), end - trace_len,
                                self.segment_bytes if cached else None)
 

@@ -21,7 +21,7 @@ from geomail.imap.body import Message, Section
 from geomail.imap.errors import Bad, CommandError
 from geomail.imap.parser import ParseError
 from geomail.store import messages
-from geomail.store.contents import load_contents
+from geomail.store.contents import contents_of_rows
 
 MACROS = {
     "ALL": ["FLAGS", "INTERNALDATE", "RFC822.SIZE", "ENVELOPE"],
@@ -221,12 +221,14 @@ def _fetch(session, p, uid_mode):
     out = session.out
     if "thread_id" in fields:
         messages.fill_thread_ids(db, view.mailbox_id)      # rows stored before schema 8
+    parts = any(i.kind in _PARTS and i.section.part for i in items)
+    if "content" in fields:       # each message's own bytes come with its row
+        fields += ["content_body", "content_parts"] if parts else ["content_body"]
     rows = messages.fetch_rows(db, view.mailbox_id, ranges, fields, changedsince)
     if "preview" in fields:
         rows = fetch_objects.prepare_rows(db, rows)
     if "content" in fields:
         prefetcher = Prefetcher() if any(_whole(i) for i in items) else None
-        parts = any(i.kind in _PARTS and i.section.part for i in items)
         stream = _with_contents(session.context, rows, prefetcher, parts)
     else:
         prefetcher = None
@@ -351,7 +353,8 @@ GONE = object()     # stands for the Message of a row whose content was removed 
 
 
 def _with_contents(context, rows, prefetcher, parts):
-    """(row, Message) with contents loaded CONTENT_BATCH at a time by a loader greenlet.
+    """(row, Message) with contents (read with the rows, attachments rows added)
+    CONTENT_BATCH at a time by a loader greenlet.
 
     The loader keeps up to AHEAD batches ready (and their attachment
     prefetches started) while this greenlet writes the current one, so the
@@ -361,7 +364,7 @@ def _with_contents(context, rows, prefetcher, parts):
     ready = gevent.queue.Queue(maxsize=AHEAD)
 
     def load(batch):
-        contents = load_contents(db, [row["content_id"] for row in batch], parts)
+        contents = contents_of_rows(db, batch, parts)
         loaded = []
         for row in batch:
             content = contents.get(row["content_id"])
