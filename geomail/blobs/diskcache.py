@@ -27,8 +27,9 @@ fsync: a cache may lose what a crash cut short, and the checksum catches it.
 Trust: never over S3.  A file is checked before this process first serves
 it: an object against the SHA-256 the attachments row recorded at delivery
 (``attachments.sha256``, of the decoded bytes, which is what the object
-holds), a wire form against the BLAKE2b digest in its header (written from
-an object that had passed its check).  A file that differs is deleted and
+holds), a wire form against the BLAKE2b digest in its header (written at
+delivery from the encoded bytes the parser proved, or from an object that
+had passed its check).  A file that differs is deleted and
 the object read from S3 again (and kept anew).  Once checked, or written by
 this process, a file is trusted while its inode, size and mtime stay the
 same (``_trusted``): files are never changed in place (a new one is renamed
@@ -36,9 +37,10 @@ over the old), a crash that cut a write short restarts the process with
 nothing trusted, and a FETCH of a thousand messages does not hash 15 MB.
 
 Wire forms: a base64 attachment goes out re-encoded in its original line
-layout; encoding costs more CPU than reading a file, so the first FETCH
-that renders one keeps the result here (``read_wire``, ``write_wire``) and
-later ones, in any worker of the host, send the file's bytes as they are.
+layout; encoding costs more CPU than reading a file, so delivery keeps the
+segment as received (``geomail.ingest``), a FETCH that finds none renders
+it and keeps the result (``read_wire``, ``write_wire``), and every FETCH
+after, in any worker of the host, sends the file's bytes as they are.
 They count in the same bound and sweep as objects, and go with their object
 (``discard``).
 
