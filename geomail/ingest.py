@@ -283,12 +283,13 @@ def _commit_prepared(delivery, message):
     return uids
 
 
-WIRE_CAPTURE = 2 * 1024 * 1024     # base64 segments kept as received, at most, per attachment
+WIRE_CAPTURE = 2 * 1024 * 1024     # base64 segments kept as received, at most, per message
 
 
 def _wire_limit(files):
-    """How much of a base64 attachment the parser keeps as received: what the host's
-    disk cache would keep (none without one)."""
+    """How many bytes of its base64 attachments the parser keeps as received: at most
+    WIRE_CAPTURE per message (held in memory until COMMIT, beside the upload budget),
+    none without a disk cache."""
     return min(WIRE_CAPTURE, files.max_object) if files is not None else 0
 
 

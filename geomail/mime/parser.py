@@ -379,8 +379,9 @@ class _Base64:
         self.seg = None
         self.dec = None
         self.enc_len = 0
-        # the accepted encoded blocks, kept (up to the parser's wire_limit) so that the
-        # segment's wire form need never be encoded again (ParsedMessage.wire_forms)
+        # the accepted encoded blocks, kept (within the parser's wire_limit for the whole
+        # message) so that the segment's wire form need never be encoded again
+        # (ParsedMessage.wire_forms)
         self.wire = [] if parser._wire_limit else None
 
     def feed(self, data):
@@ -415,9 +416,12 @@ class _Base64:
         seg.length += len(block)
         self.p._emitted += len(block)
         if self.wire is not None:
-            if seg.length > self.p._wire_limit:
+            p = self.p
+            if len(block) > p._wire_left:        # past the message's limit: keep none of it
+                p._wire_left += seg.length - len(block)
                 self.wire = None
             else:
+                p._wire_left -= len(block)
                 self.wire.append(block)
 
     def _done(self, eol):
@@ -518,7 +522,8 @@ class MessageParser:
     def __init__(self, attachment_sink, max_header_bytes=MAX_HEADER_BYTES, wire_limit=0):
         self._sink = attachment_sink
         self._max_header = max_header_bytes
-        self._wire_limit = wire_limit    # keep base64 segments up to this size as received
+        self._wire_limit = wire_limit    # keep base64 segments, this many bytes in all, as received
+        self._wire_left = wire_limit
         self._wire_forms = {}            # attachment index -> (Segment, its bytes)
         self._buf = b""
         self._pos = 0

@@ -79,10 +79,11 @@ def test_a_deviating_attachment_keeps_only_its_proven_prefix():
 
 
 def test_nothing_is_kept_past_the_limit_or_without_one():
+    """The limit is for the whole message: a message of many attachments holds no more."""
     small, large = encoded(os.urandom(1000)), encoded(os.urandom(30_000))
-    data = message(small, large)
-    parsed, sink = parse(data, wire_limit=10_000)
-    assert sorted(parsed.wire_forms) == [0]
+    data = message(small, large, small, small)
+    parsed, sink = parse(data, wire_limit=4000)
+    assert sorted(parsed.wire_forms) == [0, 2]          # 1 is too large, 3 past what is left
     check_wire_forms(data, parsed, sink)
     parsed, _ = parse(data)
     assert parsed.wire_forms == {}
