@@ -281,22 +281,32 @@ def _write_rows(session, out, items, view, stream, seen_now):
     simple = all(i.kind in _METADATA for i in items)
     kinds = [i.kind for i in items]
     implied = _implied(kinds, condstore.is_on(session))
+    makers = [_MAKERS.get(kind, functools.partial(_metadata, kind)) for kind in kinds]
+    seq_of = _SeqFinder(view).seq_of
     answered = 0
+    batch = []          # simple responses, written YIELD_EVERY at a time
     for row, msg in stream:
         uid = row["uid"]
-        seq = view.seq_of(uid)
+        seq = seq_of(uid)
         if seq is None or msg is GONE:
             continue
         answered += 1
         if answered % YIELD_EVERY == 0:
+            if batch:
+                out.write(b"".join(batch))
+                batch = []
             gevent.sleep(0)
-        if "flags" in row:
-            view.announce_keywords(session, row["flags"])
+        flags = row.get("flags")
+        if flags and view.unannounced(flags):
+            if batch:                       # the responses before it go first
+                out.write(b"".join(batch))
+                batch = []
+            view.announce_keywords(session, flags)
         if simple:
-            parts = [_metadata(kind, row, view) for kind in kinds]
+            parts = [make(row, view) for make in makers]
             if uid in seen_now:
                 parts.extend(_metadata(kind, row, view) for kind in implied)
-            out.write(b"* %d FETCH (%b)\r\n" % (seq, b" ".join(parts)))
+            batch.append(b"* %d FETCH (%b)\r\n" % (seq, b" ".join(parts)))
             continue
         try:
             _write_message(session, out, items, row, msg, view, seq,
@@ -308,7 +318,30 @@ def _write_rows(session, out, items, view, stream, seen_now):
             if not _expunged_meanwhile(session, view, uid) or not out.rollback():
                 raise
             answered -= 1
+    if batch:
+        out.write(b"".join(batch))
     return answered
+
+
+class _SeqFinder:
+    """Sequence numbers of ascending UIDs: the one after the last found is tried first
+    (a FETCH's rows come in UID order), else the view's binary search."""
+
+    __slots__ = ("view", "uids", "next")
+
+    def __init__(self, view):
+        self.view, self.uids, self.next = view, view.uids, 0
+
+    def seq_of(self, uid):
+        i = self.next
+        uids = self.uids
+        if i < len(uids) and uids[i] == uid:
+            self.next = i + 1
+            return i + 1
+        seq = self.view.seq_of(uid)
+        if seq is not None:
+            self.next = seq
+        return seq
 
 
 def _write_message(session, out, items, row, msg, view, seq, implied):
@@ -514,6 +547,15 @@ def _metadata(kind, row, view):
         return fetch_objects.response(kind, row, internal_date)
     return b"BODY " + _cached(row["body"])
 
+
+# the items a summary FETCH asks for most, without _metadata's chain of tests
+_MAKERS = {
+    "UID": lambda row, view: b"UID %d" % row["uid"],
+    "FLAGS": lambda row, view: b"FLAGS " + R.flag_list(_flags(row, view)),
+    "RFC822.SIZE": lambda row, view: b"RFC822.SIZE %d" % row["size"],
+    "ENVELOPE": lambda row, view: b"ENVELOPE " + _cached(row["envelope"]),
+    "BODYSTRUCTURE": lambda row, view: b"BODYSTRUCTURE " + _cached(row["bodystructure"]),
+}
 
 _SECTIONS = ("BODY[]", "BINARY[]")
 _BINARY = ("BINARY[]", "BINARY.SIZE")
