@@ -15,7 +15,7 @@ import smtplib
 
 import pytest
 
-from geomail.blobs.diskcache import DiskCache
+from geomail.blobs.diskcache import WIRE_HEADER, DiskCache
 from geomail.store.accounts import create_account
 from tests.fixtures.faults import PrivateS3
 from tests.fixtures.server import GeomailProcess
@@ -155,7 +155,7 @@ def test_a_corrupt_cache_file_is_replaced_from_s3(stack):
                   if name.startswith(os.path.basename(path) + ".")]
     assert len(wire_paths) == 1
     with open(wire_paths[0], "rb") as f:
-        assert f.read()[20:] in data                                # the segment as sent
+        assert f.read()[WIRE_HEADER:] in data                                # the segment as sent
     flip(path, 1000)
     flip(wire_paths[0], 5000)
     gets = s3_gets(proc)
@@ -164,7 +164,7 @@ def test_a_corrupt_cache_file_is_replaced_from_s3(stack):
     with open(path, "rb") as f:
         assert hashlib.sha256(f.read()).digest() == hashlib.sha256(attachment).digest()
     with open(wire_paths[0], "rb") as f:
-        assert f.read()[20:] in data                                # rendered again, kept
+        assert f.read()[WIRE_HEADER:] in data                                # rendered again, kept
     text = get(proc.http_port, "/metrics")[1]
     assert value(text, "geomail_attachment_disk_cache_total", event="corrupt") == 2
     assert "does not match its recorded sha256" in proc.output()
