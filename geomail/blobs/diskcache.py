@@ -280,13 +280,17 @@ class DiskCache:
             return None
         fd, stat = opened
         try:
-            data = self._contents(fd, stat)
-            if data is None or data[:len(WIRE_MAGIC)] != WIRE_MAGIC:
+            header = os.read(fd, WIRE_HEADER)       # then the body, read as it is (no copy)
+            if len(header) != WIRE_HEADER or header[:len(WIRE_MAGIC)] != WIRE_MAGIC:
                 self._discard_corrupt(path, stat, bucket, key, "wire-form header")
                 return None
-            body = data[WIRE_HEADER:]
+            size = stat.st_size - WIRE_HEADER
+            body = _off_loop(_read_fd, fd, size) if size > INLINE else _read_fd(fd, size)
+            if body is None:
+                self._discard_corrupt(path, stat, bucket, key, "wire-form size")
+                return None
             if not self._trusted(path, stat):
-                if _wire_digest(body) != data[len(WIRE_MAGIC):WIRE_HEADER]:
+                if _wire_digest(body) != header[len(WIRE_MAGIC):]:
                     self._discard_corrupt(path, stat, bucket, key, "wire-form digest")
                     return None
                 self._trust(path, stat)

@@ -174,14 +174,18 @@ class Writer:
         self.buffer += (b"~{%d}\r\n" if lit.binary else b"{%d}\r\n") % lit.size
         sent = 0
         self.in_literal = True
+        flush_at = self.FLUSH_AT
         for chunk in lit.chunks:
-            sent += len(chunk)
-            if len(chunk) > self.FLUSH_AT:
+            size = len(chunk)
+            sent += size
+            if size > flush_at:
                 self.flush()
                 self.torn = True
                 self.conn.write(chunk)
-            else:
-                self.write(chunk)
+            else:                     # write() without its end-of-response test
+                self.buffer += chunk
+                if len(self.buffer) >= flush_at:
+                    self.flush()
         self.in_literal = False
         if sent != lit.size:
             # the announced size was wrong: the stream is broken beyond repair
