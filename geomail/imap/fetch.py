@@ -455,6 +455,8 @@ class Prefetcher:
         self.used = 0
 
     def start(self, stored, content_id):
+        if not stored.content["attachments"]:
+            return                # nothing to fetch: the message is its raw bytes
         original = stored.read_attachment
         for entry in stored.content["attachments"]:
             size = int(entry["size"])

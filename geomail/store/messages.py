@@ -312,7 +312,11 @@ FETCH_COLUMNS = {
     "thread_id": "m.thread_id",
     "preview": "c.preview, m.content_id",
 }
-_FETCH_WIDTH = {"flags": 2, "content": 4, "content_body": 2, "preview": 2}
+_FLAG_BITS, _KEYWORDS = "flag bits", "keywords"     # made into "flags" by fetch_rows
+# the keys of a fetch row's dict, per field of more than one column (else the field's name)
+_FETCH_NAMES = {"flags": (_FLAG_BITS, _KEYWORDS),
+                "content": ("content_id", "trace_headers", "content_size", "header_size"),
+                "content_body": ("raw", "segments"), "preview": ("preview", "preview_of")}
 _FLAGS_BY_BITS = [tuple(flag for i, flag in enumerate(SYSTEM_FLAGS) if bits >> i & 1)
                   for bits in range(32)]
 FETCH_PAGE = 1000
@@ -331,6 +335,8 @@ def fetch_rows(db, mailbox_id, ranges, fields, changedsince=None):
     cond, args = ranges_sql(ranges, "m.uid")
     if changedsince is not None:
         cond, args = f"{cond} AND m.modseq > %s", [*args, changedsince]
+    names = ["uid"] + [name for f in fields for name in _FETCH_NAMES.get(f, (f,))]
+    with_flags = "flags" in fields
     after = 0
     page = CONTENT_PAGE if "content_body" in fields else FETCH_PAGE
     while True:   # keyset pages, so a 1:* fetch of a large mailbox streams
@@ -340,26 +346,13 @@ def fetch_rows(db, mailbox_id, ranges, fields, changedsince=None):
                         [mailbox_id, after, *args, page])
             rows = cur.fetchall()
         for row in rows:
-            out = {"uid": row[0]}
-            i = 1
-            for f in fields:
-                width = _FETCH_WIDTH.get(f, 1)
-                values = row[i:i + width]
-                i += width
-                if f == "flags":
-                    flags = list(_FLAGS_BY_BITS[int(values[0])])
-                    if values[1]:
-                        flags.extend(values[1].split(" "))
-                    out["flags"] = flags
-                elif f == "content":
-                    out["content_id"], out["trace_headers"], out["content_size"], \
-                        out["header_size"] = values
-                elif f == "content_body":
-                    out["raw"], out["segments"] = values
-                elif f == "preview":
-                    out["preview"], out["preview_of"] = values
-                else:
-                    out[f] = values[0]
+            out = dict(zip(names, row))
+            if with_flags:
+                flags = list(_FLAGS_BY_BITS[int(out.pop(_FLAG_BITS))])
+                keywords = out.pop(_KEYWORDS)
+                if keywords:
+                    flags.extend(keywords.split(" "))
+                out["flags"] = flags
             yield out
         if len(rows) < page:
             return
