@@ -232,7 +232,7 @@ def _fetch(session, p, uid_mode):
         stream = _with_contents(session.context, rows, prefetcher, parts)
     else:
         prefetcher = None
-        stream = ((row, None) for row in rows)
+        stream = _read_ahead(rows)
     try:
         answered = _write_rows(session, out, items, view, stream, seen_now)
     finally:
@@ -433,6 +433,44 @@ def _with_contents(context, rows, prefetcher, parts):
             if loaded is None:
                 return
             yield from loaded
+    finally:
+        worker.kill(block=False)
+
+
+READ_AHEAD_ROWS = 500     # rows handed over at a time by _read_ahead's greenlet
+
+
+def _read_ahead(rows):
+    """(row, None) for the rows, read by a greenlet of their own up to AHEAD batches of
+    READ_AHEAD_ROWS ahead: the next page's query runs in the database while this
+    greenlet writes the responses of the last (a summary FETCH of 10,000 messages is
+    ten queries)."""
+    ready = gevent.queue.Queue(maxsize=AHEAD)
+
+    def reader():
+        try:
+            batch = []
+            for row in rows:
+                batch.append(row)
+                if len(batch) >= READ_AHEAD_ROWS:
+                    ready.put((True, batch))
+                    batch = []
+            if batch:
+                ready.put((True, batch))
+            ready.put((True, None))
+        except Exception as exc:             # raised again in the writing greenlet
+            ready.put((False, exc))
+
+    worker = gevent.spawn(reader)
+    try:
+        while True:
+            ok, batch = ready.get()
+            if not ok:
+                raise batch
+            if batch is None:
+                return
+            for row in batch:
+                yield row, None
     finally:
         worker.kill(block=False)
 
