@@ -5,8 +5,8 @@ content rebuilt from MySQL (``raw`` + ``segments``) and S3 (attachment
 bodies, re-encoded where the parser proved it exact).  Two caches sit in
 front of S3: the worker's memory cache of rendered segments
 (``geomail.blobs.cache``), then the host's disk cache of objects and of
-base64 segments as rendered (``geomail.blobs.diskcache``, wire forms), so
-that a FETCH re-encodes an attachment once per host, not once per read.  ``StoredMessage.read``
+their base64 segments as they appear in the message (``geomail.blobs.diskcache``,
+wire forms: kept at delivery, or rendered once per host).  ``StoredMessage.read``
 streams any byte range, fetching only the attachment ranges it needs, chunk
 by chunk; the whole message is never in memory.
 """
@@ -96,7 +96,10 @@ class StoredMessage:
         data = self.files.read_wire(entry["bucket"], entry["key"], form)
         if data is None:
             data = render_segment(seg, self.read_attachment)
-            self.files.write_wire(entry["bucket"], entry["key"], form, data)
+            # kept only when rendered from the checked copy on disk: S3 bytes that failed
+            # their sha256 are sent, but kept in no form (DiskCache.read_through)
+            if self.files.holds(entry["bucket"], entry["key"]):
+                self.files.write_wire(entry["bucket"], entry["key"], form, data)
         return data
 
     def cached(self, index):
