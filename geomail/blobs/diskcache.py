@@ -86,7 +86,7 @@ _TALLY = struct.Struct("<q")
 WIRE_MAGIC = b"GMW1"        # a wire-form file: magic, SHA-256 of the rest, the rest
 WIRE_DIGEST = 32
 WIRE_HEADER = len(WIRE_MAGIC) + WIRE_DIGEST
-TRUSTED_FILES = 100_000     # files remembered as checked, per process
+TRUSTED_FILES = 20_000      # files remembered as checked, per process (~300 bytes each)
 
 
 def _off_loop(function, *args):
