@@ -26,6 +26,7 @@ import time
 from geomail.blobs.pipelined import PipelinedUpload
 from geomail.errors import classify
 from geomail.mime import MessageParser
+from geomail.reader import wire_form
 from geomail.store import contents
 from geomail.store import delivery as sql
 from geomail.store import intents
@@ -75,7 +76,8 @@ class Delivery:
         self.size = 0
         self.error = None
         self.message_id = None         # the Message-ID header, once committed (for the log)
-        self.parser = MessageParser(_AttachmentSink(self))
+        files = getattr(context, "attachment_files", None)
+        self.parser = MessageParser(_AttachmentSink(self), wire_limit=_wire_limit(files))
 
     # -- receiving -------------------------------------------------------
 
@@ -261,10 +263,11 @@ def commit_together(deliveries):
             outcomes[i] = delivery._failed_commit(exc)
         return outcomes
     changed = []
-    for (i, delivery, _), uids in zip(ready, stored):
+    for (i, delivery, message), uids in zip(ready, stored):
         delivery.uploads = []
         outcomes[i] = uids
         changed += [mailbox_id for mailbox_id, _ in uids]
+        _keep_wire_forms(context, *message[:2])
     context.mailbox_changed(sorted(set(changed)))
     return outcomes
 
@@ -275,8 +278,33 @@ def _commit_prepared(delivery, message):
     except Exception as exc:
         return delivery._failed_commit(exc)
     delivery.uploads = []
+    _keep_wire_forms(delivery.context, *message[:2])
     delivery.context.mailbox_changed([mailbox_id for mailbox_id, _ in uids])
     return uids
+
+
+WIRE_CAPTURE = 2 * 1024 * 1024     # base64 segments kept as received, at most, per message
+
+
+def _wire_limit(files):
+    """How many bytes of its base64 attachments the parser keeps as received: at most
+    WIRE_CAPTURE per message (held in memory until COMMIT, beside the upload budget),
+    none without a disk cache."""
+    return min(WIRE_CAPTURE, files.max_object) if files is not None else 0
+
+
+def _keep_wire_forms(context, parsed, attachments):
+    """After COMMIT: each base64 attachment's segment as received goes to the host's
+    disk cache as its wire form, so that no FETCH has to encode it (the parser proved
+    those bytes are what encoding the stored object gives)."""
+    files = getattr(context, "attachment_files", None)
+    if files is None or not parsed.wire_forms:
+        return
+    for stored in attachments:
+        kept = parsed.wire_forms.get(stored.index)
+        if kept is not None:
+            seg, data = kept
+            files.write_wire(stored.bucket, stored.object_key, wire_form(seg), data)
 
 
 def utc_now():

@@ -87,7 +87,8 @@ class _Metrics:
                                    ["operation"])
         self.attachment_disk_cache = Counter(
             "geomail_attachment_disk_cache",
-            "Attachment disk cache: reads (hit, miss, corrupt), writes, bytes evicted",
+            "Attachment disk cache: reads (hit, miss, corrupt), writes of objects (write) "
+            "and of base64 wire forms (wire_write), bytes evicted",
             ["event"])
         self.janitor_actions = Counter("geomail_janitor_actions",
                                        "Janitor work: intents settled, objects removed",

@@ -12,6 +12,9 @@ object store.  ``--attachment-cache-dir`` names the directory,
 Layout under the directory::
 
     objects/ab/ab12...   one object: its bytes only, named sha256(bucket "/" key)
+    objects/ab/ab12....b76e0-102400
+                         a wire form of that object: a range of it as the message holds
+                         it (base64 lines), behind a header with its own digest
     tmp/                 files being written (renamed into objects/ when whole)
     usage                8 bytes: the tally of bytes in objects/, under fcntl lock
     sweep.lock           held by the one process sweeping
@@ -21,10 +24,25 @@ one) reads what any other wrote.  A file is written to ``tmp/`` and renamed
 into place (atomic: a reader sees the old state or the whole file), without
 fsync: a cache may lose what a crash cut short, and the checksum catches it.
 
-Trust: never over S3.  Each read hashes the file and compares it with the
-SHA-256 the attachments row recorded at delivery (``attachments.sha256``, of
-the decoded bytes, which is what the object holds); a file that differs is
-deleted and the object read from S3 again (and kept anew).
+Trust: never over S3.  A file is checked before this process first serves
+it: an object against the SHA-256 the attachments row recorded at delivery
+(``attachments.sha256``, of the decoded bytes, which is what the object
+holds), a wire form against the SHA-256 digest in its header (written at
+delivery from the encoded bytes the parser proved, or from an object that
+had passed its check).  A file that differs is deleted and
+the object read from S3 again (and kept anew).  Once checked, or written by
+this process, a file is trusted while its inode, size and mtime stay the
+same (``_trusted``): files are never changed in place (a new one is renamed
+over the old), a crash that cut a write short restarts the process with
+nothing trusted, and a FETCH of a thousand messages does not hash 15 MB.
+
+Wire forms: a base64 attachment goes out re-encoded in its original line
+layout; encoding costs more CPU than reading a file, so delivery keeps the
+segment as received (``geomail.ingest``), a FETCH that finds none renders
+it and keeps the result (``read_wire``, ``write_wire``), and every FETCH
+after, in any worker of the host, sends the file's bytes as they are.
+They count in the same bound and sweep as objects, and go with their object
+(``discard``).
 
 Bound: writes add their size to the shared tally (a lock, a pread and a
 pwrite); when the tally passes the bound, the writer sweeps (unless another
@@ -49,6 +67,7 @@ import secrets
 import struct
 import sys
 import time
+from collections import OrderedDict
 
 from geomail import metrics
 
@@ -64,6 +83,10 @@ STALE_TMP = 3600.0          # seconds after which a tmp/ file is a crash's lefto
 FILE_MODE = 0o600
 DIR_MODE = 0o700
 _TALLY = struct.Struct("<q")
+WIRE_MAGIC = b"GMW1"        # a wire-form file: magic, SHA-256 of the rest, the rest
+WIRE_DIGEST = 32
+WIRE_HEADER = len(WIRE_MAGIC) + WIRE_DIGEST
+TRUSTED_FILES = 20_000      # files remembered as checked, per process (~300 bytes each)
 
 
 def _off_loop(function, *args):
@@ -95,24 +118,46 @@ def _chunks(data, start, end):
 
 
 def _read_fd(fd, size):
-    data = bytearray(size)
-    view, got = memoryview(data), 0
+    """The file's ``size`` bytes, or None when it holds fewer (one read from the page cache)."""
+    data = os.read(fd, size)
+    if len(data) == size:
+        return data
+    pieces = [data]
+    got = len(data)
     while got < size:
-        n = os.readv(fd, [view[got:]])
-        if not n:
-            break
-        got += n
-    return bytes(data) if got == size else None
+        piece = os.read(fd, size - got)
+        if not piece:
+            return None
+        pieces.append(piece)
+        got += len(piece)
+    return b"".join(pieces)
 
 
-def _write_file(path, data):
+def _write_file(path, pieces):
+    """Write the pieces to a new file; its os.stat_result once written."""
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, FILE_MODE)
     try:
-        view = memoryview(data).cast("B")
-        while len(view):
-            view = view[os.write(fd, view):]
+        views = [memoryview(piece).cast("B") for piece in pieces if len(piece)]
+        while views:
+            n = os.writev(fd, views)
+            while views and n >= len(views[0]):
+                n -= len(views[0])
+                views.pop(0)
+            if views and n:
+                views[0] = views[0][n:]
+        return os.fstat(fd)
     finally:
         os.close(fd)
+
+
+def _wire_digest(data):
+    """SHA-256: with the CPU's SHA instructions faster here than BLAKE2b (2 vs 1.4 GB/s)."""
+    return hashlib.sha256(data).digest()
+
+
+def _identity(stat):
+    """What must not change for a checked file to stay trusted."""
+    return stat.st_ino, stat.st_size, stat.st_mtime_ns
 
 
 class DiskCache:
@@ -132,6 +177,9 @@ class DiskCache:
                                  os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, FILE_MODE)
         self._sweep_path = os.path.join(self.directory, "sweep.lock")
         self.counters = metrics.get().attachment_disk_cache
+        self._count = {event: self.counters.labels(event).inc
+                       for event in ("hit", "miss", "corrupt", "write", "wire_write")}
+        self._checked = OrderedDict()     # path -> _identity of the file as checked/written
         self._sweeping = False
 
     def __repr__(self):
@@ -148,37 +196,114 @@ class DiskCache:
         digest = hashlib.sha256(f"{bucket}/{key}".encode("utf-8", "surrogateescape")).hexdigest()
         return os.path.join(self.objects_dir, digest[:2], digest)
 
+    def wire_path(self, bucket, key, form):
+        """The file of a wire form of the object; ``form`` (letters, digits, '-') names
+        which range in which layout (``geomail.reader.wire_form``)."""
+        return self.path(bucket, key) + "." + form
+
+    def holds(self, bucket, key, forms=()):
+        """Is the object, or each of the given wire forms of it, here (unchecked)?"""
+        if os.path.exists(self.path(bucket, key)):
+            return True
+        return bool(forms) and all(os.path.exists(self.wire_path(bucket, key, form))
+                                   for form in forms)
+
+    # -- trust ---------------------------------------------------------------------
+
+    def _trusted(self, path, stat):
+        return self._checked.get(path) == _identity(stat)
+
+    def _trust(self, path, stat):
+        """Remember the file as checked (or written here) as it is now."""
+        checked = self._checked
+        checked[path] = _identity(stat)
+        if len(checked) > TRUSTED_FILES:
+            checked.popitem(last=False)
+
     # -- reading ---------------------------------------------------------------
+
+    def _open(self, path):
+        """(fd, stat) of a cached file, or None when there is none (counted as a miss)."""
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        except FileNotFoundError:
+            self._count["miss"]()
+            return None
+        try:
+            return fd, os.fstat(fd)
+        except BaseException:
+            os.close(fd)
+            raise
+
+    def _contents(self, fd, stat):
+        if stat.st_size > INLINE:
+            return _off_loop(_read_fd, fd, stat.st_size)
+        return _read_fd(fd, stat.st_size)
+
+    def _used(self, fd, path, stat):
+        """A hit: the file's mtime moved forward when older than touch_after."""
+        if time.time() - stat.st_mtime > self.touch_after:
+            trusted = self._trusted(path, stat)
+            os.utime(fd)                              # used now: last out of the sweep
+            if trusted:
+                self._trust(path, os.fstat(fd))
+        self._count["hit"]()
 
     def read(self, bucket, key, sha256, start=0, end=None):
         """Chunks of bytes [start, end) of the cached object, or None (not cached, or
         its file did not match ``sha256``, the hex digest recorded for it: then deleted)."""
         path = self.path(bucket, key)
-        try:
-            fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
-        except FileNotFoundError:
-            self.counters.labels("miss").inc()
+        opened = self._open(path)
+        if opened is None:
             return None
+        fd, stat = opened
         try:
-            stat = os.fstat(fd)
-            if stat.st_size > INLINE:
-                data = _off_loop(_read_fd, fd, stat.st_size)
-            else:
-                data = _read_fd(fd, stat.st_size)
-            if data is None or hashlib.sha256(data).hexdigest() != sha256:
-                self._discard_corrupt(path, stat, bucket, key)
+            data = self._contents(fd, stat)
+            if not self._trusted(path, stat):
+                if data is None or hashlib.sha256(data).hexdigest() != sha256:
+                    self._discard_corrupt(path, stat, bucket, key)
+                    return None
+                self._trust(path, stat)
+            elif data is None:                        # cannot be: trusted means same size
                 return None
-            if time.time() - stat.st_mtime > self.touch_after:
-                os.utime(fd)                              # used now: last out of the sweep
+            self._used(fd, path, stat)
         finally:
             os.close(fd)
-        self.counters.labels("hit").inc()
         return _chunks(data, start, end)
 
-    def _discard_corrupt(self, path, stat, bucket, key):
-        self.counters.labels("corrupt").inc()
-        log.warning("attachment cache: %s (bucket %s key %s) does not match its recorded "
-                    "sha256; removed, reading the object from S3", path, bucket, key)
+    def read_wire(self, bucket, key, form):
+        """The bytes of a wire form of the object, or None (not here, or not intact:
+        then deleted)."""
+        path = self.wire_path(bucket, key, form)
+        opened = self._open(path)
+        if opened is None:
+            return None
+        fd, stat = opened
+        try:
+            header = os.read(fd, WIRE_HEADER)       # then the body, read as it is (no copy)
+            if len(header) != WIRE_HEADER or header[:len(WIRE_MAGIC)] != WIRE_MAGIC:
+                self._discard_corrupt(path, stat, bucket, key, "wire-form header")
+                return None
+            size = stat.st_size - WIRE_HEADER
+            body = _off_loop(_read_fd, fd, size) if size > INLINE else _read_fd(fd, size)
+            if body is None:
+                self._discard_corrupt(path, stat, bucket, key, "wire-form size")
+                return None
+            if not self._trusted(path, stat):
+                if _wire_digest(body) != header[len(WIRE_MAGIC):]:
+                    self._discard_corrupt(path, stat, bucket, key, "wire-form digest")
+                    return None
+                self._trust(path, stat)
+            self._used(fd, path, stat)
+        finally:
+            os.close(fd)
+        return body
+
+    def _discard_corrupt(self, path, stat, bucket, key, what="recorded sha256"):
+        self._count["corrupt"]()
+        self._checked.pop(path, None)
+        log.warning("attachment cache: %s (bucket %s key %s) does not match its %s; "
+                    "removed, reading the object from S3", path, bucket, key, what)
         try:
             if os.stat(path).st_ino == stat.st_ino:     # not a good copy renamed in meanwhile
                 os.unlink(path)
@@ -206,29 +331,37 @@ class DiskCache:
 
     def write(self, bucket, key, data):
         """Keep ``data`` as the object (bucket, key); a failure is logged, never raised."""
-        size = len(data)
-        if not self.wants(size):
-            return
+        if self.wants(len(data)):
+            self._keep(self.path(bucket, key), (data,), bucket, key)
+
+    def write_wire(self, bucket, key, form, data):
+        """Keep ``data``, rendered from the intact object, as its wire form ``form``."""
+        if self.wants(len(data)):
+            header = WIRE_MAGIC + _wire_digest(data)
+            self._keep(self.wire_path(bucket, key, form), (header, data), bucket, key,
+                       "wire_write")
+
+    def _keep(self, path, pieces, bucket, key, event="write"):
+        size = sum(len(piece) for piece in pieces)
         try:
             if size > INLINE:
-                replaced = _off_loop(self._write, bucket, key, data)
+                replaced = _off_loop(self._write, path, pieces)
             else:
-                replaced = self._write(bucket, key, data)
+                replaced = self._write(path, pieces)
         except OSError as exc:
             log.warning("attachment cache: cannot write %s key %s under %s: %s", bucket, key,
                         self.directory, exc)
             return
-        self.counters.labels("write").inc()
+        self._count[event]()
         if self._add(size - replaced) > self.budget and not self._sweeping:
             self._sweeping = True
             _in_background(self.sweep)
 
-    def _write(self, bucket, key, data):
+    def _write(self, path, pieces):
         """tmp file, then rename over the final name; returns the bytes it replaced."""
-        path = self.path(bucket, key)
         tmp = os.path.join(self.tmp_dir, f"{os.getpid()}-{secrets.token_hex(8)}")
         try:
-            _write_file(tmp, data)
+            stat = _write_file(tmp, pieces)
             try:
                 replaced = os.stat(path).st_size
             except FileNotFoundError:
@@ -244,17 +377,30 @@ class DiskCache:
             except OSError:
                 pass
             raise
+        self._trust(path, stat)                     # these bytes were whole and intact
         return replaced
 
     def discard(self, bucket, key):
-        """Forget the object (deleted from the store)."""
+        """Forget the object and its wire forms (deleted from the store)."""
         path = self.path(bucket, key)
+        prefix = os.path.basename(path) + "."
+        paths = [path]
         try:
-            size = os.stat(path).st_size
-            os.unlink(path)
+            paths += [entry.path for entry in os.scandir(os.path.dirname(path))
+                      if entry.name.startswith(prefix)]
         except OSError:
-            return
-        self._add(-size)
+            pass
+        freed = 0
+        for each in paths:
+            self._checked.pop(each, None)
+            try:
+                size = os.stat(each).st_size
+                os.unlink(each)
+            except OSError:
+                continue
+            freed += size
+        if freed:
+            self._add(-freed)
 
     # -- the bound ---------------------------------------------------------------
 

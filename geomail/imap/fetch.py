@@ -21,7 +21,7 @@ from geomail.imap.body import Message, Section
 from geomail.imap.errors import Bad, CommandError
 from geomail.imap.parser import ParseError
 from geomail.store import messages
-from geomail.store.contents import load_contents
+from geomail.store.contents import contents_of_rows
 
 MACROS = {
     "ALL": ["FLAGS", "INTERNALDATE", "RFC822.SIZE", "ENVELOPE"],
@@ -221,16 +221,18 @@ def _fetch(session, p, uid_mode):
     out = session.out
     if "thread_id" in fields:
         messages.fill_thread_ids(db, view.mailbox_id)      # rows stored before schema 8
+    parts = any(i.kind in _PARTS and i.section.part for i in items)
+    if "content" in fields:       # each message's own bytes come with its row
+        fields += ["content_body", "content_parts"] if parts else ["content_body"]
     rows = messages.fetch_rows(db, view.mailbox_id, ranges, fields, changedsince)
     if "preview" in fields:
         rows = fetch_objects.prepare_rows(db, rows)
     if "content" in fields:
         prefetcher = Prefetcher() if any(_whole(i) for i in items) else None
-        parts = any(i.kind in _PARTS and i.section.part for i in items)
         stream = _with_contents(session.context, rows, prefetcher, parts)
     else:
         prefetcher = None
-        stream = ((row, None) for row in rows)
+        stream = _read_ahead(rows)
     try:
         answered = _write_rows(session, out, items, view, stream, seen_now)
     finally:
@@ -279,22 +281,32 @@ def _write_rows(session, out, items, view, stream, seen_now):
     simple = all(i.kind in _METADATA for i in items)
     kinds = [i.kind for i in items]
     implied = _implied(kinds, condstore.is_on(session))
+    makers = [_MAKERS.get(kind, functools.partial(_metadata, kind)) for kind in kinds]
+    seq_of = _SeqFinder(view).seq_of
     answered = 0
+    batch = []          # simple responses, written YIELD_EVERY at a time
     for row, msg in stream:
         uid = row["uid"]
-        seq = view.seq_of(uid)
+        seq = seq_of(uid)
         if seq is None or msg is GONE:
             continue
         answered += 1
         if answered % YIELD_EVERY == 0:
+            if batch:
+                out.write(b"".join(batch))
+                batch = []
             gevent.sleep(0)
-        if "flags" in row:
-            view.announce_keywords(session, row["flags"])
+        flags = row.get("flags")
+        if flags and view.unannounced(flags):
+            if batch:                       # the responses before it go first
+                out.write(b"".join(batch))
+                batch = []
+            view.announce_keywords(session, flags)
         if simple:
-            parts = [_metadata(kind, row, view) for kind in kinds]
+            parts = [make(row, view) for make in makers]
             if uid in seen_now:
                 parts.extend(_metadata(kind, row, view) for kind in implied)
-            out.write(b"* %d FETCH (%b)\r\n" % (seq, b" ".join(parts)))
+            batch.append(b"* %d FETCH (%b)\r\n" % (seq, b" ".join(parts)))
             continue
         try:
             _write_message(session, out, items, row, msg, view, seq,
@@ -306,7 +318,30 @@ def _write_rows(session, out, items, view, stream, seen_now):
             if not _expunged_meanwhile(session, view, uid) or not out.rollback():
                 raise
             answered -= 1
+    if batch:
+        out.write(b"".join(batch))
     return answered
+
+
+class _SeqFinder:
+    """Sequence numbers of ascending UIDs: the one after the last found is tried first
+    (a FETCH's rows come in UID order), else the view's binary search."""
+
+    __slots__ = ("view", "uids", "next")
+
+    def __init__(self, view):
+        self.view, self.uids, self.next = view, view.uids, 0
+
+    def seq_of(self, uid):
+        i = self.next
+        uids = self.uids
+        if i < len(uids) and uids[i] == uid:
+            self.next = i + 1
+            return i + 1
+        seq = self.view.seq_of(uid)
+        if seq is not None:
+            self.next = seq
+        return seq
 
 
 def _write_message(session, out, items, row, msg, view, seq, implied):
@@ -351,7 +386,8 @@ GONE = object()     # stands for the Message of a row whose content was removed 
 
 
 def _with_contents(context, rows, prefetcher, parts):
-    """(row, Message) with contents loaded CONTENT_BATCH at a time by a loader greenlet.
+    """(row, Message) with contents (read with the rows, attachments rows added)
+    CONTENT_BATCH at a time by a loader greenlet.
 
     The loader keeps up to AHEAD batches ready (and their attachment
     prefetches started) while this greenlet writes the current one, so the
@@ -361,7 +397,7 @@ def _with_contents(context, rows, prefetcher, parts):
     ready = gevent.queue.Queue(maxsize=AHEAD)
 
     def load(batch):
-        contents = load_contents(db, [row["content_id"] for row in batch], parts)
+        contents = contents_of_rows(db, batch, parts)
         loaded = []
         for row in batch:
             content = contents.get(row["content_id"])
@@ -401,6 +437,44 @@ def _with_contents(context, rows, prefetcher, parts):
         worker.kill(block=False)
 
 
+READ_AHEAD_ROWS = 500     # rows handed over at a time by _read_ahead's greenlet
+
+
+def _read_ahead(rows):
+    """(row, None) for the rows, read by a greenlet of their own up to AHEAD batches of
+    READ_AHEAD_ROWS ahead: the next page's query runs in the database while this
+    greenlet writes the responses of the last (a summary FETCH of 10,000 messages is
+    ten queries)."""
+    ready = gevent.queue.Queue(maxsize=AHEAD)
+
+    def reader():
+        try:
+            batch = []
+            for row in rows:
+                batch.append(row)
+                if len(batch) >= READ_AHEAD_ROWS:
+                    ready.put((True, batch))
+                    batch = []
+            if batch:
+                ready.put((True, batch))
+            ready.put((True, None))
+        except Exception as exc:             # raised again in the writing greenlet
+            ready.put((False, exc))
+
+    worker = gevent.spawn(reader)
+    try:
+        while True:
+            ok, batch = ready.get()
+            if not ok:
+                raise batch
+            if batch is None:
+                return
+            for row in batch:
+                yield row, None
+    finally:
+        worker.kill(block=False)
+
+
 class Prefetcher:
     """Whole attachment objects of the next messages, fetched from S3 in parallel.
 
@@ -419,6 +493,8 @@ class Prefetcher:
         self.used = 0
 
     def start(self, stored, content_id):
+        if not stored.content["attachments"]:
+            return                # nothing to fetch: the message is its raw bytes
         original = stored.read_attachment
         for entry in stored.content["attachments"]:
             size = int(entry["size"])
@@ -511,6 +587,15 @@ def _metadata(kind, row, view):
         return fetch_objects.response(kind, row, internal_date)
     return b"BODY " + _cached(row["body"])
 
+
+# the items a summary FETCH asks for most, without _metadata's chain of tests
+_MAKERS = {
+    "UID": lambda row, view: b"UID %d" % row["uid"],
+    "FLAGS": lambda row, view: b"FLAGS " + R.flag_list(_flags(row, view)),
+    "RFC822.SIZE": lambda row, view: b"RFC822.SIZE %d" % row["size"],
+    "ENVELOPE": lambda row, view: b"ENVELOPE " + _cached(row["envelope"]),
+    "BODYSTRUCTURE": lambda row, view: b"BODYSTRUCTURE " + _cached(row["bodystructure"]),
+}
 
 _SECTIONS = ("BODY[]", "BINARY[]")
 _BINARY = ("BINARY[]", "BINARY.SIZE")

@@ -130,7 +130,7 @@ class Literal:
 class Writer:
     """Buffers output for the connection; big literals go out chunk by chunk."""
 
-    FLUSH_AT = 64 * 1024
+    FLUSH_AT = 256 * 1024       # a FETCH of many messages: few sends (each a syscall)
 
     def __init__(self, conn):
         self.conn = conn
@@ -174,14 +174,18 @@ class Writer:
         self.buffer += (b"~{%d}\r\n" if lit.binary else b"{%d}\r\n") % lit.size
         sent = 0
         self.in_literal = True
+        flush_at = self.FLUSH_AT
         for chunk in lit.chunks:
-            sent += len(chunk)
-            if len(chunk) > self.FLUSH_AT:
+            size = len(chunk)
+            sent += size
+            if size > flush_at:
                 self.flush()
                 self.torn = True
                 self.conn.write(chunk)
-            else:
-                self.write(chunk)
+            else:                     # write() without its end-of-response test
+                self.buffer += chunk
+                if len(self.buffer) >= flush_at:
+                    self.flush()
         self.in_literal = False
         if sent != lit.size:
             # the announced size was wrong: the stream is broken beyond repair
@@ -189,10 +193,9 @@ class Writer:
 
     def flush(self):
         if self.buffer:
-            data = bytes(self.buffer)
             if self.boundary < len(self.buffer):
                 self.torn = True          # an unfinished response goes out
-            self.buffer.clear()
+            data, self.buffer = self.buffer, bytearray()    # sent as it is, not copied
             self.boundary = 0
             self.conn.write(data)
 

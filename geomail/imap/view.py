@@ -68,6 +68,11 @@ class View:
         permanent = [] if self.readonly else flags + ["\\*"]
         session.untagged(b"OK [PERMANENTFLAGS " + R.flag_list(permanent) + b"] Flags permitted")
 
+    def unannounced(self, flags):
+        """Does ``flags`` hold a keyword the client has not been told of?"""
+        announced = self.announced
+        return any(f not in announced and not f.startswith("\\") for f in flags)
+
     def announce_keywords(self, session, keywords):
         """Send FLAGS again if ``keywords`` hold one the client has not been told of.
 

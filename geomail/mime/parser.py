@@ -256,6 +256,7 @@ class ParsedMessage:
         self.headers = headers
         self.envelope = imap.envelope(parts.fields or [])
         self.bodystructure, self.body = imap.bodies(parts)
+        self.wire_forms = {}      # attachment index -> (base64 Segment, its bytes as received)
 
     def segments_json(self):
         return [seg.to_json() for seg in self.segments]
@@ -368,7 +369,7 @@ class _Base64:
     encoded bytes go to raw (the sink still gets every decoded byte).
     """
 
-    __slots__ = ("p", "w", "L", "carry", "raw_mode", "seg", "dec", "enc_len")
+    __slots__ = ("p", "w", "L", "carry", "raw_mode", "seg", "dec", "enc_len", "wire")
 
     def __init__(self, parser, writer):
         self.p, self.w = parser, writer
@@ -378,6 +379,10 @@ class _Base64:
         self.seg = None
         self.dec = None
         self.enc_len = 0
+        # the accepted encoded blocks, kept (within the parser's wire_limit for the whole
+        # message) so that the segment's wire form need never be encoded again
+        # (ParsedMessage.wire_forms)
+        self.wire = [] if parser._wire_limit else None
 
     def feed(self, data):
         if self.raw_mode:
@@ -410,6 +415,14 @@ class _Base64:
         seg.dend += len(decoded)
         seg.length += len(block)
         self.p._emitted += len(block)
+        if self.wire is not None:
+            p = self.p
+            if len(block) > p._wire_left:        # past the message's limit: keep none of it
+                p._wire_left += seg.length - len(block)
+                self.wire = None
+            else:
+                p._wire_left -= len(block)
+                self.wire.append(block)
 
     def _done(self, eol):
         seg = self.seg
@@ -417,6 +430,11 @@ class _Base64:
             seg.eol = eol
             check = Segment.base64(seg.index, seg.dstart, seg.dend, seg.line, eol)
             assert check.length == seg.length, (check, seg)
+            if self.wire is not None:
+                wire = b"".join(self.wire)     # exactly the segment's bytes in the message
+                if len(wire) == seg.length:
+                    self.p._wire_forms[seg.index] = (seg, wire)
+            self.wire = None
 
     def _deviate(self, rest):
         self._done(True)
@@ -501,9 +519,12 @@ class MessageParser:
     (for instance because the sink raised) or abort() is called.
     """
 
-    def __init__(self, attachment_sink, max_header_bytes=MAX_HEADER_BYTES):
+    def __init__(self, attachment_sink, max_header_bytes=MAX_HEADER_BYTES, wire_limit=0):
         self._sink = attachment_sink
         self._max_header = max_header_bytes
+        self._wire_limit = wire_limit    # keep base64 segments, this many bytes in all, as received
+        self._wire_left = wire_limit
+        self._wire_forms = {}            # attachment index -> (Segment, its bytes)
         self._buf = b""
         self._pos = 0
         self._base = 0           # absolute offset of _buf[0]
@@ -966,11 +987,13 @@ class MessageParser:
             data = bytes(self._raw[part._raw_start:part._raw_end])
             text = _decode_text(decode_all(part.encoding, data), part._charset)
             (plain if part.subtype == "plain" else html).append(text)
-        return ParsedMessage(
+        parsed = ParsedMessage(
             raw=bytes(self._raw), segments=self._segments, size=self._size,
             parts=self._root, attachments=self._attachments,
             text_plain="\n".join(plain), text_html="\n".join(html),
             headers=_top_headers(self._root.fields or []))
+        parsed.wire_forms = self._wire_forms
+        return parsed
 
 
 def _decode_text(data, charset):

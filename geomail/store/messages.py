@@ -303,16 +303,24 @@ FETCH_COLUMNS = {
     "bodystructure": "c.bodystructure",
     "body": "c.body",
     "content": "m.content_id, m.trace_headers, c.size, c.header_size",
+    # the content's own bytes, read with the row (contents.contents_of_rows)
+    "content_body": "c.raw, c.segments",
+    "content_parts": "c.parts",
     # SAVEDATE (RFC 8514), EMAILID / THREADID (RFC 8474), PREVIEW (RFC 8970)
     "save_date": "m.save_date",
     "email_id": "m.content_id",
     "thread_id": "m.thread_id",
     "preview": "c.preview, m.content_id",
 }
-_FETCH_WIDTH = {"flags": 2, "content": 4, "preview": 2}
+_FLAG_BITS, _KEYWORDS = "flag bits", "keywords"     # made into "flags" by fetch_rows
+# the keys of a fetch row's dict, per field of more than one column (else the field's name)
+_FETCH_NAMES = {"flags": (_FLAG_BITS, _KEYWORDS),
+                "content": ("content_id", "trace_headers", "content_size", "header_size"),
+                "content_body": ("raw", "segments"), "preview": ("preview", "preview_of")}
 _FLAGS_BY_BITS = [tuple(flag for i, flag in enumerate(SYSTEM_FLAGS) if bits >> i & 1)
                   for bits in range(32)]
 FETCH_PAGE = 1000
+CONTENT_PAGE = 128      # rows per page when they carry the message bodies (memory)
 
 
 def fetch_rows(db, mailbox_id, ranges, fields, changedsince=None):
@@ -322,38 +330,31 @@ def fetch_rows(db, mailbox_id, ranges, fields, changedsince=None):
     """
     columns = ["m.uid"] + [FETCH_COLUMNS[f] for f in fields]
     join = " JOIN message_contents c ON c.id = m.content_id" if any(
-        f in ("envelope", "bodystructure", "body", "content", "preview") for f in fields) else ""
+        f in ("envelope", "bodystructure", "body", "content", "preview", "content_body",
+              "content_parts") for f in fields) else ""
     cond, args = ranges_sql(ranges, "m.uid")
     if changedsince is not None:
         cond, args = f"{cond} AND m.modseq > %s", [*args, changedsince]
+    names = ["uid"] + [name for f in fields for name in _FETCH_NAMES.get(f, (f,))]
+    with_flags = "flags" in fields
     after = 0
+    page = CONTENT_PAGE if "content_body" in fields else FETCH_PAGE
     while True:   # keyset pages, so a 1:* fetch of a large mailbox streams
         with db.cursor() as cur:
             cur.execute(f"SELECT {', '.join(columns)} FROM messages m{join} "
                         f"WHERE m.mailbox_id = %s AND m.uid > %s AND {cond} ORDER BY m.uid LIMIT %s",
-                        [mailbox_id, after, *args, FETCH_PAGE])
+                        [mailbox_id, after, *args, page])
             rows = cur.fetchall()
         for row in rows:
-            out = {"uid": row[0]}
-            i = 1
-            for f in fields:
-                width = _FETCH_WIDTH.get(f, 1)
-                values = row[i:i + width]
-                i += width
-                if f == "flags":
-                    flags = list(_FLAGS_BY_BITS[int(values[0])])
-                    if values[1]:
-                        flags.extend(values[1].split(" "))
-                    out["flags"] = flags
-                elif f == "content":
-                    out["content_id"], out["trace_headers"], out["content_size"], \
-                        out["header_size"] = values
-                elif f == "preview":
-                    out["preview"], out["preview_of"] = values
-                else:
-                    out[f] = values[0]
+            out = dict(zip(names, row))
+            if with_flags:
+                flags = list(_FLAGS_BY_BITS[int(out.pop(_FLAG_BITS))])
+                keywords = out.pop(_KEYWORDS)
+                if keywords:
+                    flags.extend(keywords.split(" "))
+                out["flags"] = flags
             yield out
-        if len(rows) < FETCH_PAGE:
+        if len(rows) < page:
             return
         after = rows[-1][0]
 

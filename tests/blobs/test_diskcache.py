@@ -6,7 +6,8 @@ import subprocess
 import sys
 import time
 
-from geomail.blobs.diskcache import DiskCache
+from geomail.blobs import diskcache as diskcache_module
+from geomail.blobs.diskcache import WIRE_HEADER, DiskCache
 from geomail.blobs.writethrough import WriteThroughStore
 
 BUCKET = "bucket"
@@ -70,17 +71,57 @@ class TestBound:
         assert cache.usage() == 0 and files_in(cache) == []
 
 
+def corrupt(path, offset, keep_mtime=False):
+    """Flip one byte of a file in place (the same inode and size)."""
+    stat = os.stat(path)
+    with open(path, "r+b") as f:
+        f.seek(offset)
+        byte = f.read(1)
+        f.seek(offset)
+        f.write(bytes([byte[0] ^ 0xFF]))
+    if keep_mtime:
+        os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+
+
 class TestIntegrity:
     def test_a_corrupt_file_is_a_miss_and_is_removed(self, tmp_path):
         cache = DiskCache(tmp_path, budget=80000)
         data = os.urandom(5000)
         cache.write(BUCKET, "k", data)
         path = cache.path(BUCKET, "k")
-        with open(path, "r+b") as f:
-            f.seek(1234)
-            f.write(b"\0" if data[1234] else b"\1")
+        corrupt(path, 1234, keep_mtime=True)
+        other = DiskCache(tmp_path, budget=80000)         # another worker, or after a restart
+        assert read(other, "k", data) is None
+        assert not os.path.exists(path) and other.usage() == 0
+
+    def test_a_file_is_checked_again_once_its_mtime_or_size_changed(self, tmp_path):
+        """What this process wrote or checked is trusted only while inode, size and mtime
+        stay as they were."""
+        cache = DiskCache(tmp_path, budget=80000)
+        data = os.urandom(5000)
+        cache.write(BUCKET, "k", data)
+        path = cache.path(BUCKET, "k")
+        assert read(cache, "k", data) == data
+        corrupt(path, 10)
+        os.utime(path, (1, 1))                            # surely not the mtime it was written with
+        assert read(cache, "k", data) is None and not os.path.exists(path)
+        cache.write(BUCKET, "k", data)
+        assert read(cache, "k", data) == data
+        with open(path, "ab") as f:
+            f.write(b"x")
         assert read(cache, "k", data) is None
-        assert not os.path.exists(path) and cache.usage() == 0
+
+    def test_a_checked_file_is_read_without_hashing_again(self, tmp_path, monkeypatch):
+        cache = DiskCache(tmp_path, budget=80000)
+        data = os.urandom(5000)
+        DiskCache(tmp_path, budget=80000).write(BUCKET, "k", data)     # another worker's file
+        recorded, hashed = digest(data), []
+        real = diskcache_module.hashlib.sha256
+        monkeypatch.setattr(diskcache_module.hashlib, "sha256",     # counts hashes of the file
+                            lambda *a: hashed.append(a[0] == data) or real(*a))
+        for _ in range(3):
+            assert b"".join(cache.read(BUCKET, "k", recorded)) == data
+        assert sum(hashed) == 1
 
     def test_a_truncated_file_is_a_miss(self, tmp_path):
         cache = DiskCache(tmp_path, budget=80000)
@@ -111,6 +152,59 @@ class TestIntegrity:
         cache.write(BUCKET, "k", data)
         assert read(cache, "k", data, 1000, 150_000) == data[1000:150_000]
         assert read(cache, "k", data, 70_000) == data[70_000:]
+
+
+class TestWireForms:
+    """Base64 segments as rendered, kept beside their object with a digest of their own."""
+
+    def test_a_wire_form_is_kept_and_read_back(self, tmp_path):
+        cache = DiskCache(tmp_path, budget=10 ** 6)
+        wire = b"QUJD\r\n" * 1000
+        assert cache.read_wire(BUCKET, "k", "b76e0-3000") is None
+        cache.write_wire(BUCKET, "k", "b76e0-3000", wire)
+        assert cache.read_wire(BUCKET, "k", "b76e0-3000") == wire
+        assert DiskCache(tmp_path, budget=10 ** 6).read_wire(BUCKET, "k", "b76e0-3000") == wire
+        assert cache.read_wire(BUCKET, "k", "b76n0-3000") is None      # another layout
+        assert cache.usage() == len(wire) + WIRE_HEADER
+
+    def test_a_corrupt_or_foreign_wire_file_is_a_miss_and_is_removed(self, tmp_path):
+        cache = DiskCache(tmp_path, budget=10 ** 6)
+        wire = os.urandom(30_000)
+        cache.write_wire(BUCKET, "k", "b76e0-1", wire)
+        path = cache.wire_path(BUCKET, "k", "b76e0-1")
+        corrupt(path, WIRE_HEADER + 20_000, keep_mtime=True)
+        other = DiskCache(tmp_path, budget=10 ** 6)
+        assert other.read_wire(BUCKET, "k", "b76e0-1") is None and not os.path.exists(path)
+        cache.write_wire(BUCKET, "k", "b76e0-1", wire)
+        with open(path, "r+b") as f:
+            f.write(b"XXXX")                                 # not a wire-form file at all
+        assert DiskCache(tmp_path, budget=10 ** 6).read_wire(BUCKET, "k", "b76e0-1") is None
+        assert other.usage() == 0
+
+    def test_discard_removes_the_object_and_its_wire_forms(self, tmp_path):
+        cache = DiskCache(tmp_path, budget=10 ** 6)
+        cache.write(BUCKET, "k", b"o" * 900)
+        cache.write(BUCKET, "other", b"p" * 100)
+        for form in ("b76e0-900", "b64n0-900"):
+            cache.write_wire(BUCKET, "k", form, b"w" * 1200)
+        assert cache.holds(BUCKET, "k")
+        cache.discard(BUCKET, "k")
+        assert files_in(cache) == [os.path.basename(cache.path(BUCKET, "other"))]
+        assert cache.usage() == 100 and not cache.holds(BUCKET, "k")
+
+    def test_wire_forms_count_in_the_bound(self, tmp_path):
+        cache = DiskCache(tmp_path, budget=20_000)
+        for n in range(20):
+            cache.write_wire(BUCKET, f"k{n}", "b76e0-1", bytes([n]) * 2000)
+            assert cache.usage() <= 20_000
+        assert cache.read_wire(BUCKET, "k19", "b76e0-1") == bytes([19]) * 2000
+
+    def test_holds_wire_forms_without_the_object(self, tmp_path):
+        cache = DiskCache(tmp_path, budget=10 ** 6)
+        cache.write_wire(BUCKET, "k", "b76e0-9", b"w" * 100)
+        assert cache.holds(BUCKET, "k", ["b76e0-9"])
+        assert not cache.holds(BUCKET, "k", ["b76e0-9", "b76n9-12"])
+        assert not cache.holds(BUCKET, "k")
 
 
 class TestSharing:

@@ -15,7 +15,7 @@ import smtplib
 
 import pytest
 
-from geomail.blobs.diskcache import DiskCache
+from geomail.blobs.diskcache import WIRE_HEADER, DiskCache
 from geomail.store.accounts import create_account
 from tests.fixtures.faults import PrivateS3
 from tests.fixtures.server import GeomailProcess
@@ -108,16 +108,33 @@ def test_fetch_after_delivery_makes_no_s3_get_and_works_without_s3(stack):
     proc, s3, cache_dir, _ = stack
     sent = deliver(proc)
     gets = s3_gets(proc)
+    wire_writes = value(get(proc.http_port, "/metrics")[1], "geomail_attachment_disk_cache_total",
+                        event="wire_write")
+    assert wire_writes == len(sent)              # each attachment as received, at delivery
     assert_identical(fetch_bodies(proc), sent)
     text = get(proc.http_port, "/metrics")[1]
     assert value(text, GETS, operation="get_range") == gets     # zero GETs: all from the cache
     assert value(text, "geomail_attachment_disk_cache_total", event="hit") >= 4 * len(sent)
     assert value(text, "geomail_attachment_disk_cache_total", event="write") == len(sent)
+    # no FETCH encoded an attachment: every read, whichever worker served it, sent the
+    # wire-form file written at delivery
+    assert value(text, "geomail_attachment_disk_cache_total", event="wire_write") == len(sent)
     s3.stop()                                                     # S3 gone: still readable
     assert_identical(fetch_bodies(proc), sent)
 
 
+def flip(path, offset):
+    with open(path, "r+b") as f:
+        f.seek(offset)
+        byte = f.read(1)
+        f.seek(offset)
+        f.write(bytes([byte[0] ^ 0xFF]))
+
+
 def test_a_corrupt_cache_file_is_replaced_from_s3(stack):
+    """Both files of an attachment corrupted: its wire form (what BODY[] sends) fails its
+    digest, the object it is rendered from again fails its sha256, so S3 is read, and
+    both files are written anew."""
     proc, _, cache_dir, storage = stack
     sent = deliver(proc, count=2)
     db = storage.open_db()
@@ -130,17 +147,25 @@ def test_a_corrupt_cache_file_is_replaced_from_s3(stack):
     assert len(keys) == 2
     cache = DiskCache(cache_dir, 64 * 1024 * 1024)
     path = cache.path(BUCKET, keys[0])
-    attachment = sent[0][1]
+    attachment, data = sent[0][1], sent[0][0]
     with open(path, "rb") as f:
         assert f.read() == attachment                               # written at delivery
-    with open(path, "r+b") as f:
-        f.seek(1000)
-        f.write(bytes([attachment[1000] ^ 0xFF]))
+    wire_paths = [os.path.join(os.path.dirname(path), name)
+                  for name in os.listdir(os.path.dirname(path))
+                  if name.startswith(os.path.basename(path) + ".")]
+    assert len(wire_paths) == 1
+    with open(wire_paths[0], "rb") as f:
+        assert f.read()[WIRE_HEADER:] in data                                # the segment as sent
+    flip(path, 1000)
+    flip(wire_paths[0], 5000)
     gets = s3_gets(proc)
     assert_identical(fetch_bodies(proc, connections=1), sent)
     assert s3_gets(proc) == gets + 1                                # the one corrupt object
     with open(path, "rb") as f:
         assert hashlib.sha256(f.read()).digest() == hashlib.sha256(attachment).digest()
+    with open(wire_paths[0], "rb") as f:
+        assert f.read()[WIRE_HEADER:] in data                                # rendered again, kept
     text = get(proc.http_port, "/metrics")[1]
-    assert value(text, "geomail_attachment_disk_cache_total", event="corrupt") == 1
+    assert value(text, "geomail_attachment_disk_cache_total", event="corrupt") == 2
     assert "does not match its recorded sha256" in proc.output()
+    assert "does not match its wire-form digest" in proc.output()
