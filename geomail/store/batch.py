@@ -1,0 +1,46 @@
+"""Several statements in one request: the results of each, in order.
+
+On MySQL every request is a round trip that costs more than most of the
+statements the IMAP side sends (a catch-up is three small reads, a STORE a
+lock, a read and a few updates), so statements that do not depend on each
+other's results go out together, joined by ';' (the pool's connections have
+CLIENT_MULTI_STATEMENTS), and their result sets are read back one by one.
+Values are inlined by pymysql's own escaping (``cursor.mogrify``), as
+everywhere.  SQLite runs in-process: the statements simply run one after
+the other on the same cursor.
+
+Inside ``db.transaction()`` the statements belong to the transaction (the
+first request also carries its START TRANSACTION, database.py).  In
+autocommit each statement is its own transaction, exactly as if sent apart.
+If one fails the server runs none after it and the error is raised.
+"""
+
+from geomail.store import dialect
+
+
+def execute_all(cur, queries):
+    """Run ``queries`` ([(sql, args)], args a sequence or None) in one request;
+    returns one list of rows per query (empty for statements that return none)."""
+    if not queries:
+        return []
+    if not dialect.of(cur).scripts:
+        results = []
+        for sql, args in queries:
+            cur.execute(sql, args)
+            results.append(list(cur.fetchall()))
+        return results
+    cur.execute(";".join(cur.mogrify(sql, args) for sql, args in queries))
+    results = []
+    while True:
+        results.append(list(cur.fetchall()) if cur.description else [])
+        if not cur.nextset():
+            break
+    if len(results) != len(queries):
+        raise RuntimeError(f"{len(queries)} statements gave {len(results)} results")
+    return results
+
+
+def read_all(db, queries):
+    """``execute_all`` on a pooled connection in autocommit: reads in one round trip."""
+    with db.cursor() as cur:
+        return execute_all(cur, queries)
