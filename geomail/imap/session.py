@@ -386,6 +386,11 @@ class Session:
     def after_command(self, command):
         """Command boundary: the view catches up (RFC 3501 §5.2, §7.4.1)."""
         if self.view is not None and self.state == SELECTED:
+            if self.view.just_opened:
+                # SELECT/EXAMINE's snapshot is this moment's state: the next command
+                # catches up (a round trip less per SELECT)
+                self.view.just_opened = False
+                return
             self.view.catch_up(self, allow_expunge=not command.forbids_expunge)
             contexts.refresh(self)
 

@@ -36,6 +36,7 @@ class View:
         self.recent = set(snapshot.recent)
         self.tracks_recent = True   # False for IMAP4rev2, which has no \Recent (RFC 9051)
         self.pending = set()      # expunged elsewhere, EXPUNGE not yet sent
+        self.just_opened = False  # SELECT's snapshot, no catch-up needed at its end
 
     def stop_recent(self):
         """IMAP4rev2: no \\Recent flags, no RECENT responses, none claimed (RFC 9051 App. E)."""

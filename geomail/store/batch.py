@@ -16,6 +16,7 @@ If one fails the server runs none after it and the error is raised.
 """
 
 from geomail.store import dialect
+from geomail.store.errors import StoreUnavailable
 
 
 def execute_all(cur, queries):
@@ -44,3 +45,37 @@ def read_all(db, queries):
     """``execute_all`` on a pooled connection in autocommit: reads in one round trip."""
     with db.cursor() as cur:
         return execute_all(cur, queries)
+
+
+def transaction_all(db, queries, attempts=3):
+    """``queries`` as one transaction in one request (MySQL: START TRANSACTION, the
+    statements and COMMIT together; SQLite: BEGIN IMMEDIATE ... COMMIT).  Returns
+    one list of rows per query.  The server stops at a failing statement, before
+    the COMMIT, and the transaction is rolled back; deadlocks and lock-wait
+    timeouts are tried again from the start, as in ``db.run_transaction``."""
+    if not dialect.of(db).scripts:
+        return db.run_transaction(lambda cur: execute_all(cur, queries), attempts)
+    for attempt in range(1, attempts + 1):
+        try:
+            return _mysql_transaction_all(db, queries)
+        except StoreUnavailable as exc:
+            if attempt == attempts or not exc.retryable:
+                raise
+
+
+def _mysql_transaction_all(db, queries):
+    with db.connection("transaction") as conn:
+        conn.begin(script=True)        # the request carries its own BEGIN and COMMIT
+        cur = conn.cursor()
+        try:
+            results = execute_all(cur, [("START TRANSACTION", None), *queries, ("COMMIT", None)])
+            conn.commit()
+            return results[1:-1]
+        except BaseException:
+            try:
+                conn.rollback()
+            except Exception:  # the connection is broken; the pool replaces it
+                pass
+            raise
+        finally:
+            cur.close()

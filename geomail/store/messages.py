@@ -26,7 +26,7 @@ import gevent
 from geomail import flags
 from geomail.errors import PermanentFailure
 from geomail.objectids import thread_id_of
-from geomail.store import contents
+from geomail.store import batch, contents
 from geomail.store.errors import InvalidMailboxName, MailboxExists, StoreError, is_duplicate_key
 from geomail.store.mailboxes import (DELIMITER, INBOX, allocate_uidvalidity, create_mailbox_in,
                                      normalize_name)
@@ -215,6 +215,51 @@ def open_mailbox(db, mailbox_id, claim_recent):
     return db.run_transaction(work)
 
 
+def select_mailbox(db, account_id, name, claim_recent):
+    """(MailboxInfo, Snapshot) of the mailbox ``name`` for SELECT (claim_recent) or
+    EXAMINE, or None when there is none; open_mailbox's rules in one request.
+
+    The statements find the mailbox by its unique (account, name) each; with
+    claim_recent they run as one transaction under the mailbox row's lock
+    (deliveries wait, so uidnext and the UIDs agree), which moves
+    first_recent_uid to uidnext.  A mailbox of more than PAGE messages has
+    the rest of its UIDs read afterwards, those below the snapshot's uidnext
+    (a message expunged meanwhile is then not shown: the client is told the
+    count it is shown).
+    """
+    name = normalize_name(name)
+    by_name = "SELECT id FROM mailboxes WHERE account_id = %s AND name = %s"
+    queries = [
+        (f"SELECT {_INFO}, keywords FROM mailboxes WHERE account_id = %s AND name = %s"
+         f"{' FOR UPDATE' if claim_recent else ''}", (account_id, name)),
+        (f"SELECT uid FROM messages WHERE mailbox_id = ({by_name}) ORDER BY uid LIMIT %s",
+         (account_id, name, PAGE)),
+        (f"SELECT MIN(uid) FROM messages WHERE mailbox_id = ({by_name}) AND seen = 0",
+         (account_id, name)),
+    ]
+    if claim_recent:
+        queries.append(("UPDATE mailboxes SET first_recent_uid = uidnext WHERE account_id = %s "
+                        "AND name = %s AND first_recent_uid < uidnext", (account_id, name)))
+        results = batch.transaction_all(db, queries)
+    else:
+        results = batch.read_all(db, queries)
+    row, uid_rows, unseen = results[:3]
+    if not row:
+        return None
+    info = MailboxInfo(*row[0][:-1])
+    keywords = row[0][-1]
+    uids = [r[0] for r in uid_rows]
+    if len(uid_rows) == PAGE:
+        with db.cursor() as cur:
+            uids += [r[0] for r in _rows_by_uid(cur, "uid", "mailbox_id = %s AND uid > %s "
+                                                "AND uid < %s", [info.id, uids[-1], info.uidnext])]
+    recent = [uid for uid in uids if uid >= info.first_recent_uid]
+    snapshot = Snapshot(info.uidvalidity, info.uidnext, info.highestmodseq,
+                        keywords.split(" ") if keywords else [], uids, recent, unseen[0][0],
+                        info.unseen_count)
+    return info, snapshot
+
+
 def mailbox_state(db, mailbox_id):
     """(highestmodseq, uidnext) or None when the mailbox is gone: the cheap check."""
     with db.cursor() as cur:
@@ -244,40 +289,67 @@ class Changes:
     first_recent_uid: int         # as read: what a read-only view counts as \Recent
 
 
+_CHANGED_COLUMNS = "uid, seen, answered, flagged, deleted, draft, keywords, modseq"
+
+
 def changes_since(db, mailbox_id, since, last_uid, claim_recent=False):
-    """What happened in the mailbox after modseq ``since``; None if it is gone."""
-    with db.cursor() as cur:
-        cur.execute("SELECT highestmodseq, keywords, first_recent_uid, uidnext FROM mailboxes "
-                    "WHERE id = %s", (mailbox_id,))
-        row = cur.fetchone()
-        if row is None:
-            return None
-        highestmodseq, keywords, first_recent, uidnext = row
-        if highestmodseq <= since:
-            return Changes(highestmodseq, [], [], [], keywords.split(" ") if keywords else [], [],
-                           first_recent)
-        rows = _rows_by_uid(cur, "uid, seen, answered, flagged, deleted, draft, keywords, modseq",
-                            "mailbox_id = %s AND modseq > %s", [mailbox_id, since])
-        new, changed = [], []
-        for count, (uid, *bits, kw, modseq) in enumerate(rows, 1):
-            if count % YIELD_EVERY == 0:
-                gevent.sleep(0)
-            if uid > last_uid:
-                new.append((uid, flags_of(bits, kw)))
-            else:
-                changed.append((uid, flags_of(bits, kw), modseq))
-        cur.execute("SELECT uid FROM expunged WHERE mailbox_id = %s AND modseq > %s ORDER BY uid",
-                    (mailbox_id, since))
-        expunged = [r[0] for r in cur.fetchall()]
+    """What happened in the mailbox after modseq ``since``; None if it is gone.
+
+    One request for the usual case: the mailbox row, the first PAGE rows whose
+    modseq is above ``since`` and the expunge log after it go out together
+    (store/batch.py), read in that order, so the modseq the session moves to
+    is the one read first and nothing committed meanwhile is skipped (a
+    later catch-up sees it again).  More changed rows are read in pages.
+    """
+    mailbox, page, gone = batch.read_all(db, [
+        ("SELECT highestmodseq, keywords, first_recent_uid, uidnext FROM mailboxes "
+         "WHERE id = %s", (mailbox_id,)),
+        (f"SELECT {_CHANGED_COLUMNS} FROM messages WHERE mailbox_id = %s AND modseq > %s "
+         "ORDER BY uid LIMIT %s", (mailbox_id, since, PAGE)),
+        ("SELECT uid FROM expunged WHERE mailbox_id = %s AND modseq > %s ORDER BY uid",
+         (mailbox_id, since)),
+    ])
+    if not mailbox:
+        return None
+    highestmodseq, keywords, first_recent, uidnext = mailbox[0]
+    keywords = keywords.split(" ") if keywords else []
+    if highestmodseq <= since:
+        return Changes(highestmodseq, [], [], [], keywords, [], first_recent)
+    rows = page
+    if len(page) == PAGE:
+        with db.cursor() as cur:
+            rows = page + _rows_by_uid(cur, _CHANGED_COLUMNS,
+                                       "mailbox_id = %s AND modseq > %s AND uid > %s",
+                                       [mailbox_id, since, page[-1][0]])
+    new, changed = [], []
+    for count, (uid, *bits, kw, modseq) in enumerate(rows, 1):
+        if count % YIELD_EVERY == 0:
+            gevent.sleep(0)
+        if uid > last_uid:
+            new.append((uid, flags_of(bits, kw)))
+        else:
+            changed.append((uid, flags_of(bits, kw), modseq))
+    expunged = [r[0] for r in gone]
     claimed = []
     if claim_recent and new and new[-1][0] >= first_recent:
-        claimed = _claim_recent(db, mailbox_id, new[-1][0])
-    return Changes(highestmodseq, new, changed, expunged,
-                   keywords.split(" ") if keywords else [], claimed, first_recent)
+        claimed = _claim_recent(db, mailbox_id, first_recent, new[-1][0])
+    return Changes(highestmodseq, new, changed, expunged, keywords, claimed, first_recent)
 
 
-def _claim_recent(db, mailbox_id, upto):
-    """Take \\Recent for UIDs up to ``upto`` not yet claimed by another session."""
+def _claim_recent(db, mailbox_id, first_recent, upto):
+    """Take \\Recent for UIDs up to ``upto`` not yet claimed by another session:
+    [first, last], or [] when another session claimed them all.
+
+    Usually one UPDATE that moves first_recent_uid on only if it is still the
+    value this session read (nobody claimed meanwhile); otherwise the claim is
+    made again under the mailbox row's lock from the value it holds now.
+    """
+    with db.cursor() as cur:
+        cur.execute("UPDATE mailboxes SET first_recent_uid = %s WHERE id = %s "
+                    "AND first_recent_uid = %s", (upto + 1, mailbox_id, first_recent))
+        if cur.rowcount == 1:
+            return [first_recent, upto]
+
     def work(cur):
         cur.execute("SELECT first_recent_uid FROM mailboxes WHERE id = %s FOR UPDATE", (mailbox_id,))
         row = cur.fetchone()
@@ -285,8 +357,7 @@ def _claim_recent(db, mailbox_id, upto):
             return []
         cur.execute("UPDATE mailboxes SET first_recent_uid = %s WHERE id = %s", (upto + 1, mailbox_id))
         return [row[0], upto]
-    claimed = db.run_transaction(work)
-    return claimed  # [first, last] range or []
+    return db.run_transaction(work)
 
 
 # -- reading messages ------------------------------------------------------------
