@@ -19,17 +19,24 @@ from geomail.store import dialect
 from geomail.store.errors import StoreUnavailable
 
 
-def execute_all(cur, queries):
+def execute_all(cur, queries, commit=False):
     """Run ``queries`` ([(sql, args)], args a sequence or None) in one request;
-    returns one list of rows per query (empty for statements that return none)."""
-    if not queries:
-        return []
-    if not dialect.of(cur).scripts:
+    returns one list of rows per query (empty for statements that return none).
+
+    ``commit``: the statements end a transaction of ``db.transaction()`` and its
+    COMMIT goes in the same request (the transaction's own commit then has
+    nothing left to send); SQLite commits when the transaction block ends."""
+    scripts = dialect.of(cur).scripts
+    if not scripts:
         results = []
         for sql, args in queries:
             cur.execute(sql, args)
             results.append(list(cur.fetchall()))
         return results
+    if commit:
+        queries = [*queries, ("COMMIT", None)]
+    if not queries:
+        return []
     cur.execute(";".join(cur.mogrify(sql, args) for sql, args in queries))
     results = []
     while True:
@@ -38,6 +45,9 @@ def execute_all(cur, queries):
             break
     if len(results) != len(queries):
         raise RuntimeError(f"{len(queries)} statements gave {len(results)} results")
+    if commit:
+        cur.connection.committed()
+        del results[-1]
     return results
 
 

@@ -94,6 +94,11 @@ class ScriptConnection(pymysql.connections.Connection):
         super().query(prefix + sql, unbuffered)
         return self.next_result(unbuffered)
 
+    def committed(self):
+        """The transaction's COMMIT went out with its last statements (store/batch.py):
+        the commit() that ends the block has nothing to send."""
+        self._script = True
+
     def commit(self):
         if self._script or self._begin_pending:
             # the script's COMMIT has run, or nothing was sent: nothing to end

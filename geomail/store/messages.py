@@ -503,19 +503,34 @@ def store_flags(db, mailbox_id, ranges, mode, flags, unchangedsince=None):
     """STORE (RFC 3501 §6.4.6): mode '+', '-' or '='.
 
     Returns (modseq, {uid: flags} of changed messages, [uids failing UNCHANGEDSINCE],
-    number of messages found in ``ranges``).  Raises KeywordLimit (nothing changed)
-    when a message or the mailbox would hold too many keywords.
+    {uid: (flags, modseq)} of every message found in ``ranges`` but those failing,
+    as they are after the change: what the untagged FETCHes show).  Raises
+    KeywordLimit (nothing changed) when a message or the mailbox would hold too
+    many keywords.
+
+    Two requests on MySQL: the mailbox row's lock with the first PAGE rows (a
+    larger set reads its further pages), then every UPDATE with the COMMIT.
     """
     columns, keywords = _split_flags(flags)
 
     def work(cur):
-        _, _, highestmodseq, mailbox_keywords, _ = _lock_mailbox(cur, mailbox_id)
         cond, args = ranges_sql(ranges)
-        rows = _rows_by_uid(cur, "uid, seen, answered, flagged, deleted, draft, keywords, modseq",
-                            f"mailbox_id = %s AND {cond}", [mailbox_id, *args], " FOR UPDATE")
+        lock, rows = batch.execute_all(cur, [
+            ("SELECT highestmodseq, keywords FROM mailboxes WHERE id = %s FOR UPDATE",
+             (mailbox_id,)),
+            (f"SELECT {_CHANGED_COLUMNS} FROM messages WHERE mailbox_id = %s AND {cond} "
+             "ORDER BY uid LIMIT %s FOR UPDATE", [mailbox_id, *args, PAGE]),
+        ])
+        if not lock:
+            raise MailboxGone(f"mailbox {mailbox_id} no longer exists")
+        highestmodseq, mailbox_keywords = lock[0]
+        if len(rows) == PAGE:
+            rows += _rows_by_uid(cur, _CHANGED_COLUMNS, f"mailbox_id = %s AND {cond} AND uid > %s",
+                                 [mailbox_id, *args, rows[-1][0]], " FOR UPDATE")
         modseq = highestmodseq + 1
         groups = {}
         failed = []
+        current = {}
         unseen_delta = 0
         for count, (uid, *rest) in enumerate(rows, 1):
             if count % YIELD_EVERY == 0:
@@ -539,6 +554,7 @@ def store_flags(db, mailbox_id, ranges, mode, flags, unchangedsince=None):
                 new = {c: int(c in columns) for c in _COLUMNS}
                 new_kw = list(keywords)
             if new == old and new_kw == old_kw:
+                current[uid] = (flags_of(bits, kw), row_modseq)
                 continue
             if len(new_kw) > MAX_MESSAGE_KEYWORDS and len(new_kw) > len(old_kw):
                 raise KeywordLimit(f"a message can hold at most {MAX_MESSAGE_KEYWORDS} keywords")
@@ -546,22 +562,26 @@ def store_flags(db, mailbox_id, ranges, mode, flags, unchangedsince=None):
             key = (tuple(new[c] for c in _COLUMNS), " ".join(new_kw))
             groups.setdefault(key, []).append(uid)
         changed = {}
+        updates = []
         for (bits, kw), uids in groups.items():
             cond, args = ranges_sql(compress(uids))
-            cur.execute(f"UPDATE messages SET seen = %s, answered = %s, flagged = %s, deleted = %s, "
-                        f"draft = %s, keywords = %s, modseq = %s WHERE mailbox_id = %s AND {cond}",
-                        [*bits, kw, modseq, mailbox_id, *args])
+            updates.append((f"UPDATE messages SET seen = %s, answered = %s, flagged = %s, "
+                            f"deleted = %s, draft = %s, keywords = %s, modseq = %s "
+                            f"WHERE mailbox_id = %s AND {cond}",
+                            [*bits, kw, modseq, mailbox_id, *args]))
             for uid in uids:
                 changed[uid] = flags_of(bits, kw)
+                current[uid] = (changed[uid], modseq)
         merged, added = _merge_keywords(mailbox_keywords, keywords if mode != "-" else [])
         _check_keyword_count(merged, added)
         if changed or added:
-            cur.execute("UPDATE mailboxes SET highestmodseq = %s, keywords = %s, "
-                        "unseen_count = CAST(unseen_count AS SIGNED) + %s WHERE id = %s",
-                        (modseq, merged, unseen_delta, mailbox_id))
+            updates.append(("UPDATE mailboxes SET highestmodseq = %s, keywords = %s, "
+                            "unseen_count = CAST(unseen_count AS SIGNED) + %s WHERE id = %s",
+                            (modseq, merged, unseen_delta, mailbox_id)))
         else:
             modseq = highestmodseq
-        return modseq, changed, failed, len(rows)
+        batch.execute_all(cur, updates, commit=True)
+        return modseq, changed, failed, dict(sorted(current.items()))
     return db.run_transaction(work)
 
 
