@@ -611,21 +611,58 @@ def _remove_in(cur, mailbox_id, uids, modseq):
     return contents.release(cur, references)
 
 
+def _remove_rows(cur, mailbox_id, rows, modseq):
+    """_remove_in for rows [(uid, content_id, seen, rfc822_size)] read under their lock,
+    as one request that also COMMITs the caller's transaction (store/batch.py);
+    returns the S3 objects to delete after it.  At most _RANGE_CHUNK rows."""
+    uids = [row[0] for row in rows]
+    references = {}
+    for _, content_id, _, _ in rows:
+        references[content_id] = references.get(content_id, 0) + 1
+    unseen = sum(1 for row in rows if not row[2])
+    size = sum(int(row[3]) for row in rows)
+    cond, args = ranges_sql(compress(uids))
+    release = contents.release_queries(references)
+    results = batch.execute_all(cur, [
+        (f"DELETE FROM messages WHERE mailbox_id = %s AND {cond}", [mailbox_id, *args]),
+        ("REPLACE INTO expunged (mailbox_id, uid, modseq) VALUES "
+         + ", ".join(["(%s, %s, %s)"] * len(uids)),
+         [value for uid in uids for value in (mailbox_id, uid, modseq)]),
+        ("UPDATE mailboxes SET highestmodseq = %s, "
+         "message_count = GREATEST(CAST(message_count AS SIGNED) - %s, 0), "
+         "unseen_count = GREATEST(CAST(unseen_count AS SIGNED) - %s, 0), "
+         "total_size = GREATEST(CAST(total_size AS SIGNED) - %s, 0) WHERE id = %s",
+         (modseq, len(uids), unseen, size, mailbox_id)),
+        *release,
+    ], commit=True)
+    return [(bucket, key) for bucket, key in results[-2]]
+
+
 def expunge(db, mailbox_id, ranges=None):
     """Remove the \\Deleted messages (within ``ranges`` for UID EXPUNGE).
 
     Returns (expunged UIDs ascending, [(bucket, key)] to delete from S3 after
-    this commit — never before, the mailbox's highestmodseq after it).
+    this commit — never before, the mailbox's highestmodseq after it).  Two
+    requests on MySQL: the mailbox lock with the \\Deleted rows, then their
+    removal with the COMMIT (more than _RANGE_CHUNK rows: statement by statement).
     """
     def work(cur):
-        _, _, highestmodseq, _, _ = _lock_mailbox(cur, mailbox_id)
         cond, args = ranges_sql(ranges) if ranges is not None else ("TRUE", [])
-        cur.execute(f"SELECT uid FROM messages WHERE mailbox_id = %s AND deleted = 1 AND {cond} "
-                    "ORDER BY uid FOR UPDATE", [mailbox_id, *args])
-        uids = [r[0] for r in cur.fetchall()]
+        lock, rows = batch.execute_all(cur, [
+            ("SELECT highestmodseq FROM mailboxes WHERE id = %s FOR UPDATE", (mailbox_id,)),
+            (f"SELECT uid, content_id, seen, rfc822_size FROM messages WHERE mailbox_id = %s "
+             f"AND deleted = 1 AND {cond} ORDER BY uid FOR UPDATE", [mailbox_id, *args]),
+        ])
+        if not lock:
+            raise MailboxGone(f"mailbox {mailbox_id} no longer exists")
+        highestmodseq = lock[0][0]
+        uids = [row[0] for row in rows]
         if not uids:
             return [], [], highestmodseq
-        return uids, _remove_in(cur, mailbox_id, uids, highestmodseq + 1), highestmodseq + 1
+        modseq = highestmodseq + 1
+        if len(rows) > _RANGE_CHUNK:
+            return uids, _remove_in(cur, mailbox_id, uids, modseq), modseq
+        return uids, _remove_rows(cur, mailbox_id, rows, modseq), modseq
     return db.run_transaction(work)
 
 
