@@ -783,13 +783,11 @@ _INFO = ("id, name, special_use, uidvalidity, uidnext, highestmodseq, message_co
 
 def all_mailboxes(db, account_id):
     """[MailboxInfo] of the account, by name; and the set of subscribed names."""
-    with db.cursor() as cur:
-        cur.execute(f"SELECT {_INFO} FROM mailboxes WHERE account_id = %s ORDER BY name",
-                    (account_id,))
-        boxes = [MailboxInfo(*row) for row in cur.fetchall()]
-        cur.execute("SELECT name FROM subscriptions WHERE account_id = %s", (account_id,))
-        subscribed = {r[0] for r in cur.fetchall()}
-    return boxes, subscribed
+    boxes, subscriptions = batch.read_all(db, [       # one request
+        (f"SELECT {_INFO} FROM mailboxes WHERE account_id = %s ORDER BY name", (account_id,)),
+        ("SELECT name FROM subscriptions WHERE account_id = %s", (account_id,)),
+    ])
+    return [MailboxInfo(*row) for row in boxes], {row[0] for row in subscriptions}
 
 
 def find_mailbox(db, account_id, name):
@@ -800,6 +798,33 @@ def find_mailbox(db, account_id, name):
                     (account_id, name))
         row = cur.fetchone()
     return MailboxInfo(*row) if row else None
+
+
+def mailbox_status(db, account_id, name, recent=False, deleted=False):
+    """STATUS in one query: (MailboxInfo, RECENT count or None, (messages, octets)
+    flagged \\Deleted or None), or None when there is no such mailbox.  The counts
+    are asked only when ``recent``/``deleted`` (recent_count, deleted_usage)."""
+    name = normalize_name(name)
+    extra = []
+    if recent:
+        extra.append("(SELECT COUNT(*) FROM messages m WHERE m.mailbox_id = b.id "
+                     "AND m.uid >= b.first_recent_uid)")
+    if deleted:
+        extra += ["(SELECT COUNT(*) FROM messages m WHERE m.mailbox_id = b.id AND m.deleted = 1)",
+                  "(SELECT COALESCE(SUM(m.rfc822_size), 0) FROM messages m "
+                  "WHERE m.mailbox_id = b.id AND m.deleted = 1)"]
+    columns = ", ".join(f"b.{column.strip()}" for column in _INFO.split(","))
+    with db.cursor() as cur:
+        cur.execute(f"SELECT {', '.join([columns, *extra])} FROM mailboxes b "
+                    "WHERE b.account_id = %s AND b.name = %s", (account_id, name))
+        row = cur.fetchone()
+    if row is None:
+        return None
+    width = len(_INFO.split(","))
+    values = list(row[width:])
+    recent_count = int(values.pop(0)) if recent else None
+    deleted_usage = (int(values[0]), int(values[1])) if deleted else None
+    return MailboxInfo(*row[:width]), recent_count, deleted_usage
 
 
 def has_inferiors(db, account_id, name):
