@@ -26,7 +26,7 @@ import gevent
 from geomail import flags
 from geomail.errors import PermanentFailure
 from geomail.objectids import thread_id_of
-from geomail.store import batch, contents
+from geomail.store import batch, contents, dialect
 from geomail.store.errors import InvalidMailboxName, MailboxExists, StoreError, is_duplicate_key
 from geomail.store.mailboxes import (DELIMITER, INBOX, allocate_uidvalidity, create_mailbox_in,
                                      normalize_name)
@@ -301,11 +301,12 @@ def changes_since(db, mailbox_id, since, last_uid, claim_recent=False):
     is the one read first and nothing committed meanwhile is skipped (a
     later catch-up sees it again).  More changed rows are read in pages.
     """
+    changed_rows = (f"SELECT {_CHANGED_COLUMNS} FROM {dialect.of(db).messages_by_modseq} "
+                    "WHERE mailbox_id = %s AND modseq > %s AND uid > %s ORDER BY uid LIMIT %s")
     mailbox, page, gone = batch.read_all(db, [
         ("SELECT highestmodseq, keywords, first_recent_uid, uidnext FROM mailboxes "
          "WHERE id = %s", (mailbox_id,)),
-        (f"SELECT {_CHANGED_COLUMNS} FROM messages WHERE mailbox_id = %s AND modseq > %s "
-         "ORDER BY uid LIMIT %s", (mailbox_id, since, PAGE)),
+        (changed_rows, (mailbox_id, since, 0, PAGE)),
         ("SELECT uid FROM expunged WHERE mailbox_id = %s AND modseq > %s ORDER BY uid",
          (mailbox_id, since)),
     ])
@@ -315,12 +316,13 @@ def changes_since(db, mailbox_id, since, last_uid, claim_recent=False):
     keywords = keywords.split(" ") if keywords else []
     if highestmodseq <= since:
         return Changes(highestmodseq, [], [], [], keywords, [], first_recent)
-    rows = page
-    if len(page) == PAGE:
+    rows = list(page)
+    while len(page) == PAGE:          # keyset pages, a yield between two
+        gevent.sleep(0)
         with db.cursor() as cur:
-            rows = page + _rows_by_uid(cur, _CHANGED_COLUMNS,
-                                       "mailbox_id = %s AND modseq > %s AND uid > %s",
-                                       [mailbox_id, since, page[-1][0]])
+            cur.execute(changed_rows, (mailbox_id, since, page[-1][0], PAGE))
+            page = cur.fetchall()
+        rows.extend(page)
     new, changed = [], []
     for count, (uid, *bits, kw, modseq) in enumerate(rows, 1):
         if count % YIELD_EVERY == 0:
