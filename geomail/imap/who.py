@@ -1,17 +1,24 @@
 """The logged-in IMAP sessions in the store's sessions table (``geomail-admin who``/``kick``).
 
-A row is written at login and deleted when the session ends; a failure to
-write it is logged and never refuses a login (the table is for operators,
-not for serving mail).  Each worker's ``kick_poller`` asks the table every
-KICK_INTERVAL seconds, while it has logged-in sessions, which of them an
-administrator asked to end, and ends them with a BYE.
+A row is written when a session logs in and deleted when it ends; a failure
+to write it is logged and never refuses a login (the table is for operators,
+not for serving mail).  The writes are the worker's ``Register``'s: a
+greenlet that sends every row queued meanwhile in one request (a multi-row
+INSERT and one DELETE), as soon as it is free, so a login does not wait for
+its row and, under load, many logins and logouts share a request; a session
+that ends before its row went out writes nothing.  Each worker's
+``kick_poller`` asks the table every KICK_INTERVAL seconds, while it has
+listed sessions, which of them an administrator asked to end, and ends them
+with a BYE.
 """
 
+import datetime
 import logging
 import os
 import socket
 
 import gevent
+import gevent.event
 
 from geomail.store import sessions as table
 
@@ -27,22 +34,76 @@ def _remote(session):
     return str(address[0]) if isinstance(address, tuple) else str(address)
 
 
+class Register:
+    """The worker's writer of sessions rows (module docstring)."""
+
+    def __init__(self, db):
+        self.db = db
+        self.adding = {}          # session id -> (session, row values): not yet sent
+        self.removing = set()     # session ids whose row was sent (or is being sent)
+        self.in_flight = set()    # session ids of the INSERT being sent now
+        self.pending = gevent.event.Event()
+        self.greenlet = None
+
+    def add(self, session):
+        now = datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None)
+        self.adding[session.id] = (session, (session.id, session.account.id,
+                                             session.account.address, _remote(session),
+                                             session.tls, now))
+        self._wake()
+
+    def remove(self, session):
+        if self.adding.pop(session.id, None) is not None:
+            return                          # never written: nothing to delete
+        if session.listed or session.id in self.in_flight:
+            self.removing.add(session.id)
+            self._wake()
+
+    def _wake(self):
+        self.pending.set()
+        if self.greenlet is None or self.greenlet.dead:
+            self.greenlet = gevent.spawn(self._run)
+
+    def _run(self):
+        while True:
+            self.pending.wait()
+            self.pending.clear()
+            if not (self.adding or self.removing):
+                continue
+            self.write()
+
+    def write(self):
+        """Send what is queued now in one request."""
+        adding, self.adding = self.adding, {}
+        removing, self.removing = self.removing, set()
+        self.in_flight = set(adding)
+        try:
+            table.write(self.db, HOST, os.getpid(), [row for _, row in adding.values()],
+                        sorted(removing))
+        except Exception as exc:  # noqa: BLE001 - logins stand; only `who` misses them
+            log.warning("%d sessions not listed for `who`, %d rows stay: %s",
+                        len(adding), len(removing), exc)
+            return
+        finally:
+            self.in_flight = set()
+        for session, _ in adding.values():
+            # (one that ended meanwhile is in self.removing: the next write deletes it)
+            session.listed = True
+
+
+def register_for(context):
+    register = getattr(context, "_imap_who", None)
+    if register is None:
+        register = context._imap_who = Register(context.db)
+    return register
+
+
 def logged_in(session):
-    try:
-        table.add(session.context.db, HOST, os.getpid(), session.id, session.account.id,
-                  session.account.address, _remote(session), session.tls)
-        session.listed = True
-    except Exception as exc:  # noqa: BLE001 - the login stands; only `who` misses it
-        log.warning("session %s: not listed for `who`: %s", session.id, exc)
+    register_for(session.context).add(session)
 
 
 def logged_out(session):
-    if not session.listed:
-        return
-    try:
-        table.remove(session.context.db, HOST, os.getpid(), session.id)
-    except Exception as exc:  # noqa: BLE001 - the next worker start removes it
-        log.warning("session %s: its `who` row stays: %s", session.id, exc)
+    register_for(session.context).remove(session)
 
 
 def kick_poller(worker):
