@@ -209,9 +209,10 @@ def _fetch(session, p, uid_mode):
                 db, view.mailbox_id, ranges, [], changedsince)])
             if not ranges:
                 return
-        modseq, seen_now, _, _ = messages.store_flags(db, view.mailbox_id, ranges, "+", ["\\Seen"])
+        stored = messages.store_flags(db, view.mailbox_id, ranges, "+", ["\\Seen"])
+        seen_now = stored.changed
         if seen_now:
-            view.own_change(modseq)
+            view.own_change(stored.modseq)
     if seen_now:
         # RFC 3501 §6.4.5 and, once CONDSTORE is on, RFC 7162 §3.1.4.1: the new FLAGS of a
         # message this FETCH marked \Seen go with UID and MODSEQ
@@ -221,7 +222,10 @@ def _fetch(session, p, uid_mode):
     out = session.out
     if "thread_id" in fields:
         messages.fill_thread_ids(db, view.mailbox_id)      # rows stored before schema 8
-    rows = messages.fetch_rows(db, view.mailbox_id, ranges, fields, changedsince)
+    read_since = view.modseq
+    rows = messages.fetch_rows(db, view.mailbox_id, ranges, fields, changedsince,
+                               reads=view.catch_up_reads(db),
+                               reads_done=lambda results: view.reads_done(read_since, results))
     if "preview" in fields:
         rows = fetch_objects.prepare_rows(db, rows)
     if "content" in fields:

@@ -73,7 +73,7 @@ def close(session, p, tag):
     p.end()
     view = session.view
     if not view.readonly:
-        _, objects, _ = messages.expunge(session.context.db, view.mailbox_id)
+        _, objects, _, _ = messages.expunge(session.context.db, view.mailbox_id)
         delete_objects(session, objects)
     _leave(session)
 

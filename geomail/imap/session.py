@@ -290,6 +290,8 @@ class Session:
                 p.sp()
             started = time.monotonic()
             self.commands += 1
+            if self.view is not None:
+                self.view.prefetched = None     # reads a failed command sent along
             result = command.handler(self, p, tag)
             self._count(name, "ok", started)
             if name in ("SELECT", "EXAMINE") and self.view is not None:

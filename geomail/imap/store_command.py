@@ -96,11 +96,14 @@ def _store(session, p, uid_mode):
     if not ranges:
         return
     db = session.context.db
+    read_since = view.modseq
     try:
-        modseq, changed, failed, current = messages.store_flags(db, view.mailbox_id, ranges,
-                                                                mode, flags, unchangedsince)
+        stored = messages.store_flags(db, view.mailbox_id, ranges, mode, flags, unchangedsince,
+                                      reads=view.catch_up_reads(db))
     except messages.KeywordLimit:
         raise keyword_limit() from None
+    modseq, changed, failed, current = stored.modseq, stored.changed, stored.failed, stored.current
+    view.reads_done(read_since, stored.reads)
     if changed:
         view.own_change(modseq)
     with_modseq = condstore.is_on(session)

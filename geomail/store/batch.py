@@ -26,29 +26,58 @@ def execute_all(cur, queries, commit=False):
     ``commit``: the statements end a transaction of ``db.transaction()`` and its
     COMMIT goes in the same request (the transaction's own commit then has
     nothing left to send); SQLite commits when the transaction block ends."""
-    scripts = dialect.of(cur).scripts
-    if not scripts:
-        results = []
-        for sql, args in queries:
-            cur.execute(sql, args)
-            results.append(list(cur.fetchall()))
-        return results
-    if commit:
-        queries = [*queries, ("COMMIT", None)]
-    if not queries:
+    if not dialect.of(cur).scripts:
+        return [_run_one(cur, sql, args) for sql, args in queries]
+    statements = [*queries, ("COMMIT", None)] if commit else list(queries)
+    if not statements:
         return []
-    cur.execute(";".join(cur.mogrify(sql, args) for sql, args in queries))
-    results = []
-    while True:
-        results.append(list(cur.fetchall()) if cur.description else [])
-        if not cur.nextset():
-            break
-    if len(results) != len(queries):
-        raise RuntimeError(f"{len(queries)} statements gave {len(results)} results")
+    results = list(_results(cur, statements))
+    if len(results) != len(statements):
+        raise RuntimeError(f"{len(statements)} statements gave {len(results)} results")
     if commit:
         cur.connection.committed()
         del results[-1]
     return results
+
+
+def commit_and_read(cur, queries, reads):
+    """``queries`` ending a transaction, its COMMIT, then ``reads`` in autocommit,
+    all in one request: (one list of rows per query, one per read).  The reads'
+    results are None if they failed after the COMMIT (what committed stays
+    committed; the caller reads again).  SQLite runs the reads before its commit,
+    in the transaction, which no other writer can enter."""
+    if not dialect.of(cur).scripts:
+        return ([_run_one(cur, sql, args) for sql, args in queries],
+                [_run_one(cur, sql, args) for sql, args in reads])
+    statements = [*queries, ("COMMIT", None), *reads]
+    results = []
+    received = _results(cur, statements)
+    for rows in received:
+        results.append(rows)
+        if len(results) == len(queries) + 1:
+            break
+    if len(results) != len(queries) + 1:
+        raise RuntimeError(f"{len(queries) + 1} statements gave {len(results)} results")
+    cur.connection.committed()
+    try:
+        read_results = list(received)
+    except Exception:  # noqa: BLE001 - after the COMMIT: the caller reads again
+        return results[:-1], None
+    return results[:-1], read_results if len(read_results) == len(reads) else None
+
+
+def _run_one(cur, sql, args):
+    cur.execute(sql, args)
+    return list(cur.fetchall())
+
+
+def _results(cur, statements):
+    """Send ``statements`` joined by ';' and yield each one's rows, in order."""
+    cur.execute(";".join(cur.mogrify(sql, args) for sql, args in statements))
+    while True:
+        yield list(cur.fetchall()) if cur.description else []
+        if not cur.nextset():
+            return
 
 
 def read_all(db, queries):

@@ -292,35 +292,51 @@ class Changes:
 _CHANGED_COLUMNS = "uid, seen, answered, flagged, deleted, draft, keywords, modseq"
 
 
-def changes_since(db, mailbox_id, since, last_uid, claim_recent=False):
-    """What happened in the mailbox after modseq ``since``; None if it is gone.
-
-    One request for the usual case: the mailbox row, the first PAGE rows whose
-    modseq is above ``since`` and the expunge log after it go out together
-    (store/batch.py), read in that order, so the modseq the session moves to
-    is the one read first and nothing committed meanwhile is skipped (a
-    later catch-up sees it again).  More changed rows are read in pages.
-    """
-    changed_rows = (f"SELECT {_CHANGED_COLUMNS} FROM {dialect.of(db).messages_by_modseq} "
-                    "WHERE mailbox_id = %s AND modseq > %s AND uid > %s ORDER BY uid LIMIT %s")
-    mailbox, page, gone = batch.read_all(db, [
+def changes_queries(db, mailbox_id, since):
+    """The reads of a catch-up from modseq ``since``, to send in one request (alone:
+    changes_since, or after a command's own statements: changes_from).  In this
+    order: the mailbox row, the first PAGE rows whose modseq is above ``since``
+    and the expunge log after it, so the modseq the session moves to is the one
+    read first and nothing committed meanwhile is skipped (a later catch-up
+    sees it again)."""
+    return [
         ("SELECT highestmodseq, keywords, first_recent_uid, uidnext FROM mailboxes "
          "WHERE id = %s", (mailbox_id,)),
-        (changed_rows, (mailbox_id, since, 0, PAGE)),
-        ("SELECT uid FROM expunged WHERE mailbox_id = %s AND modseq > %s ORDER BY uid",
+        (_changed_rows(db), (mailbox_id, since, 0, PAGE)),
+        ("SELECT uid, modseq FROM expunged WHERE mailbox_id = %s AND modseq > %s ORDER BY uid",
          (mailbox_id, since)),
-    ])
+    ]
+
+
+def _changed_rows(db):
+    return (f"SELECT {_CHANGED_COLUMNS} FROM {dialect.of(db).messages_by_modseq} "
+            "WHERE mailbox_id = %s AND modseq > %s AND uid > %s ORDER BY uid LIMIT %s")
+
+
+def changes_since(db, mailbox_id, since, last_uid, claim_recent=False):
+    """What happened in the mailbox after modseq ``since``; None if it is gone.
+    One request for the usual case (changes_queries); more changed rows than PAGE
+    are read in further pages."""
+    results = batch.read_all(db, changes_queries(db, mailbox_id, since))
+    return changes_from(db, mailbox_id, since, last_uid, claim_recent, results)
+
+
+def changes_from(db, mailbox_id, since, last_uid, claim_recent, results):
+    """changes_since from the results of changes_queries(db, mailbox_id, read_since)
+    sent earlier, for any ``since`` >= read_since (what the session learnt
+    meanwhile, its own STORE for one, is left out)."""
+    mailbox, page, gone = results
     if not mailbox:
         return None
     highestmodseq, keywords, first_recent, uidnext = mailbox[0]
     keywords = keywords.split(" ") if keywords else []
     if highestmodseq <= since:
         return Changes(highestmodseq, [], [], [], keywords, [], first_recent)
-    rows = list(page)
+    rows = [row for row in page if row[-1] > since]
     while len(page) == PAGE:          # keyset pages, a yield between two
         gevent.sleep(0)
         with db.cursor() as cur:
-            cur.execute(changed_rows, (mailbox_id, since, page[-1][0], PAGE))
+            cur.execute(_changed_rows(db), (mailbox_id, since, page[-1][0], PAGE))
             page = cur.fetchall()
         rows.extend(page)
     new, changed = [], []
@@ -331,7 +347,7 @@ def changes_since(db, mailbox_id, since, last_uid, claim_recent=False):
             new.append((uid, flags_of(bits, kw)))
         else:
             changed.append((uid, flags_of(bits, kw), modseq))
-    expunged = [r[0] for r in gone]
+    expunged = [uid for uid, modseq in gone if modseq > since]
     claimed = []
     if claim_recent and new and new[-1][0] >= first_recent:
         claimed = _claim_recent(db, mailbox_id, first_recent, new[-1][0])
@@ -388,10 +404,12 @@ _FLAGS_BY_BITS = [tuple(flag for i, flag in enumerate(SYSTEM_FLAGS) if bits >> i
 FETCH_PAGE = 1000
 
 
-def fetch_rows(db, mailbox_id, ranges, fields, changedsince=None):
+def fetch_rows(db, mailbox_id, ranges, fields, changedsince=None, reads=(), reads_done=None):
     """Yield dicts for the messages in ``ranges`` (ascending UID), with the given fields.
 
     ``changedsince``: only messages whose modseq is above it (RFC 7162 §3.1.4.1).
+    ``reads`` go in the request of the first page, and ``reads_done`` gets their
+    results (the session's catch-up, view.py).
     """
     columns = ["m.uid"] + [FETCH_COLUMNS[f] for f in fields]
     join = " JOIN message_contents c ON c.id = m.content_id" if any(
@@ -402,10 +420,13 @@ def fetch_rows(db, mailbox_id, ranges, fields, changedsince=None):
     after = 0
     while True:   # keyset pages, so a 1:* fetch of a large mailbox streams
         with db.cursor() as cur:
-            cur.execute(f"SELECT {', '.join(columns)} FROM messages m{join} "
-                        f"WHERE m.mailbox_id = %s AND m.uid > %s AND {cond} ORDER BY m.uid LIMIT %s",
-                        [mailbox_id, after, *args, FETCH_PAGE])
-            rows = cur.fetchall()
+            rows, *read_results = batch.execute_all(cur, [
+                (f"SELECT {', '.join(columns)} FROM messages m{join} WHERE m.mailbox_id = %s "
+                 f"AND m.uid > %s AND {cond} ORDER BY m.uid LIMIT %s",
+                 [mailbox_id, after, *args, FETCH_PAGE]), *reads])
+        if reads:
+            reads_done(read_results)
+            reads = ()
         for row in rows:
             out = {"uid": row[0]}
             i = 1
@@ -496,22 +517,28 @@ def expunged_up_to(db, mailbox_id, since, last_uid, limit):
 
 def mark_seen(db, mailbox_id, uids):
     """Set \\Seen on messages a BODY[] fetch read (RFC 3501 §6.4.5); returns changed UIDs."""
-    return store_flags(db, mailbox_id, compress(sorted(uids)), "+", ["\\Seen"])[1]
+    return store_flags(db, mailbox_id, compress(sorted(uids)), "+", ["\\Seen"]).changed
 
 
 # -- flags ------------------------------------------------------------------------
 
-def store_flags(db, mailbox_id, ranges, mode, flags, unchangedsince=None):
-    """STORE (RFC 3501 §6.4.6): mode '+', '-' or '='.
+@dataclasses.dataclass
+class Stored:
+    """What store_flags did."""
+    modseq: int        # the mailbox's modseq after it
+    changed: dict      # {uid: flags} of the messages it changed
+    failed: list       # UIDs whose modseq was above UNCHANGEDSINCE (left alone)
+    current: dict      # {uid: (flags, modseq)} of every message found but the failed, after
+    reads: list | None  # results of the ``reads`` sent after the COMMIT (None: not read)
 
-    Returns (modseq, {uid: flags} of changed messages, [uids failing UNCHANGEDSINCE],
-    {uid: (flags, modseq)} of every message found in ``ranges`` but those failing,
-    as they are after the change: what the untagged FETCHes show).  Raises
-    KeywordLimit (nothing changed) when a message or the mailbox would hold too
-    many keywords.
 
-    Two requests on MySQL: the mailbox row's lock with the first PAGE rows (a
-    larger set reads its further pages), then every UPDATE with the COMMIT.
+def store_flags(db, mailbox_id, ranges, mode, flags, unchangedsince=None, reads=()):
+    """STORE (RFC 3501 §6.4.6): mode '+', '-' or '='; returns a Stored.
+
+    Raises KeywordLimit (nothing changed) when a message or the mailbox would
+    hold too many keywords.  Two requests on MySQL: the mailbox row's lock with
+    the first PAGE rows (a larger set reads its further pages), then every
+    UPDATE with the COMMIT and ``reads`` (the session's catch-up, view.py).
     """
     columns, keywords = _split_flags(flags)
 
@@ -582,8 +609,9 @@ def store_flags(db, mailbox_id, ranges, mode, flags, unchangedsince=None):
                             (modseq, merged, unseen_delta, mailbox_id)))
         else:
             modseq = highestmodseq
-        batch.execute_all(cur, updates, commit=True)
-        return modseq, changed, failed, dict(sorted(current.items()))
+        _, read_results = batch.commit_and_read(cur, updates, reads)
+        return Stored(modseq, changed, failed, dict(sorted(current.items())),
+                      read_results if reads else None)
     return db.run_transaction(work)
 
 
@@ -613,10 +641,11 @@ def _remove_in(cur, mailbox_id, uids, modseq):
     return contents.release(cur, references)
 
 
-def _remove_rows(cur, mailbox_id, rows, modseq):
+def _remove_rows(cur, mailbox_id, rows, modseq, reads):
     """_remove_in for rows [(uid, content_id, seen, rfc822_size)] read under their lock,
-    as one request that also COMMITs the caller's transaction (store/batch.py);
-    returns the S3 objects to delete after it.  At most _RANGE_CHUNK rows."""
+    as one request that also COMMITs the caller's transaction and then sends ``reads``
+    (store/batch.py); returns the S3 objects to delete after it and the reads'
+    results.  At most _RANGE_CHUNK rows."""
     uids = [row[0] for row in rows]
     references = {}
     for _, content_id, _, _ in rows:
@@ -625,7 +654,7 @@ def _remove_rows(cur, mailbox_id, rows, modseq):
     size = sum(int(row[3]) for row in rows)
     cond, args = ranges_sql(compress(uids))
     release = contents.release_queries(references)
-    results = batch.execute_all(cur, [
+    results, read_results = batch.commit_and_read(cur, [
         (f"DELETE FROM messages WHERE mailbox_id = %s AND {cond}", [mailbox_id, *args]),
         ("REPLACE INTO expunged (mailbox_id, uid, modseq) VALUES "
          + ", ".join(["(%s, %s, %s)"] * len(uids)),
@@ -636,17 +665,19 @@ def _remove_rows(cur, mailbox_id, rows, modseq):
          "total_size = GREATEST(CAST(total_size AS SIGNED) - %s, 0) WHERE id = %s",
          (modseq, len(uids), unseen, size, mailbox_id)),
         *release,
-    ], commit=True)
-    return [(bucket, key) for bucket, key in results[-2]]
+    ], reads)
+    return [(bucket, key) for bucket, key in results[-2]], read_results
 
 
-def expunge(db, mailbox_id, ranges=None):
+def expunge(db, mailbox_id, ranges=None, reads=()):
     """Remove the \\Deleted messages (within ``ranges`` for UID EXPUNGE).
 
     Returns (expunged UIDs ascending, [(bucket, key)] to delete from S3 after
-    this commit — never before, the mailbox's highestmodseq after it).  Two
-    requests on MySQL: the mailbox lock with the \\Deleted rows, then their
-    removal with the COMMIT (more than _RANGE_CHUNK rows: statement by statement).
+    this commit — never before, the mailbox's highestmodseq after it, the
+    results of ``reads`` sent after the COMMIT or None).  Two requests on
+    MySQL: the mailbox lock with the \\Deleted rows, then their removal with
+    the COMMIT and the reads (more than _RANGE_CHUNK rows: statement by
+    statement, no reads).
     """
     def work(cur):
         cond, args = ranges_sql(ranges) if ranges is not None else ("TRUE", [])
@@ -660,11 +691,13 @@ def expunge(db, mailbox_id, ranges=None):
         highestmodseq = lock[0][0]
         uids = [row[0] for row in rows]
         if not uids:
-            return [], [], highestmodseq
+            _, read_results = batch.commit_and_read(cur, [], reads)
+            return [], [], highestmodseq, read_results if reads else None
         modseq = highestmodseq + 1
         if len(rows) > _RANGE_CHUNK:
-            return uids, _remove_in(cur, mailbox_id, uids, modseq), modseq
-        return uids, _remove_rows(cur, mailbox_id, rows, modseq), modseq
+            return uids, _remove_in(cur, mailbox_id, uids, modseq), modseq, None
+        objects, read_results = _remove_rows(cur, mailbox_id, rows, modseq, reads)
+        return uids, objects, modseq, read_results if reads else None
     return db.run_transaction(work)
 
 
