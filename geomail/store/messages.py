@@ -350,26 +350,28 @@ def changes_from(db, mailbox_id, since, last_uid, claim_recent, results):
     expunged = [uid for uid, modseq in gone if modseq > since]
     claimed = []
     if claim_recent and new and new[-1][0] >= first_recent:
-        claimed = _claim_recent(db, mailbox_id, first_recent, new[-1][0])
+        claimed = _claim_recent(db, mailbox_id, new[-1][0])
     return Changes(highestmodseq, new, changed, expunged, keywords, claimed, first_recent)
 
 
-def _claim_recent(db, mailbox_id, first_recent, upto):
-    """Take \\Recent for UIDs up to ``upto`` not yet claimed by another session:
-    [first, last], or [] when another session claimed them all.
+def _claim_recent(db, mailbox_id, upto):
+    """Take \\Recent for the UIDs up to ``upto`` no other session has claimed:
+    [first, last], or [] when others claimed them all.
 
-    Usually one UPDATE that moves first_recent_uid on only if it is still the
-    value this session read (nobody claimed meanwhile); otherwise the claim is
-    made again under the mailbox row's lock from the value it holds now.
+    On MySQL one UPDATE, which moves first_recent_uid past ``upto`` if it is not
+    there yet and hands the value it had back through LAST_INSERT_ID(expr)
+    (``cur.lastrowid``), as delivery's UID allocation does; SQLite reads and
+    moves it in one write transaction.
     """
-    with db.cursor() as cur:
-        cur.execute("UPDATE mailboxes SET first_recent_uid = %s WHERE id = %s "
-                    "AND first_recent_uid = %s", (upto + 1, mailbox_id, first_recent))
-        if cur.rowcount == 1:
-            return [first_recent, upto]
+    if not dialect.of(db).returning:
+        with db.cursor() as cur:
+            cur.execute("UPDATE mailboxes SET first_recent_uid = "
+                        "GREATEST(LAST_INSERT_ID(first_recent_uid), %s) "
+                        "WHERE id = %s AND first_recent_uid <= %s", (upto + 1, mailbox_id, upto))
+            return [int(cur.lastrowid), upto] if cur.rowcount == 1 else []
 
     def work(cur):
-        cur.execute("SELECT first_recent_uid FROM mailboxes WHERE id = %s FOR UPDATE", (mailbox_id,))
+        cur.execute("SELECT first_recent_uid FROM mailboxes WHERE id = %s", (mailbox_id,))
         row = cur.fetchone()
         if row is None or row[0] > upto:
             return []
