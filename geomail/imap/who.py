@@ -3,10 +3,10 @@
 A row is written when a session logs in and deleted when it ends; a failure
 to write it is logged and never refuses a login (the table is for operators,
 not for serving mail).  The writes are the worker's ``Register``'s: a
-greenlet that sends every row queued meanwhile in one request (a multi-row
-INSERT and one DELETE), as soon as it is free, so a login does not wait for
-its row and, under load, many logins and logouts share a request; a session
-that ends before its row went out writes nothing.  Each worker's
+greenlet that sends every row queued in one request (a multi-row INSERT and
+one DELETE), WRITE_DELAY after the first, so a login does not wait for its
+row and many logins and logouts share a request; a session that ends before
+its row went out writes nothing.  Each worker's
 ``kick_poller`` asks the table every KICK_INTERVAL seconds, while it has
 listed sessions, which of them an administrator asked to end, and ends them
 with a BYE.
@@ -27,6 +27,7 @@ log = logging.getLogger("geomail.imap.who")
 HOST = socket.gethostname()
 KICK_INTERVAL = 2.0
 KICK_TEXT = "Disconnected by the administrator"
+WRITE_DELAY = 0.1      # seconds a row may wait for others to share its request
 
 
 def _remote(session):
@@ -67,6 +68,7 @@ class Register:
     def _run(self):
         while True:
             self.pending.wait()
+            gevent.sleep(WRITE_DELAY)     # what else comes meanwhile shares the request
             self.pending.clear()
             if not (self.adding or self.removing):
                 continue

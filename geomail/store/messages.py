@@ -837,6 +837,18 @@ def find_mailbox(db, account_id, name):
     return MailboxInfo(*row) if row else None
 
 
+def find_mailbox_query(account_id, name):
+    """find_mailbox as a statement for a request of several (store/batch.py); its row
+    goes to mailbox_info."""
+    return (f"SELECT {_INFO}, keywords FROM mailboxes WHERE account_id = %s AND name = %s",
+            (account_id, normalize_name(name)))
+
+
+def mailbox_info(row):
+    """(MailboxInfo, keywords of its FLAGS list) from a row of find_mailbox_query."""
+    return MailboxInfo(*row[:-1]), row[-1].split(" ") if row[-1] else []
+
+
 def mailbox_status(db, account_id, name, recent=False, deleted=False):
     """STATUS in one query: (MailboxInfo, RECENT count or None, (messages, octets)
     flagged \\Deleted or None), or None when there is no such mailbox.  The counts
