@@ -152,7 +152,8 @@ class View:
         """The reads of the next catch-up, for a command to send in its own last request
         (after its COMMIT): the catch-up at the command's end then costs no round trip.
         The command hands their results to ``reads_done``."""
-        return messages.changes_queries(db, self.mailbox_id, self.modseq)
+        return messages.changes_queries(db, self.mailbox_id, self.modseq,
+                                        claim_recent=not self.readonly and self.tracks_recent)
 
     def reads_done(self, read_since, results):
         """Results of catch_up_reads() asked when the view was at modseq ``read_since``;

@@ -292,19 +292,34 @@ class Changes:
 _CHANGED_COLUMNS = "uid, seen, answered, flagged, deleted, draft, keywords, modseq"
 
 
-def changes_queries(db, mailbox_id, since):
+def changes_queries(db, mailbox_id, since, claim_recent=False):
     """The reads of a catch-up from modseq ``since``, to send in one request (alone:
     changes_since, or after a command's own statements: changes_from).  In this
     order: the mailbox row, the first PAGE rows whose modseq is above ``since``
     and the expunge log after it, so the modseq the session moves to is the one
     read first and nothing committed meanwhile is skipped (a later catch-up
-    sees it again)."""
+    sees it again).
+
+    ``claim_recent`` on MySQL: the request also claims \\Recent for what it saw,
+    as _claim_recent does, up to the uidnext its mailbox row read (kept in a
+    session variable), so every message below it is in the rows read."""
+    if not (claim_recent and dialect.of(db).scripts):
+        mailbox = ("SELECT highestmodseq, keywords, first_recent_uid, uidnext FROM mailboxes "
+                   "WHERE id = %s", (mailbox_id,))
+        claim = []
+    else:
+        mailbox = ("SELECT highestmodseq, keywords, first_recent_uid, @claim_below := uidnext "
+                   "FROM mailboxes WHERE id = %s", (mailbox_id,))
+        claim = [("UPDATE mailboxes SET first_recent_uid = GREATEST(LAST_INSERT_ID("
+                  "first_recent_uid), @claim_below) WHERE id = %s "
+                  "AND first_recent_uid < @claim_below", (mailbox_id,)),
+                 ("SELECT ROW_COUNT(), LAST_INSERT_ID()", None)]
     return [
-        ("SELECT highestmodseq, keywords, first_recent_uid, uidnext FROM mailboxes "
-         "WHERE id = %s", (mailbox_id,)),
+        mailbox,
         (_changed_rows(db), (mailbox_id, since, 0, PAGE)),
         ("SELECT uid, modseq FROM expunged WHERE mailbox_id = %s AND modseq > %s ORDER BY uid",
          (mailbox_id, since)),
+        *claim,
     ]
 
 
@@ -317,7 +332,7 @@ def changes_since(db, mailbox_id, since, last_uid, claim_recent=False):
     """What happened in the mailbox after modseq ``since``; None if it is gone.
     One request for the usual case (changes_queries); more changed rows than PAGE
     are read in further pages."""
-    results = batch.read_all(db, changes_queries(db, mailbox_id, since))
+    results = batch.read_all(db, changes_queries(db, mailbox_id, since, claim_recent))
     return changes_from(db, mailbox_id, since, last_uid, claim_recent, results)
 
 
@@ -325,13 +340,17 @@ def changes_from(db, mailbox_id, since, last_uid, claim_recent, results):
     """changes_since from the results of changes_queries(db, mailbox_id, read_since)
     sent earlier, for any ``since`` >= read_since (what the session learnt
     meanwhile, its own STORE for one, is left out)."""
-    mailbox, page, gone = results
+    mailbox, page, gone, *claim = results
     if not mailbox:
         return None
     highestmodseq, keywords, first_recent, uidnext = mailbox[0]
     keywords = keywords.split(" ") if keywords else []
+    claimed = []
+    if claim and claim[1] and claim[1][0][0] == 1:     # ROW_COUNT(), LAST_INSERT_ID()
+        claimed = [int(claim[1][0][1]), uidnext - 1]
+        first_recent = claimed[0]
     if highestmodseq <= since:
-        return Changes(highestmodseq, [], [], [], keywords, [], first_recent)
+        return Changes(highestmodseq, [], [], [], keywords, claimed, first_recent)
     rows = [row for row in page if row[-1] > since]
     while len(page) == PAGE:          # keyset pages, a yield between two
         gevent.sleep(0)
@@ -348,8 +367,7 @@ def changes_from(db, mailbox_id, since, last_uid, claim_recent, results):
         else:
             changed.append((uid, flags_of(bits, kw), modseq))
     expunged = [uid for uid, modseq in gone if modseq > since]
-    claimed = []
-    if claim_recent and new and new[-1][0] >= first_recent:
+    if claim_recent and not claim and new and new[-1][0] >= first_recent:
         claimed = _claim_recent(db, mailbox_id, new[-1][0])
     return Changes(highestmodseq, new, changed, expunged, keywords, claimed, first_recent)
 
