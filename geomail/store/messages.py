@@ -219,25 +219,36 @@ def select_mailbox(db, account_id, name, claim_recent):
     """(MailboxInfo, Snapshot) of the mailbox ``name`` for SELECT (claim_recent) or
     EXAMINE, or None when there is none; open_mailbox's rules in one request.
 
-    The statements find the mailbox by its unique (account, name) each; with
-    claim_recent they run as one transaction under the mailbox row's lock
-    (deliveries wait, so uidnext and the UIDs agree), which moves
-    first_recent_uid to uidnext.  A mailbox of more than PAGE messages has
-    the rest of its UIDs read afterwards, those below the snapshot's uidnext
-    (a message expunged meanwhile is then not shown: the client is told the
-    count it is shown).
+    The statements find the mailbox by its unique (account, name) each.  On
+    MySQL nothing is locked: SELECT's UIDs are those below the uidnext its
+    mailbox row read (kept in a session variable; a delivery commits its UID
+    and uidnext together, so all of them are there), and \\Recent is claimed
+    up to it as a catch-up claims it (changes_queries).  SQLite runs them in
+    one write transaction that moves first_recent_uid to uidnext.  A mailbox
+    of more than PAGE messages has the rest of its UIDs read afterwards, those
+    below the snapshot's uidnext (a message expunged meanwhile is then not
+    shown: the client is told the count it is shown).
     """
     name = normalize_name(name)
     by_name = "SELECT id FROM mailboxes WHERE account_id = %s AND name = %s"
+    lock_free = claim_recent and dialect.of(db).scripts
+    below = " AND uid < @claim_below" if lock_free else ""
     queries = [
-        (f"SELECT {_INFO}, keywords FROM mailboxes WHERE account_id = %s AND name = %s"
-         f"{' FOR UPDATE' if claim_recent else ''}", (account_id, name)),
-        (f"SELECT uid FROM messages WHERE mailbox_id = ({by_name}) ORDER BY uid LIMIT %s",
+        (f"SELECT {_INFO}, keywords{', @claim_below := uidnext' if lock_free else ''} "
+         f"FROM mailboxes WHERE account_id = %s AND name = %s"
+         f"{' FOR UPDATE' if claim_recent and not lock_free else ''}", (account_id, name)),
+        (f"SELECT uid FROM messages WHERE mailbox_id = ({by_name}){below} ORDER BY uid LIMIT %s",
          (account_id, name, PAGE)),
-        (f"SELECT MIN(uid) FROM messages WHERE mailbox_id = ({by_name}) AND seen = 0",
+        (f"SELECT MIN(uid) FROM messages WHERE mailbox_id = ({by_name}) AND seen = 0{below}",
          (account_id, name)),
     ]
-    if claim_recent:
+    if lock_free:
+        queries += [("UPDATE mailboxes SET first_recent_uid = GREATEST(LAST_INSERT_ID("
+                     "first_recent_uid), @claim_below) WHERE account_id = %s AND name = %s "
+                     "AND first_recent_uid < @claim_below", (account_id, name)),
+                    ("SELECT ROW_COUNT(), LAST_INSERT_ID()", None)]
+        results = batch.read_all(db, queries)
+    elif claim_recent:
         queries.append(("UPDATE mailboxes SET first_recent_uid = uidnext WHERE account_id = %s "
                         "AND name = %s AND first_recent_uid < uidnext", (account_id, name)))
         results = batch.transaction_all(db, queries)
@@ -246,14 +257,18 @@ def select_mailbox(db, account_id, name, claim_recent):
     row, uid_rows, unseen = results[:3]
     if not row:
         return None
-    info = MailboxInfo(*row[0][:-1])
-    keywords = row[0][-1]
+    info = MailboxInfo(*row[0][:len(_INFO.split(","))])
+    keywords = row[0][len(_INFO.split(","))]
     uids = [r[0] for r in uid_rows]
     if len(uid_rows) == PAGE:
         with db.cursor() as cur:
             uids += [r[0] for r in _rows_by_uid(cur, "uid", "mailbox_id = %s AND uid > %s "
                                                 "AND uid < %s", [info.id, uids[-1], info.uidnext])]
-    recent = [uid for uid in uids if uid >= info.first_recent_uid]
+    first_recent = info.first_recent_uid
+    if lock_free:
+        claimed, old = results[4][0]
+        first_recent = int(old) if claimed == 1 else info.uidnext     # 0 rows: none left
+    recent = [uid for uid in uids if uid >= first_recent]
     snapshot = Snapshot(info.uidvalidity, info.uidnext, info.highestmodseq,
                         keywords.split(" ") if keywords else [], uids, recent, unseen[0][0],
                         info.unseen_count)
