@@ -21,7 +21,7 @@ from geomail.imap.body import Message, Section
 from geomail.imap.errors import Bad, CommandError
 from geomail.imap.parser import ParseError
 from geomail.store import messages
-from geomail.store.contents import load_contents
+from geomail.store.contents import contents_from, load_contents
 
 MACROS = {
     "ALL": ["FLAGS", "INTERNALDATE", "RFC822.SIZE", "ENVELOPE"],
@@ -222,16 +222,27 @@ def _fetch(session, p, uid_mode):
     out = session.out
     if "thread_id" in fields:
         messages.fill_thread_ids(db, view.mailbox_id)      # rows stored before schema 8
+    parts = any(i.kind in _PARTS and i.section.part for i in items)
     read_since = view.modseq
+    catch_up = view.catch_up_reads(db)
+    # a few messages' contents come in the rows' request too (one request for FETCH 5 BODY[])
+    with_contents = "content" in fields and len(view.uids_in(ranges)) <= CONTENT_BATCH
+    preloaded = {}
+
+    def reads_done(results):
+        view.reads_done(read_since, results[:len(catch_up)])
+        if with_contents:
+            preloaded["contents"] = contents_from(db, results[len(catch_up):])
+
+    reads = catch_up + (messages.contents_queries(view.mailbox_id, ranges, parts)
+                        if with_contents else [])
     rows = messages.fetch_rows(db, view.mailbox_id, ranges, fields, changedsince,
-                               reads=view.catch_up_reads(db),
-                               reads_done=lambda results: view.reads_done(read_since, results))
+                               reads=reads, reads_done=reads_done)
     if "preview" in fields:
         rows = fetch_objects.prepare_rows(db, rows)
     if "content" in fields:
         prefetcher = Prefetcher() if any(_whole(i) for i in items) else None
-        parts = any(i.kind in _PARTS and i.section.part for i in items)
-        stream = _with_contents(session.context, rows, prefetcher, parts)
+        stream = _with_contents(session.context, rows, prefetcher, parts, preloaded)
     else:
         prefetcher = None
         stream = ((row, None) for row in rows)
@@ -354,18 +365,22 @@ def _whole(item):
 GONE = object()     # stands for the Message of a row whose content was removed meanwhile
 
 
-def _with_contents(context, rows, prefetcher, parts):
+def _with_contents(context, rows, prefetcher, parts, preloaded):
     """(row, Message) with contents loaded CONTENT_BATCH at a time by a loader greenlet.
 
     The loader keeps up to AHEAD batches ready (and their attachment
     prefetches started) while this greenlet writes the current one, so the
-    MySQL and S3 round trips overlap with the socket draining.
+    MySQL and S3 round trips overlap with the socket draining.  Contents that
+    came with the rows (``preloaded["contents"]``, set when the rows' first
+    page is read) are not asked for again.
     """
     db = context.db
     ready = gevent.queue.Queue(maxsize=AHEAD)
 
     def load(batch):
-        contents = load_contents(db, [row["content_id"] for row in batch], parts)
+        contents = preloaded.pop("contents", None)
+        if contents is None:
+            contents = load_contents(db, [row["content_id"] for row in batch], parts)
         loaded = []
         for row in batch:
             content = contents.get(row["content_id"])

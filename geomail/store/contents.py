@@ -200,32 +200,46 @@ def load_contents(db, content_ids, parts=True, imap_forms=False):
     ids = sorted(set(content_ids))
     if not ids:
         return {}
+    with db.cursor() as cur:
+        results = batch.execute_all(cur, contents_queries(f"({_marks(ids)})", ids, parts,
+                                                          imap_forms))
+    return contents_from(db, results, imap_forms)
+
+
+def contents_queries(id_set, args, parts=True, imap_forms=False):
+    """load_contents' two statements (the contents, their attachments rows) for the
+    ids in ``id_set`` (SQL: a parenthesised list or subquery with its ``args``), for a
+    request that may carry others; contents_from reads their results."""
     columns = "id, raw, segments, " + ("parts" if parts else "NULL") + ", size, header_size"
     if imap_forms:
         columns += ", envelope, bodystructure, body"
-    out = {}
-    with db.cursor() as cur:
-        content_rows, attachment_rows = batch.execute_all(cur, [   # one request
-            (f"SELECT {columns} FROM message_contents WHERE id IN ({_marks(ids)})", ids),
+    return [(f"SELECT {columns} FROM message_contents WHERE id IN {id_set}", args),
             ("SELECT content_id, idx, bucket, object_key, decoded_size, sha256"
-             f" FROM attachments WHERE content_id IN ({_marks(ids)})"
-             " ORDER BY content_id, idx", ids),
-        ])
-        for row in content_rows:
-            content = {"raw": bytes(row[1]), "segments": json.loads(row[2]),
-                       "parts": json.loads(row[3]) if row[3] else None, "size": int(row[4]),
-                       "header_size": int(row[5]), "attachments": []}
-            if imap_forms:
-                content.update(envelope=row[6].encode("latin-1"),
-                               bodystructure=row[7].encode("latin-1"),
-                               body=row[8].encode("latin-1"))
-            out[row[0]] = content
-        _load_chunks(cur, out)
-        for content_id, index, bucket, key, size, sha256 in attachment_rows:
-            if content_id in out:
-                out[content_id]["attachments"].append(
-                    {"index": index, "bucket": bucket, "key": key, "size": size,
-                     "sha256": sha256})
+             f" FROM attachments WHERE content_id IN {id_set} ORDER BY content_id, idx", args)]
+
+
+def contents_from(db, results, imap_forms=False):
+    """{content_id: content} from the results of contents_queries (chunks of long
+    messages are read here, one content at a time)."""
+    content_rows, attachment_rows = results
+    out = {}
+    for row in content_rows:
+        content = {"raw": bytes(row[1]), "segments": json.loads(row[2]),
+                   "parts": json.loads(row[3]) if row[3] else None, "size": int(row[4]),
+                   "header_size": int(row[5]), "attachments": []}
+        if imap_forms:
+            content.update(envelope=row[6].encode("latin-1"),
+                           bodystructure=row[7].encode("latin-1"),
+                           body=row[8].encode("latin-1"))
+        out[row[0]] = content
+    if any(_raw_length(c["segments"]) > len(c["raw"]) for c in out.values()):
+        with db.cursor() as cur:
+            _load_chunks(cur, out)
+    for content_id, index, bucket, key, size, sha256 in attachment_rows:
+        if content_id in out:
+            out[content_id]["attachments"].append(
+                {"index": index, "bucket": bucket, "key": key, "size": size,
+                 "sha256": sha256})
     return out
 
 

@@ -487,6 +487,15 @@ def fetch_rows(db, mailbox_id, ranges, fields, changedsince=None, reads=(), read
         after = rows[-1][0]
 
 
+def contents_queries(mailbox_id, ranges, parts):
+    """contents.load_contents' statements for the messages of ``ranges``, to ride in the
+    request of fetch_rows' first page (``reads``); contents.contents_from reads them."""
+    cond, args = ranges_sql(ranges)
+    return contents.contents_queries(
+        f"(SELECT content_id FROM messages WHERE mailbox_id = %s AND {cond})",
+        [mailbox_id, *args], parts)
+
+
 THREAD_ROOT_CHARS = 1000     # of references_ids: its first id is all THREADID needs
 
 
