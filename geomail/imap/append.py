@@ -29,6 +29,7 @@ from geomail.imap.names import mailbox_arg
 from geomail.imap.quota import check_quota
 from geomail.imap.store_command import check_flags
 from geomail.store import messages
+from geomail.store.quota import append_target
 
 log = logging.getLogger("geomail.imap")
 
@@ -37,16 +38,18 @@ UTF8_ACCEPT = "UTF8=ACCEPT"
 
 def append(session, p, tag):
     name = mailbox_arg(p)
-    mailbox = None
+    mailbox = quota = None
     uids = []
     try:
         while True:
             p.sp()
             target = _options(p)
             if mailbox is None:
-                mailbox = _target_mailbox(session, name)
+                mailbox, keywords, quota = _target_mailbox(session, name)
             target.mailbox_id = mailbox.id
-            uids.append(_one_message(session, p, target))
+            target.known_keywords = keywords
+            uids.append(_one_message(session, p, target, quota))
+            quota = None                # the next message's check reads the usage again
             if not p.peek(" "):
                 break
         p.end()
@@ -71,17 +74,18 @@ def _options(p):
 
 
 def _target_mailbox(session, name):
-    """The mailbox, looked up before the first '+' (the client need not send a message
-    for a mailbox that does not exist, §6.3.11)."""
-    mailbox = messages.find_mailbox(session.context.db, session.account.id, name)
+    """(the mailbox, the keywords its FLAGS list holds, the account's Quota), looked up
+    in one request before the first '+' (the client need not send a message for a
+    mailbox that does not exist, §6.3.11)."""
+    mailbox, keywords, quota = append_target(session.context.db, session.account.id, name)
     if mailbox is None:
         raise CommandError(f"Mailbox {name} does not exist", R.TRYCREATE)
-    return mailbox
+    return mailbox, frozenset(keywords), quota
 
 
-def _one_message(session, p, target):
+def _one_message(session, p, target, quota=None):
     """Read one append-data and store it; its UID."""
-    check_quota(session, 1, p.literal_size() or 0)      # before '+' (RFC 9208 §3)
+    check_quota(session, 1, p.literal_size() or 0, quota)      # before '+' (RFC 9208 §3)
     chunks = _data(session, p)
     first = next((c for c in chunks if c), None)
     if first is None:

@@ -16,7 +16,7 @@ from geomail.imap.states import AUTHENTICATED
 from geomail import passwords
 from geomail.logs import clip
 from geomail.store import logins
-from geomail.store.accounts import get_account, login_record, normalize_address
+from geomail.store.accounts import login_lookup, normalize_address
 from geomail.store.errors import InvalidAddress
 
 log = logging.getLogger("geomail.imap")
@@ -96,41 +96,60 @@ def authenticate(session, p, tag):
     return _authenticate(session, user, password, "AUTHENTICATE PLAIN")
 
 
-def _verify(db, user, password):
-    """(the Account when the password is right, else None; whether the verdict came
-    from the worker's credential cache).
+def _cached_verdict(user, password, account, stored_hash):
+    """The credential cache's verdict (authcache.py) for this password and stored hash:
+    True, False, or None when it does not know."""
+    if account is None or stored_hash is None:
+        return None
+    return authcache.cache().verdict(user, password, stored_hash)
 
-    The lookup runs here (pooled connections belong to this thread's hub);
+
+def _verify(user, password, account, stored_hash, known):
+    """(the Account when the password is right, else None; whether the verdict came
+    from the worker's credential cache: ``known``, _cached_verdict's answer).
+
     scrypt (~50 ms of CPU, GIL released) runs in the hub's threadpool so the
-    worker's other greenlets go on meanwhile, unless the cache (authcache.py)
-    holds the verdict for this password and this stored hash.  An unknown
-    account costs a scrypt's time always.
+    worker's other greenlets go on meanwhile, unless the cache knew.  An
+    unknown account costs a scrypt's time always.
     """
-    record = login_record(db, user)
     pool = gevent.get_hub().threadpool
-    if record is None or record[1] is None:
+    if account is None or stored_hash is None:
         pool.apply(passwords.burn_time)
         return None, False
-    known = authcache.cache().verdict(user, password, record[1])
     cached = known is not None
     if not cached:
-        known = pool.apply(passwords.verify_password, (password, record[1]))
-        authcache.cache().remember(user, password, record[1], known)
-    return (get_account(db, user) if known else None), cached
+        known = pool.apply(passwords.verify_password, (password, stored_hash))
+        authcache.cache().remember(user, password, stored_hash, known)
+    return (account if known else None), cached
 
 
 def _authenticate(session, user, password, method="LOGIN"):
-    """LOGIN and AUTHENTICATE PLAIN alike: throttled, then checked (see ``LoginThrottle``)."""
+    """LOGIN and AUTHENTICATE PLAIN alike: throttled, then checked (see ``LoginThrottle``).
+
+    One request finds the account, its password hash and the throttle's counts.
+    A password the worker's credential cache knows to be right for that hash
+    logs in at once if neither budget is spent (a right password's attempt is
+    given back anyway, so it need not be counted); any other is counted before
+    it is checked."""
     db = session.context.db
     throttle = LoginThrottle(session.config)
     keys = throttle.keys(user, session.address)
+    account, stored_hash, counts = login_lookup(db, user, keys, LOGIN_FAILURE_WINDOW)
+    known = _cached_verdict(user, password, account, stored_hash)
+    if known and not throttle.over_budget({key: count + 1 for key, count in counts.items()}):
+        return _logged_in(session, account, method, cached=True)
     attempts = logins.reserve(db, keys, LOGIN_FAILURE_WINDOW)
     throttle.purge_now_and_then(db)
     over = throttle.over_budget(attempts)
-    account, cached = (None, False) if over else _verify(db, user, password)
+    account, cached = (None, False) if over else _verify(user, password, account,
+                                                         stored_hash, known)
     if account is None:
         return _failed(session, user, throttle, attempts, over)
     logins.refund(db, keys)
+    return _logged_in(session, account, method, cached)
+
+
+def _logged_in(session, account, method, cached):
     session.account = account
     session.state = AUTHENTICATED
     who.logged_in(session)

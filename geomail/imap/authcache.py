@@ -4,12 +4,13 @@ As Dovecot's ``auth_cache``: the key is a keyed hash (HMAC-SHA256 with a
 secret made in this process) of the user name and the password, so the
 cache never holds a password and cannot be read back into one.  An entry
 remembers the stored password hash it was checked against: the login path
-reads the account's row anyway (store/accounts.login_record), and an entry
+reads the account's row anyway (store/accounts.login_lookup), and an entry
 whose hash is no longer the stored one does not count, so a password
 changed on any host invalidates it at once.  Wrong passwords are remembered
 too, briefly (NEGATIVE_TTL), and still go through the login throttle and
-its delays (auth.py); the cache only saves the CPU.  Bounded: MAX_ENTRIES,
-least recently used first out.
+its delays (auth.py); a right one known here logs in without the throttle's
+writes, if neither budget is spent (auth._authenticate).  Bounded:
+MAX_ENTRIES, least recently used first out.
 """
 
 import collections

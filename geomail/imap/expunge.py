@@ -37,7 +37,11 @@ def _expunge(session, ranges, name):
     if ranges == []:
         modseq = view.modseq
     else:
-        _, objects, modseq = messages.expunge(session.context.db, view.mailbox_id, ranges)
+        db = session.context.db
+        read_since = view.modseq
+        _, objects, modseq, reads = messages.expunge(db, view.mailbox_id, ranges,
+                                                     reads=view.catch_up_reads(db))
+        view.reads_done(read_since, reads)      # the catch-up sends the EXPUNGEs
         delete_objects(session, objects)
     if condstore.qresync_on(session):
         # VANISHED (RFC 7162 §3.2.10) carries no modseq, so the tagged OK tells the

@@ -209,9 +209,10 @@ def _fetch(session, p, uid_mode):
                 db, view.mailbox_id, ranges, [], changedsince)])
             if not ranges:
                 return
-        modseq, seen_now, _, _ = messages.store_flags(db, view.mailbox_id, ranges, "+", ["\\Seen"])
+        stored = messages.store_flags(db, view.mailbox_id, ranges, "+", ["\\Seen"])
+        seen_now = stored.changed
         if seen_now:
-            view.own_change(modseq)
+            view.own_change(stored.modseq)
     if seen_now:
         # RFC 3501 §6.4.5 and, once CONDSTORE is on, RFC 7162 §3.1.4.1: the new FLAGS of a
         # message this FETCH marked \Seen go with UID and MODSEQ
@@ -224,7 +225,10 @@ def _fetch(session, p, uid_mode):
     parts = any(i.kind in _PARTS and i.section.part for i in items)
     if "content" in fields:       # each message's own bytes come with its row
         fields += ["content_body", "content_parts"] if parts else ["content_body"]
-    rows = messages.fetch_rows(db, view.mailbox_id, ranges, fields, changedsince)
+    read_since = view.modseq
+    rows = messages.fetch_rows(db, view.mailbox_id, ranges, fields, changedsince,
+                               reads=view.catch_up_reads(db),
+                               reads_done=lambda results: view.reads_done(read_since, results))
     if "preview" in fields:
         rows = fetch_objects.prepare_rows(db, rows)
     if "content" in fields:
@@ -391,7 +395,9 @@ def _with_contents(context, rows, prefetcher, parts):
 
     The loader keeps up to AHEAD batches ready (and their attachment
     prefetches started) while this greenlet writes the current one, so the
-    MySQL and S3 round trips overlap with the socket draining.
+    MySQL and S3 round trips overlap with the socket draining.  Contents that
+    came with the rows (``preloaded["contents"]``, set when the rows' first
+    page is read) are not asked for again.
     """
     db = context.db
     ready = gevent.queue.Queue(maxsize=AHEAD)

@@ -120,16 +120,24 @@ def status_items(p):
     return items
 
 
-def status_line(session, mailbox, items):
+def wants_deleted(items):
+    return "DELETED" in items or "DELETED-STORAGE" in items
+
+
+def status_line(session, mailbox, items, recent=None, deleted=None):
+    """``* STATUS``; ``recent`` and ``deleted`` (messages.mailbox_status) are read here
+    when the caller has not."""
     values = []
-    deleted = None
-    if "DELETED" in items or "DELETED-STORAGE" in items:
+    if deleted is None and wants_deleted(items):
         deleted = messages.deleted_usage(session.context.db, mailbox.id)
     for item in items:
         if item == "MESSAGES":
             value = mailbox.message_count
         elif item == "RECENT":
-            value = messages.recent_count(session.context.db, mailbox.id, mailbox.first_recent_uid)
+            if recent is None:
+                recent = messages.recent_count(session.context.db, mailbox.id,
+                                               mailbox.first_recent_uid)
+            value = recent
         elif item == "UIDNEXT":
             value = mailbox.uidnext
         elif item == "UIDVALIDITY":
@@ -157,10 +165,12 @@ def status(session, p, tag):
     p.end()
     if "HIGHESTMODSEQ" in items:
         condstore.enable(session)     # a CONDSTORE enabling command (RFC 7162 §3.1)
-    mailbox = messages.find_mailbox(session.context.db, session.account.id, name)
-    if mailbox is None:
+    found = messages.mailbox_status(session.context.db, session.account.id, name,
+                                    recent="RECENT" in items, deleted=wants_deleted(items))
+    if found is None:
         raise CommandError(f"Mailbox {name} does not exist", R.NONEXISTENT)
-    session.untagged(status_line(session, mailbox, items))
+    mailbox, recent, deleted = found
+    session.untagged(status_line(session, mailbox, items, recent, deleted))
 
 
 def namespace(session, p, tag):

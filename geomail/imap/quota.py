@@ -68,10 +68,11 @@ def setquota(session, p, tag):
     raise CommandError("Quotas are set by the administrator", R.NOPERM)
 
 
-def check_quota(session, count, octets):
+def check_quota(session, count, octets, quota=None):
     """NO [OVERQUOTA] (RFC 9208 §3) when adding ``count`` messages of ``octets`` would
-    pass a limit of the account."""
-    quota = _quota(session)
+    pass a limit of the account (``quota``: as just read by the caller)."""
+    if quota is None:
+        quota = _quota(session)
     if quota is None:
         return
     resource = quota.exceeded_by(count, octets)

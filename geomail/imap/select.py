@@ -32,14 +32,11 @@ def _open(session, p, readonly):
         session.untagged(f"OK [{R.CLOSED}] Previous mailbox closed")
     if params.condstore or params.modseq is not None:
         condstore.enable(session)
-    mailbox = messages.find_mailbox(session.context.db, session.account.id, name)
-    if mailbox is None:
+    opened = messages.select_mailbox(session.context.db, session.account.id, name,
+                                     claim_recent=not readonly and not rev2.enabled(session))
+    if opened is None:
         raise CommandError(f"Mailbox {name} does not exist", R.NONEXISTENT)
-    try:
-        snapshot = messages.open_mailbox(session.context.db, mailbox.id,
-                                         claim_recent=not readonly and not rev2.enabled(session))
-    except messages.MailboxGone:
-        raise CommandError(f"Mailbox {name} does not exist", R.NONEXISTENT) from None
+    mailbox, snapshot = opened
     view = View(mailbox, snapshot, readonly)
     if rev2.enabled(session):
         view.stop_recent()
@@ -59,6 +56,7 @@ def _open(session, p, readonly):
     if rev2.enabled(session):
         rev2.list_line(session, mailbox)
     qresync.resync(session, view, params)
+    view.just_opened = params.modseq is None      # QRESYNC's answer catches up as usual
     session.view = view
     session.state = SELECTED
     watcher_for(session.context).watch(session, mailbox.id)
@@ -75,7 +73,7 @@ def close(session, p, tag):
     p.end()
     view = session.view
     if not view.readonly:
-        _, objects, _ = messages.expunge(session.context.db, view.mailbox_id)
+        _, objects, _, _ = messages.expunge(session.context.db, view.mailbox_id)
         delete_objects(session, objects)
     _leave(session)
 

@@ -290,6 +290,8 @@ class Session:
                 p.sp()
             started = time.monotonic()
             self.commands += 1
+            if self.view is not None:
+                self.view.prefetched = None     # reads a failed command sent along
             result = command.handler(self, p, tag)
             self._count(name, "ok", started)
             if name in ("SELECT", "EXAMINE") and self.view is not None:
@@ -386,6 +388,11 @@ class Session:
     def after_command(self, command):
         """Command boundary: the view catches up (RFC 3501 §5.2, §7.4.1)."""
         if self.view is not None and self.state == SELECTED:
+            if self.view.just_opened:
+                # SELECT/EXAMINE's snapshot is this moment's state: the next command
+                # catches up (a round trip less per SELECT)
+                self.view.just_opened = False
+                return
             self.view.catch_up(self, allow_expunge=not command.forbids_expunge)
             contexts.refresh(self)
 

@@ -96,16 +96,19 @@ def _store(session, p, uid_mode):
     if not ranges:
         return
     db = session.context.db
+    read_since = view.modseq
     try:
-        modseq, changed, failed, _ = messages.store_flags(db, view.mailbox_id, ranges, mode, flags,
-                                                          unchangedsince)
+        stored = messages.store_flags(db, view.mailbox_id, ranges, mode, flags, unchangedsince,
+                                      reads=view.catch_up_reads(db))
     except messages.KeywordLimit:
         raise keyword_limit() from None
+    modseq, changed, failed, current = stored.modseq, stored.changed, stored.failed, stored.current
+    view.reads_done(read_since, stored.reads)
     if changed:
         view.own_change(modseq)
     with_modseq = condstore.is_on(session)
     if not silent:
-        _answer(session, view, db, ranges, uid_mode or with_modseq, with_modseq, set(failed))
+        _answer(session, view, current, uid_mode or with_modseq, with_modseq)
     elif with_modseq and changed:
         _answer_modseq(session, view, sorted(changed), modseq)
     # Messages another session expunged meanwhile are left out and the STORE is OK: RFC 2180 4.2.1 (.SILENT) and 4.2.3 allow it, and Dovecot does so
@@ -116,22 +119,21 @@ def _store(session, p, uid_mode):
         return f"{R.MODIFIED} {sequence_set_text(numbers).decode()}", "Conditional STORE failed"
 
 
-def _answer(session, view, db, ranges, with_uid, with_modseq, failed):
+def _answer(session, view, current, with_uid, with_modseq):
     """The untagged FETCH (FLAGS) of every message of the set still there, but those that
-    failed UNCHANGEDSINCE; with UID and MODSEQ once CONDSTORE is on (RFC 7162 §3.1.4.1)."""
-    fields = ["flags", "modseq"] if with_modseq else ["flags"]
-    for count, row in enumerate(messages.fetch_rows(db, view.mailbox_id, ranges, fields), 1):
+    failed UNCHANGEDSINCE, as the STORE left them (``current``: {uid: (flags, modseq)});
+    with UID and MODSEQ once CONDSTORE is on (RFC 7162 §3.1.4.1)."""
+    for count, (uid, (flags, modseq)) in enumerate(current.items(), 1):
         if count % YIELD_EVERY == 0:
             gevent.sleep(0)
-        uid = row["uid"]
         seq = view.seq_of(uid)
-        if seq is None or uid in failed:
+        if seq is None:
             continue
-        items = b"FLAGS " + R.flag_list(view.announced_flags(session, uid, row["flags"]))
+        items = b"FLAGS " + R.flag_list(view.announced_flags(session, uid, flags))
         if with_uid:
             items = b"UID %d %s" % (uid, items)
         if with_modseq:
-            items += b" MODSEQ (%d)" % row["modseq"]
+            items += b" MODSEQ (%d)" % modseq
         session.untagged(b"%d FETCH (%s)" % (seq, items))
 
 

@@ -36,6 +36,8 @@ class View:
         self.recent = set(snapshot.recent)
         self.tracks_recent = True   # False for IMAP4rev2, which has no \Recent (RFC 9051)
         self.pending = set()      # expunged elsewhere, EXPUNGE not yet sent
+        self.just_opened = False  # SELECT's snapshot, no catch-up needed at its end
+        self.prefetched = None    # (modseq, results) of catch-up reads a command sent along
 
     def stop_recent(self):
         """IMAP4rev2: no \\Recent flags, no RECENT responses, none claimed (RFC 9051 App. E)."""
@@ -151,21 +153,38 @@ class View:
         if modseq == self.modseq + 1:
             self.modseq = modseq
 
+    def catch_up_reads(self, db):
+        """The reads of the next catch-up, for a command to send in its own last request
+        (after its COMMIT): the catch-up at the command's end then costs no round trip.
+        The command hands their results to ``reads_done``."""
+        return messages.changes_queries(db, self.mailbox_id, self.modseq,
+                                        claim_recent=not self.readonly and self.tracks_recent)
+
+    def reads_done(self, read_since, results):
+        """Results of catch_up_reads() asked when the view was at modseq ``read_since``;
+        None (the reads failed) leaves the catch-up to read itself."""
+        self.prefetched = None if results is None else (read_since, results)
+
     def catch_up(self, session, allow_expunge, shared=False):
         """Send what changed since the last catch-up (RFC 3501 §7.3.1, §7.4.1, §7.4.2).
 
         ``shared`` (IDLE): the worker's watcher asks the database once for all
-        the idlers it woke that catch up from the same point.
+        the idlers it woke that catch up from the same point.  Reads the command
+        sent along (``reads_done``) are used instead of asking again.
         """
-        if shared:
+        prefetched, self.prefetched = self.prefetched, None
+        claim_recent = not self.readonly and self.tracks_recent
+        if prefetched is not None and prefetched[0] <= self.modseq:
+            changes = messages.changes_from(session.context.db, self.mailbox_id, self.modseq,
+                                            self.last_uid, claim_recent, prefetched[1])
+        elif shared:
             from geomail.imap.watcher import watcher_for
             changes = watcher_for(session.context).changes_since(
                 session.context.db, self.mailbox_id, self.modseq, self.last_uid,
-                claim_recent=not self.readonly and self.tracks_recent)
+                claim_recent=claim_recent)
         else:
             changes = messages.changes_since(session.context.db, self.mailbox_id, self.modseq,
-                                             self.last_uid,
-                                             claim_recent=not self.readonly and self.tracks_recent)
+                                             self.last_uid, claim_recent=claim_recent)
         if changes is None:
             raise Bye("Selected mailbox was deleted, have to disconnect")
         for uid in changes.expunged:

@@ -1,17 +1,24 @@
 """The logged-in IMAP sessions in the store's sessions table (``geomail-admin who``/``kick``).
 
-A row is written at login and deleted when the session ends; a failure to
-write it is logged and never refuses a login (the table is for operators,
-not for serving mail).  Each worker's ``kick_poller`` asks the table every
-KICK_INTERVAL seconds, while it has logged-in sessions, which of them an
-administrator asked to end, and ends them with a BYE.
+A row is written when a session logs in, before its OK (``who`` and the API
+list it as soon as the client is in), and deleted when the session ends by
+the worker's ``Unlister``: a greenlet that sends the deletions queued in
+WRITE_DELAY in one DELETE, so a session's end costs it no round trip and
+many ends share one request.  A failure to write a row is logged and never
+refuses a login (the table is for operators, not for serving mail); rows a
+worker leaves behind are removed at the next start (``forget_dead``).  Each
+worker's ``kick_poller`` asks the table every KICK_INTERVAL seconds, while
+it has listed sessions, which of them an administrator asked to end, and
+ends them with a BYE.
 """
 
+import datetime
 import logging
 import os
 import socket
 
 import gevent
+import gevent.event
 
 from geomail.store import sessions as table
 
@@ -20,6 +27,7 @@ log = logging.getLogger("geomail.imap.who")
 HOST = socket.gethostname()
 KICK_INTERVAL = 2.0
 KICK_TEXT = "Disconnected by the administrator"
+WRITE_DELAY = 0.1      # seconds a deletion waits for others to share its request
 
 
 def _remote(session):
@@ -27,22 +35,56 @@ def _remote(session):
     return str(address[0]) if isinstance(address, tuple) else str(address)
 
 
+class Unlister:
+    """The worker's deleter of ended sessions' rows (module docstring)."""
+
+    def __init__(self, db):
+        self.db = db
+        self.ended = []           # session ids whose row is to go
+        self.pending = gevent.event.Event()
+        self.greenlet = None
+
+    def remove(self, session_id):
+        self.ended.append(session_id)
+        self.pending.set()
+        if self.greenlet is None or self.greenlet.dead:
+            self.greenlet = gevent.spawn(self._run)
+
+    def _run(self):
+        while True:
+            self.pending.wait()
+            gevent.sleep(WRITE_DELAY)     # what else ends meanwhile shares the request
+            self.pending.clear()
+            ended, self.ended = self.ended, []
+            if not ended:
+                continue
+            try:
+                table.write(self.db, HOST, os.getpid(), [], ended)
+            except Exception as exc:  # noqa: BLE001 - the next worker start removes them
+                log.warning("%d `who` rows stay: %s", len(ended), exc)
+
+
+def unlister_for(context):
+    unlister = getattr(context, "_imap_unlister", None)
+    if unlister is None:
+        unlister = context._imap_unlister = Unlister(context.db)
+    return unlister
+
+
 def logged_in(session):
+    now = datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None)
     try:
-        table.add(session.context.db, HOST, os.getpid(), session.id, session.account.id,
-                  session.account.address, _remote(session), session.tls)
+        table.write(session.context.db, HOST, os.getpid(),
+                    [(session.id, session.account.id, session.account.address, _remote(session),
+                      session.tls, now)], [])
         session.listed = True
     except Exception as exc:  # noqa: BLE001 - the login stands; only `who` misses it
         log.warning("session %s: not listed for `who`: %s", session.id, exc)
 
 
 def logged_out(session):
-    if not session.listed:
-        return
-    try:
-        table.remove(session.context.db, HOST, os.getpid(), session.id)
-    except Exception as exc:  # noqa: BLE001 - the next worker start removes it
-        log.warning("session %s: its `who` row stays: %s", session.id, exc)
+    if session.listed:
+        unlister_for(session.context).remove(session.id)
 
 
 def kick_poller(worker):

@@ -4,7 +4,7 @@ import dataclasses
 import datetime
 
 from geomail import passwords
-from geomail.store import contents
+from geomail.store import batch, contents, logins
 from geomail.store.errors import is_duplicate_key
 from geomail.store.errors import AccountExists, AccountNotFound, InvalidAddress
 from geomail.store.mailboxes import STANDARD_MAILBOXES, allocate_uidvalidity, create_mailbox_in
@@ -199,17 +199,27 @@ def _delete_in(cur, address):
     return objects
 
 
-def login_record(db, address):
-    """(account id, password hash or None) of an address, or None.
+def login_lookup(db, address, throttle_keys, window):
+    """(Account or None, its password hash or None, {throttle key: failed attempts in
+    the window}): what a login checks first, in one request (store/batch.py).
 
-    The login check in two halves: this query runs in the session's greenlet
-    (a pooled connection belongs to the gevent hub's thread), and only the
-    scrypt computation (passwords.verify_password) goes to a threadpool.
+    The counts are read, not reserved (store/logins.py ``peek_query``): a login whose
+    password the worker's credential cache already knows to be right costs no
+    write; any other login still reserves its attempt before the password is
+    checked.
     """
     try:
         address = normalize_address(address)
     except InvalidAddress:
-        return None
-    with db.cursor() as cur:
-        cur.execute("SELECT id, password_hash FROM accounts WHERE address = %s", (address,))
-        return cur.fetchone()
+        address = None
+    queries = [logins.peek_query(db, throttle_keys, window)]
+    if address is not None:
+        queries.append((f"SELECT {_ACCOUNT_COLUMNS}, a.password_hash FROM accounts a "
+                        "WHERE a.address = %s", (address,)))
+    results = batch.read_all(db, queries)
+    counts = logins.counts_of(throttle_keys, results[0])
+    rows = results[1] if address is not None else []
+    if not rows:
+        return None, None, counts
+    return _account(rows[0]), rows[0][-1], counts
+

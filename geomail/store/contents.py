@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from geomail.errors import PermanentFailure
 from geomail.mime.preview import SCAN_CHARS, preview_of
 from geomail.mime.segments import RAW
-from geomail.store import dialect
+from geomail.store import batch, dialect
 
 _CHUNK = 500     # ids per IN (...) list
 
@@ -197,7 +197,7 @@ def load_content(db, content_id):
 
 
 def load_contents(db, content_ids, parts=True, imap_forms=False):
-    """{content_id: content} for several contents in two queries (FETCH of body sections).
+    """{content_id: content} for several contents in one request (FETCH of body sections).
 
     A content is a dict: raw (bytes), segments and parts (parsed JSON; parts is
     None with ``parts=False``, for fetches that do not need the part tree),
@@ -207,23 +207,46 @@ def load_contents(db, content_ids, parts=True, imap_forms=False):
     ids = sorted(set(content_ids))
     if not ids:
         return {}
+    with db.cursor() as cur:
+        results = batch.execute_all(cur, contents_queries(f"({_marks(ids)})", ids, parts,
+                                                          imap_forms))
+    return contents_from(db, results, imap_forms)
+
+
+def contents_queries(id_set, args, parts=True, imap_forms=False):
+    """load_contents' two statements (the contents, their attachments rows) for the
+    ids in ``id_set`` (SQL: a parenthesised list or subquery with its ``args``), for a
+    request that may carry others; contents_from reads their results."""
     columns = "id, raw, segments, " + ("parts" if parts else "NULL") + ", size, header_size"
     if imap_forms:
         columns += ", envelope, bodystructure, body"
+    return [(f"SELECT {columns} FROM message_contents WHERE id IN {id_set}", args),
+            ("SELECT content_id, idx, bucket, object_key, decoded_size, sha256"
+             f" FROM attachments WHERE content_id IN {id_set} ORDER BY content_id, idx", args)]
+
+
+def contents_from(db, results, imap_forms=False):
+    """{content_id: content} from the results of contents_queries (chunks of long
+    messages are read here, one content at a time)."""
+    content_rows, attachment_rows = results
     out = {}
-    with db.cursor() as cur:
-        cur.execute(f"SELECT {columns} FROM message_contents WHERE id IN ({_int_list(ids)})")
-        for row in cur.fetchall():
-            content = {"raw": bytes(row[1]), "segments": json.loads(row[2]),
-                       "parts": json.loads(row[3]) if row[3] else None, "size": int(row[4]),
-                       "header_size": int(row[5]), "attachments": []}
-            if imap_forms:
-                content.update(envelope=row[6].encode("latin-1"),
-                               bodystructure=row[7].encode("latin-1"),
-                               body=row[8].encode("latin-1"))
-            out[row[0]] = content
-        _load_chunks(cur, out)
-        _load_attachments(cur, out, ids)
+    for row in content_rows:
+        content = {"raw": bytes(row[1]), "segments": json.loads(row[2]),
+                   "parts": json.loads(row[3]) if row[3] else None, "size": int(row[4]),
+                   "header_size": int(row[5]), "attachments": []}
+        if imap_forms:
+            content.update(envelope=row[6].encode("latin-1"),
+                           bodystructure=row[7].encode("latin-1"),
+                           body=row[8].encode("latin-1"))
+        out[row[0]] = content
+    if any(_raw_length(c["segments"]) > len(c["raw"]) for c in out.values()):
+        with db.cursor() as cur:
+            _load_chunks(cur, out)
+    for content_id, index, bucket, key, size, sha256 in attachment_rows:
+        if content_id in out:
+            out[content_id]["attachments"].append(
+                {"index": index, "bucket": bucket, "key": key, "size": size,
+                 "sha256": sha256})
     return out
 
 
@@ -312,6 +335,28 @@ def release(cur, references):
     for chunk in _chunks(orphans):
         cur.execute(f"DELETE FROM message_contents WHERE id IN ({_marks(chunk)})", chunk)
     return objects
+
+
+def release_queries(references):
+    """release() as statements for one request (store/batch.py), for at most _CHUNK
+    contents: the refcount updates, the attachments of the contents left with no
+    reference (the second last query: its rows are the [(bucket, key)] to discard
+    after COMMIT), and their deletion."""
+    ids = sorted(references)
+    if len(ids) > _CHUNK:
+        raise ValueError(f"release_queries takes at most {_CHUNK} contents")
+    by_count = {}
+    for content_id, count in references.items():
+        by_count.setdefault(int(count), []).append(content_id)
+    queries = [(f"UPDATE message_contents SET refcount = GREATEST(CAST(refcount AS SIGNED) - %s, 0) "
+                f"WHERE id IN ({_marks(chunk)})", [count, *chunk])
+               for count, chunk in by_count.items()]
+    orphans = f"SELECT id FROM message_contents WHERE refcount = 0 AND id IN ({_marks(ids)})"
+    queries.append((f"SELECT bucket, object_key FROM attachments WHERE content_id IN ({orphans}) "
+                    "ORDER BY content_id, idx", ids))
+    queries.append((f"DELETE FROM message_contents WHERE refcount = 0 AND id IN ({_marks(ids)})",
+                    ids))
+    return queries
 
 
 def drop_references(cur, references):

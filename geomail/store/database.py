@@ -63,8 +63,9 @@ def connect_kwargs(url, require_database=True):
 
 
 class ScriptConnection(pymysql.connections.Connection):
-    """pymysql's connection, whose BEGIN and COMMIT a script may carry itself
-    (and whose escaping of text runs in C).
+    """pymysql's connection, whose BEGIN rides with the transaction's first
+    statement, whose BEGIN and COMMIT a script may carry itself (and whose
+    escaping of text runs in C).
 
     Database.run_script calls begin(script=True) and commit() as any
     transaction does, so that DBUtils knows a transaction is open: outside
@@ -75,19 +76,42 @@ class ScriptConnection(pymysql.connections.Connection):
     """
 
     _script = False
+    _begin_pending = False
 
     def begin(self, script=False):
+        """Open a transaction.  No round trip of its own: START TRANSACTION goes out
+        in the same request as the transaction's first statement (``query``)."""
         self._script = script
-        if not script:
-            super().begin()
+        self._begin_pending = not script
+
+    def query(self, sql, unbuffered=False):
+        """Send ``sql``; the first statement of a transaction carries its START
+        TRANSACTION (one request, two results: the first is START TRANSACTION's OK,
+        the caller reads the second, its own).  If the statement fails, the
+        transaction is open and the caller's rollback ends it."""
+        if not self._begin_pending:
+            return super().query(sql, unbuffered)
+        self._begin_pending = False
+        prefix = "START TRANSACTION;" if isinstance(sql, str) else b"START TRANSACTION;"
+        super().query(prefix + sql, unbuffered)
+        return self.next_result(unbuffered)
+
+    def committed(self):
+        """The transaction's COMMIT went out with its last statements (store/batch.py):
+        the commit() that ends the block has nothing to send."""
+        self._script = True
 
     def commit(self):
-        if self._script:
-            self._script = False       # the script's COMMIT has run
+        if self._script or self._begin_pending:
+            # the script's COMMIT has run, or nothing was sent: nothing to end
+            self._script = self._begin_pending = False
             return
         super().commit()
 
     def rollback(self):
+        if self._begin_pending:           # no statement went out: no transaction is open
+            self._script = self._begin_pending = False
+            return
         self._script = False
         super().rollback()
 

@@ -34,6 +34,9 @@ class Target:
     trace_headers: bytes = b""
     flags: tuple = ()                 # IMAP system flags and keywords, e.g. ("\\Seen", "$Label1")
     internal_date: object = None      # datetime (UTC, naive); None: now
+    # keywords the mailbox's FLAGS list held when it was looked up; they are never
+    # removed from it, so a message with only these needs no merge (and stays a script)
+    known_keywords: frozenset = frozenset()
 
 
 # -- recipients ---------------------------------------------------------------
@@ -66,12 +69,12 @@ def store_messages(db, batch):
     flush for all).  Every message is whole or absent; returns their uid lists.
 
     On MySQL the common case is one script (``_script``): one round trip for
-    the whole batch.  Keywords (APPEND's flags) and messages whose raw needs
-    chunks take the statement by statement path.
+    the whole batch.  Keywords new to their mailbox (APPEND's flags) and
+    messages whose raw needs chunks take the statement by statement path.
     """
     threads = _thread_roots(batch) if dialect.of(db).scripts else None
     if threads is not None and all(
-            message[2] and not _has_keywords(message[2]) for message in batch):
+            message[2] and not _new_keywords(message[2]) for message in batch):
         allocation = _Allocation(batch)
         rows = db.run_script(lambda cur: _script(cur, batch, allocation, threads))
         if rows is not None:
@@ -83,8 +86,9 @@ def store_messages(db, batch):
     return db.run_transaction(work)
 
 
-def _has_keywords(targets):
-    return any(split_flags(target.flags)[1] for target in targets)
+def _new_keywords(targets):
+    """Does a target carry a keyword its mailbox's FLAGS list may not hold yet?"""
+    return any(set(split_flags(target.flags)[1]) - target.known_keywords for target in targets)
 
 
 class _Allocation:

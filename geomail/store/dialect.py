@@ -36,6 +36,10 @@ class Dialect:
     # several statements in one request (Database.run_script): MySQL, where each
     # statement is a round trip; SQLite runs in-process and has no need
     scripts: bool = False
+    # "FROM messages" read through its (mailbox_id, modseq) index: what changed since
+    # a modseq, ordered by uid, is otherwise read along the uid index, every row of
+    # the mailbox for a few changed ones
+    messages_by_modseq: str = "messages"
 
     def concat(self, *parts):
         """SQL joining the text of ``parts`` (MySQL's ``||`` is OR)."""
@@ -52,6 +56,7 @@ MYSQL = Dialect(
     char_length="CHAR_LENGTH({0})",
     returning=False,
     scripts=True,
+    messages_by_modseq="messages FORCE INDEX (messages_mailbox_modseq)",
 )
 
 # SQLite keeps DATETIME as text 'YYYY-MM-DD HH:MM:SS.SSS' (sorts as it compares);
@@ -65,6 +70,7 @@ SQLITE = Dialect(
     age_seconds="CAST((julianday('now') - julianday({0})) * 86400 AS INTEGER)",
     char_length="LENGTH({0})",
     returning=True,
+    messages_by_modseq="messages INDEXED BY messages_mailbox_modseq",
 )
 
 

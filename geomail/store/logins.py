@@ -13,7 +13,7 @@ number and the budget cannot be overshot by racing), and given back after a
 successful login (``refund``).
 """
 
-from geomail.store import dialect
+from geomail.store import batch, dialect
 
 ACCOUNT = "account"
 ADDRESS = "address"
@@ -60,14 +60,29 @@ def reserve(db, keys, window):
     params = [v for key in keys for v in key] + [window, window]
     where, where_params = _subject_filter(keys)
 
-    def work(cur):
-        cur.execute(f"INSERT INTO login_failures (kind, subject, failures, window_start) "
-                    f"VALUES {rows}{update}", params)
-        cur.execute(f"SELECT kind, subject, failures FROM login_failures WHERE {where}", where_params)
-        return {(kind, subject): int(failures) for kind, subject, failures in cur.fetchall()}
+    _, counted = batch.transaction_all(db, [   # one request on MySQL (store/batch.py)
+        (f"INSERT INTO login_failures (kind, subject, failures, window_start) "
+         f"VALUES {rows}{update}", params),
+        (f"SELECT kind, subject, failures FROM login_failures WHERE {where}", where_params),
+    ])
+    return counts_of(keys, counted)
 
-    counts = db.run_transaction(work)
-    return {key: counts.get(key, 0) for key in keys}
+
+def peek_query(db, keys, window):
+    """The statement (sql, args) reading the attempts counted in the current window
+    of each key, counting nothing (``counts_of`` reads its rows)."""
+    keys = sorted(set(keys))
+    if not keys:
+        return "SELECT kind, subject, failures FROM login_failures WHERE FALSE", ()
+    where, params = _subject_filter(keys)
+    return (f"SELECT kind, subject, failures FROM login_failures WHERE ({where}) "
+            f"AND window_start >= {dialect.of(db).seconds_ago}", [*params, window])
+
+
+def counts_of(keys, rows):
+    """{key: attempts} from peek_query's rows (0 for a key without a row)."""
+    counts = {(kind, subject): int(failures) for kind, subject, failures in rows}
+    return {key: counts.get(key, 0) for key in sorted(set(keys))}
 
 
 def refund(db, keys):

@@ -26,7 +26,7 @@ import gevent
 from geomail import flags
 from geomail.errors import PermanentFailure
 from geomail.objectids import thread_id_of
-from geomail.store import contents
+from geomail.store import batch, contents, dialect
 from geomail.store.errors import InvalidMailboxName, MailboxExists, StoreError, is_duplicate_key
 from geomail.store.mailboxes import (DELIMITER, INBOX, allocate_uidvalidity, create_mailbox_in,
                                      normalize_name)
@@ -215,6 +215,66 @@ def open_mailbox(db, mailbox_id, claim_recent):
     return db.run_transaction(work)
 
 
+def select_mailbox(db, account_id, name, claim_recent):
+    """(MailboxInfo, Snapshot) of the mailbox ``name`` for SELECT (claim_recent) or
+    EXAMINE, or None when there is none; open_mailbox's rules in one request.
+
+    The statements find the mailbox by its unique (account, name) each.  On
+    MySQL nothing is locked: SELECT's UIDs are those below the uidnext its
+    mailbox row read (kept in a session variable; a delivery commits its UID
+    and uidnext together, so all of them are there), and \\Recent is claimed
+    up to it as a catch-up claims it (changes_queries).  SQLite runs them in
+    one write transaction that moves first_recent_uid to uidnext.  A mailbox
+    of more than PAGE messages has the rest of its UIDs read afterwards, those
+    below the snapshot's uidnext (a message expunged meanwhile is then not
+    shown: the client is told the count it is shown).
+    """
+    name = normalize_name(name)
+    by_name = "SELECT id FROM mailboxes WHERE account_id = %s AND name = %s"
+    lock_free = claim_recent and dialect.of(db).scripts
+    below = " AND uid < @claim_below" if lock_free else ""
+    queries = [
+        (f"SELECT {_INFO}, keywords{', @claim_below := uidnext' if lock_free else ''} "
+         f"FROM mailboxes WHERE account_id = %s AND name = %s"
+         f"{' FOR UPDATE' if claim_recent and not lock_free else ''}", (account_id, name)),
+        (f"SELECT uid FROM messages WHERE mailbox_id = ({by_name}){below} ORDER BY uid LIMIT %s",
+         (account_id, name, PAGE)),
+        (f"SELECT MIN(uid) FROM messages WHERE mailbox_id = ({by_name}) AND seen = 0{below}",
+         (account_id, name)),
+    ]
+    if lock_free:
+        queries += [("UPDATE mailboxes SET first_recent_uid = GREATEST(LAST_INSERT_ID("
+                     "first_recent_uid), @claim_below) WHERE account_id = %s AND name = %s "
+                     "AND first_recent_uid < @claim_below", (account_id, name)),
+                    ("SELECT ROW_COUNT(), LAST_INSERT_ID()", None)]
+        results = batch.read_all(db, queries)
+    elif claim_recent:
+        queries.append(("UPDATE mailboxes SET first_recent_uid = uidnext WHERE account_id = %s "
+                        "AND name = %s AND first_recent_uid < uidnext", (account_id, name)))
+        results = batch.transaction_all(db, queries)
+    else:
+        results = batch.read_all(db, queries)
+    row, uid_rows, unseen = results[:3]
+    if not row:
+        return None
+    info = MailboxInfo(*row[0][:len(_INFO.split(","))])
+    keywords = row[0][len(_INFO.split(","))]
+    uids = [r[0] for r in uid_rows]
+    if len(uid_rows) == PAGE:
+        with db.cursor() as cur:
+            uids += [r[0] for r in _rows_by_uid(cur, "uid", "mailbox_id = %s AND uid > %s "
+                                                "AND uid < %s", [info.id, uids[-1], info.uidnext])]
+    first_recent = info.first_recent_uid
+    if lock_free:
+        claimed, old = results[4][0]
+        first_recent = int(old) if claimed == 1 else info.uidnext     # 0 rows: none left
+    recent = [uid for uid in uids if uid >= first_recent]
+    snapshot = Snapshot(info.uidvalidity, info.uidnext, info.highestmodseq,
+                        keywords.split(" ") if keywords else [], uids, recent, unseen[0][0],
+                        info.unseen_count)
+    return info, snapshot
+
+
 def mailbox_state(db, mailbox_id):
     """(highestmodseq, uidnext) or None when the mailbox is gone: the cheap check."""
     with db.cursor() as cur:
@@ -244,49 +304,113 @@ class Changes:
     first_recent_uid: int         # as read: what a read-only view counts as \Recent
 
 
+_CHANGED_COLUMNS = "uid, seen, answered, flagged, deleted, draft, keywords, modseq"
+
+
+def changes_queries(db, mailbox_id, since, claim_recent=False):
+    """The reads of a catch-up from modseq ``since``, to send in one request (alone:
+    changes_since, or after a command's own statements: changes_from).  In this
+    order: the mailbox row, the first PAGE rows whose modseq is above ``since``
+    and the expunge log after it, so the modseq the session moves to is the one
+    read first and nothing committed meanwhile is skipped (a later catch-up
+    sees it again).
+
+    ``claim_recent`` on MySQL: the request also claims \\Recent for what it saw,
+    as _claim_recent does, up to the uidnext its mailbox row read (kept in a
+    session variable), so every message below it is in the rows read."""
+    if not (claim_recent and dialect.of(db).scripts):
+        mailbox = ("SELECT highestmodseq, keywords, first_recent_uid, uidnext FROM mailboxes "
+                   "WHERE id = %s", (mailbox_id,))
+        claim = []
+    else:
+        mailbox = ("SELECT highestmodseq, keywords, first_recent_uid, @claim_below := uidnext "
+                   "FROM mailboxes WHERE id = %s", (mailbox_id,))
+        claim = [("UPDATE mailboxes SET first_recent_uid = GREATEST(LAST_INSERT_ID("
+                  "first_recent_uid), @claim_below) WHERE id = %s "
+                  "AND first_recent_uid < @claim_below", (mailbox_id,)),
+                 ("SELECT ROW_COUNT(), LAST_INSERT_ID()", None)]
+    return [
+        mailbox,
+        (_changed_rows(db), (mailbox_id, since, 0, PAGE)),
+        ("SELECT uid, modseq FROM expunged WHERE mailbox_id = %s AND modseq > %s ORDER BY uid",
+         (mailbox_id, since)),
+        *claim,
+    ]
+
+
+def _changed_rows(db):
+    return (f"SELECT {_CHANGED_COLUMNS} FROM {dialect.of(db).messages_by_modseq} "
+            "WHERE mailbox_id = %s AND modseq > %s AND uid > %s ORDER BY uid LIMIT %s")
+
+
 def changes_since(db, mailbox_id, since, last_uid, claim_recent=False):
-    """What happened in the mailbox after modseq ``since``; None if it is gone."""
-    with db.cursor() as cur:
-        cur.execute("SELECT highestmodseq, keywords, first_recent_uid, uidnext FROM mailboxes "
-                    "WHERE id = %s", (mailbox_id,))
-        row = cur.fetchone()
-        if row is None:
-            return None
-        highestmodseq, keywords, first_recent, uidnext = row
-        if highestmodseq <= since:
-            return Changes(highestmodseq, [], [], [], keywords.split(" ") if keywords else [], [],
-                           first_recent)
-        rows = _rows_by_uid(cur, "uid, seen, answered, flagged, deleted, draft, keywords, modseq",
-                            "mailbox_id = %s AND modseq > %s", [mailbox_id, since])
-        new, changed = [], []
-        for count, (uid, *bits, kw, modseq) in enumerate(rows, 1):
-            if count % YIELD_EVERY == 0:
-                gevent.sleep(0)
-            if uid > last_uid:
-                new.append((uid, flags_of(bits, kw)))
-            else:
-                changed.append((uid, flags_of(bits, kw), modseq))
-        cur.execute("SELECT uid FROM expunged WHERE mailbox_id = %s AND modseq > %s ORDER BY uid",
-                    (mailbox_id, since))
-        expunged = [r[0] for r in cur.fetchall()]
+    """What happened in the mailbox after modseq ``since``; None if it is gone.
+    One request for the usual case (changes_queries); more changed rows than PAGE
+    are read in further pages."""
+    results = batch.read_all(db, changes_queries(db, mailbox_id, since, claim_recent))
+    return changes_from(db, mailbox_id, since, last_uid, claim_recent, results)
+
+
+def changes_from(db, mailbox_id, since, last_uid, claim_recent, results):
+    """changes_since from the results of changes_queries(db, mailbox_id, read_since)
+    sent earlier, for any ``since`` >= read_since (what the session learnt
+    meanwhile, its own STORE for one, is left out)."""
+    mailbox, page, gone, *claim = results
+    if not mailbox:
+        return None
+    highestmodseq, keywords, first_recent, uidnext = mailbox[0]
+    keywords = keywords.split(" ") if keywords else []
     claimed = []
-    if claim_recent and new and new[-1][0] >= first_recent:
+    if claim and claim[1] and claim[1][0][0] == 1:     # ROW_COUNT(), LAST_INSERT_ID()
+        claimed = [int(claim[1][0][1]), uidnext - 1]
+        first_recent = claimed[0]
+    if highestmodseq <= since:
+        return Changes(highestmodseq, [], [], [], keywords, claimed, first_recent)
+    rows = [row for row in page if row[-1] > since]
+    while len(page) == PAGE:          # keyset pages, a yield between two
+        gevent.sleep(0)
+        with db.cursor() as cur:
+            cur.execute(_changed_rows(db), (mailbox_id, since, page[-1][0], PAGE))
+            page = cur.fetchall()
+        rows.extend(page)
+    new, changed = [], []
+    for count, (uid, *bits, kw, modseq) in enumerate(rows, 1):
+        if count % YIELD_EVERY == 0:
+            gevent.sleep(0)
+        if uid > last_uid:
+            new.append((uid, flags_of(bits, kw)))
+        else:
+            changed.append((uid, flags_of(bits, kw), modseq))
+    expunged = [uid for uid, modseq in gone if modseq > since]
+    if claim_recent and not claim and new and new[-1][0] >= first_recent:
         claimed = _claim_recent(db, mailbox_id, new[-1][0])
-    return Changes(highestmodseq, new, changed, expunged,
-                   keywords.split(" ") if keywords else [], claimed, first_recent)
+    return Changes(highestmodseq, new, changed, expunged, keywords, claimed, first_recent)
 
 
 def _claim_recent(db, mailbox_id, upto):
-    """Take \\Recent for UIDs up to ``upto`` not yet claimed by another session."""
+    """Take \\Recent for the UIDs up to ``upto`` no other session has claimed:
+    [first, last], or [] when others claimed them all.
+
+    On MySQL one UPDATE, which moves first_recent_uid past ``upto`` if it is not
+    there yet and hands the value it had back through LAST_INSERT_ID(expr)
+    (``cur.lastrowid``), as delivery's UID allocation does; SQLite reads and
+    moves it in one write transaction.
+    """
+    if not dialect.of(db).returning:
+        with db.cursor() as cur:
+            cur.execute("UPDATE mailboxes SET first_recent_uid = "
+                        "GREATEST(LAST_INSERT_ID(first_recent_uid), %s) "
+                        "WHERE id = %s AND first_recent_uid <= %s", (upto + 1, mailbox_id, upto))
+            return [int(cur.lastrowid), upto] if cur.rowcount == 1 else []
+
     def work(cur):
-        cur.execute("SELECT first_recent_uid FROM mailboxes WHERE id = %s FOR UPDATE", (mailbox_id,))
+        cur.execute("SELECT first_recent_uid FROM mailboxes WHERE id = %s", (mailbox_id,))
         row = cur.fetchone()
         if row is None or row[0] > upto:
             return []
         cur.execute("UPDATE mailboxes SET first_recent_uid = %s WHERE id = %s", (upto + 1, mailbox_id))
         return [row[0], upto]
-    claimed = db.run_transaction(work)
-    return claimed  # [first, last] range or []
+    return db.run_transaction(work)
 
 
 # -- reading messages ------------------------------------------------------------
@@ -323,10 +447,12 @@ FETCH_PAGE = 1000
 CONTENT_PAGE = 128      # rows per page when they carry the message bodies (memory)
 
 
-def fetch_rows(db, mailbox_id, ranges, fields, changedsince=None):
+def fetch_rows(db, mailbox_id, ranges, fields, changedsince=None, reads=(), reads_done=None):
     """Yield dicts for the messages in ``ranges`` (ascending UID), with the given fields.
 
     ``changedsince``: only messages whose modseq is above it (RFC 7162 §3.1.4.1).
+    ``reads`` go in the request of the first page, and ``reads_done`` gets their
+    results (the session's catch-up, view.py).
     """
     columns = ["m.uid"] + [FETCH_COLUMNS[f] for f in fields]
     join = " JOIN message_contents c ON c.id = m.content_id" if any(
@@ -341,10 +467,13 @@ def fetch_rows(db, mailbox_id, ranges, fields, changedsince=None):
     page = CONTENT_PAGE if "content_body" in fields else FETCH_PAGE
     while True:   # keyset pages, so a 1:* fetch of a large mailbox streams
         with db.cursor() as cur:
-            cur.execute(f"SELECT {', '.join(columns)} FROM messages m{join} "
-                        f"WHERE m.mailbox_id = %s AND m.uid > %s AND {cond} ORDER BY m.uid LIMIT %s",
-                        [mailbox_id, after, *args, page])
-            rows = cur.fetchall()
+            rows, *read_results = batch.execute_all(cur, [
+                (f"SELECT {', '.join(columns)} FROM messages m{join} WHERE m.mailbox_id = %s "
+                 f"AND m.uid > %s AND {cond} ORDER BY m.uid LIMIT %s",
+                 [mailbox_id, after, *args, page]), *reads])
+        if reads:
+            reads_done(read_results)
+            reads = ()
         for row in rows:
             out = dict(zip(names, row))
             if with_flags:
@@ -424,28 +553,49 @@ def expunged_up_to(db, mailbox_id, since, last_uid, limit):
 
 def mark_seen(db, mailbox_id, uids):
     """Set \\Seen on messages a BODY[] fetch read (RFC 3501 §6.4.5); returns changed UIDs."""
-    return store_flags(db, mailbox_id, compress(sorted(uids)), "+", ["\\Seen"])[1]
+    return store_flags(db, mailbox_id, compress(sorted(uids)), "+", ["\\Seen"]).changed
 
 
 # -- flags ------------------------------------------------------------------------
 
-def store_flags(db, mailbox_id, ranges, mode, flags, unchangedsince=None):
-    """STORE (RFC 3501 §6.4.6): mode '+', '-' or '='.
+@dataclasses.dataclass
+class Stored:
+    """What store_flags did."""
+    modseq: int        # the mailbox's modseq after it
+    changed: dict      # {uid: flags} of the messages it changed
+    failed: list       # UIDs whose modseq was above UNCHANGEDSINCE (left alone)
+    current: dict      # {uid: (flags, modseq)} of every message found but the failed, after
+    reads: list | None  # results of the ``reads`` sent after the COMMIT (None: not read)
 
-    Returns (modseq, {uid: flags} of changed messages, [uids failing UNCHANGEDSINCE],
-    number of messages found in ``ranges``).  Raises KeywordLimit (nothing changed)
-    when a message or the mailbox would hold too many keywords.
+
+def store_flags(db, mailbox_id, ranges, mode, flags, unchangedsince=None, reads=()):
+    """STORE (RFC 3501 §6.4.6): mode '+', '-' or '='; returns a Stored.
+
+    Raises KeywordLimit (nothing changed) when a message or the mailbox would
+    hold too many keywords.  Two requests on MySQL: the mailbox row's lock with
+    the first PAGE rows (a larger set reads its further pages), then every
+    UPDATE with the COMMIT and ``reads`` (the session's catch-up, view.py).
     """
     columns, keywords = _split_flags(flags)
 
     def work(cur):
-        _, _, highestmodseq, mailbox_keywords, _ = _lock_mailbox(cur, mailbox_id)
         cond, args = ranges_sql(ranges)
-        rows = _rows_by_uid(cur, "uid, seen, answered, flagged, deleted, draft, keywords, modseq",
-                            f"mailbox_id = %s AND {cond}", [mailbox_id, *args], " FOR UPDATE")
+        lock, rows = batch.execute_all(cur, [
+            ("SELECT highestmodseq, keywords FROM mailboxes WHERE id = %s FOR UPDATE",
+             (mailbox_id,)),
+            (f"SELECT {_CHANGED_COLUMNS} FROM messages WHERE mailbox_id = %s AND {cond} "
+             "ORDER BY uid LIMIT %s FOR UPDATE", [mailbox_id, *args, PAGE]),
+        ])
+        if not lock:
+            raise MailboxGone(f"mailbox {mailbox_id} no longer exists")
+        highestmodseq, mailbox_keywords = lock[0]
+        if len(rows) == PAGE:
+            rows += _rows_by_uid(cur, _CHANGED_COLUMNS, f"mailbox_id = %s AND {cond} AND uid > %s",
+                                 [mailbox_id, *args, rows[-1][0]], " FOR UPDATE")
         modseq = highestmodseq + 1
         groups = {}
         failed = []
+        current = {}
         unseen_delta = 0
         for count, (uid, *rest) in enumerate(rows, 1):
             if count % YIELD_EVERY == 0:
@@ -469,6 +619,7 @@ def store_flags(db, mailbox_id, ranges, mode, flags, unchangedsince=None):
                 new = {c: int(c in columns) for c in _COLUMNS}
                 new_kw = list(keywords)
             if new == old and new_kw == old_kw:
+                current[uid] = (flags_of(bits, kw), row_modseq)
                 continue
             if len(new_kw) > MAX_MESSAGE_KEYWORDS and len(new_kw) > len(old_kw):
                 raise KeywordLimit(f"a message can hold at most {MAX_MESSAGE_KEYWORDS} keywords")
@@ -476,22 +627,27 @@ def store_flags(db, mailbox_id, ranges, mode, flags, unchangedsince=None):
             key = (tuple(new[c] for c in _COLUMNS), " ".join(new_kw))
             groups.setdefault(key, []).append(uid)
         changed = {}
+        updates = []
         for (bits, kw), uids in groups.items():
             cond, args = ranges_sql(compress(uids))
-            cur.execute(f"UPDATE messages SET seen = %s, answered = %s, flagged = %s, deleted = %s, "
-                        f"draft = %s, keywords = %s, modseq = %s WHERE mailbox_id = %s AND {cond}",
-                        [*bits, kw, modseq, mailbox_id, *args])
+            updates.append((f"UPDATE messages SET seen = %s, answered = %s, flagged = %s, "
+                            f"deleted = %s, draft = %s, keywords = %s, modseq = %s "
+                            f"WHERE mailbox_id = %s AND {cond}",
+                            [*bits, kw, modseq, mailbox_id, *args]))
             for uid in uids:
                 changed[uid] = flags_of(bits, kw)
+                current[uid] = (changed[uid], modseq)
         merged, added = _merge_keywords(mailbox_keywords, keywords if mode != "-" else [])
         _check_keyword_count(merged, added)
         if changed or added:
-            cur.execute("UPDATE mailboxes SET highestmodseq = %s, keywords = %s, "
-                        "unseen_count = CAST(unseen_count AS SIGNED) + %s WHERE id = %s",
-                        (modseq, merged, unseen_delta, mailbox_id))
+            updates.append(("UPDATE mailboxes SET highestmodseq = %s, keywords = %s, "
+                            "unseen_count = CAST(unseen_count AS SIGNED) + %s WHERE id = %s",
+                            (modseq, merged, unseen_delta, mailbox_id)))
         else:
             modseq = highestmodseq
-        return modseq, changed, failed, len(rows)
+        _, read_results = batch.commit_and_read(cur, updates, reads)
+        return Stored(modseq, changed, failed, dict(sorted(current.items())),
+                      read_results if reads else None)
     return db.run_transaction(work)
 
 
@@ -521,21 +677,63 @@ def _remove_in(cur, mailbox_id, uids, modseq):
     return contents.release(cur, references)
 
 
-def expunge(db, mailbox_id, ranges=None):
+def _remove_rows(cur, mailbox_id, rows, modseq, reads):
+    """_remove_in for rows [(uid, content_id, seen, rfc822_size)] read under their lock,
+    as one request that also COMMITs the caller's transaction and then sends ``reads``
+    (store/batch.py); returns the S3 objects to delete after it and the reads'
+    results.  At most _RANGE_CHUNK rows."""
+    uids = [row[0] for row in rows]
+    references = {}
+    for _, content_id, _, _ in rows:
+        references[content_id] = references.get(content_id, 0) + 1
+    unseen = sum(1 for row in rows if not row[2])
+    size = sum(int(row[3]) for row in rows)
+    cond, args = ranges_sql(compress(uids))
+    release = contents.release_queries(references)
+    results, read_results = batch.commit_and_read(cur, [
+        (f"DELETE FROM messages WHERE mailbox_id = %s AND {cond}", [mailbox_id, *args]),
+        ("REPLACE INTO expunged (mailbox_id, uid, modseq) VALUES "
+         + ", ".join(["(%s, %s, %s)"] * len(uids)),
+         [value for uid in uids for value in (mailbox_id, uid, modseq)]),
+        ("UPDATE mailboxes SET highestmodseq = %s, "
+         "message_count = GREATEST(CAST(message_count AS SIGNED) - %s, 0), "
+         "unseen_count = GREATEST(CAST(unseen_count AS SIGNED) - %s, 0), "
+         "total_size = GREATEST(CAST(total_size AS SIGNED) - %s, 0) WHERE id = %s",
+         (modseq, len(uids), unseen, size, mailbox_id)),
+        *release,
+    ], reads)
+    return [(bucket, key) for bucket, key in results[-2]], read_results
+
+
+def expunge(db, mailbox_id, ranges=None, reads=()):
     """Remove the \\Deleted messages (within ``ranges`` for UID EXPUNGE).
 
     Returns (expunged UIDs ascending, [(bucket, key)] to delete from S3 after
-    this commit — never before, the mailbox's highestmodseq after it).
+    this commit — never before, the mailbox's highestmodseq after it, the
+    results of ``reads`` sent after the COMMIT or None).  Two requests on
+    MySQL: the mailbox lock with the \\Deleted rows, then their removal with
+    the COMMIT and the reads (more than _RANGE_CHUNK rows: statement by
+    statement, no reads).
     """
     def work(cur):
-        _, _, highestmodseq, _, _ = _lock_mailbox(cur, mailbox_id)
         cond, args = ranges_sql(ranges) if ranges is not None else ("TRUE", [])
-        cur.execute(f"SELECT uid FROM messages WHERE mailbox_id = %s AND deleted = 1 AND {cond} "
-                    "ORDER BY uid FOR UPDATE", [mailbox_id, *args])
-        uids = [r[0] for r in cur.fetchall()]
+        lock, rows = batch.execute_all(cur, [
+            ("SELECT highestmodseq FROM mailboxes WHERE id = %s FOR UPDATE", (mailbox_id,)),
+            (f"SELECT uid, content_id, seen, rfc822_size FROM messages WHERE mailbox_id = %s "
+             f"AND deleted = 1 AND {cond} ORDER BY uid FOR UPDATE", [mailbox_id, *args]),
+        ])
+        if not lock:
+            raise MailboxGone(f"mailbox {mailbox_id} no longer exists")
+        highestmodseq = lock[0][0]
+        uids = [row[0] for row in rows]
         if not uids:
-            return [], [], highestmodseq
-        return uids, _remove_in(cur, mailbox_id, uids, highestmodseq + 1), highestmodseq + 1
+            _, read_results = batch.commit_and_read(cur, [], reads)
+            return [], [], highestmodseq, read_results if reads else None
+        modseq = highestmodseq + 1
+        if len(rows) > _RANGE_CHUNK:
+            return uids, _remove_in(cur, mailbox_id, uids, modseq), modseq, None
+        objects, read_results = _remove_rows(cur, mailbox_id, rows, modseq, reads)
+        return uids, objects, modseq, read_results if reads else None
     return db.run_transaction(work)
 
 
@@ -656,13 +854,11 @@ _INFO = ("id, name, special_use, uidvalidity, uidnext, highestmodseq, message_co
 
 def all_mailboxes(db, account_id):
     """[MailboxInfo] of the account, by name; and the set of subscribed names."""
-    with db.cursor() as cur:
-        cur.execute(f"SELECT {_INFO} FROM mailboxes WHERE account_id = %s ORDER BY name",
-                    (account_id,))
-        boxes = [MailboxInfo(*row) for row in cur.fetchall()]
-        cur.execute("SELECT name FROM subscriptions WHERE account_id = %s", (account_id,))
-        subscribed = {r[0] for r in cur.fetchall()}
-    return boxes, subscribed
+    boxes, subscriptions = batch.read_all(db, [       # one request
+        (f"SELECT {_INFO} FROM mailboxes WHERE account_id = %s ORDER BY name", (account_id,)),
+        ("SELECT name FROM subscriptions WHERE account_id = %s", (account_id,)),
+    ])
+    return [MailboxInfo(*row) for row in boxes], {row[0] for row in subscriptions}
 
 
 def find_mailbox(db, account_id, name):
@@ -673,6 +869,45 @@ def find_mailbox(db, account_id, name):
                     (account_id, name))
         row = cur.fetchone()
     return MailboxInfo(*row) if row else None
+
+
+def find_mailbox_query(account_id, name):
+    """find_mailbox as a statement for a request of several (store/batch.py); its row
+    goes to mailbox_info."""
+    return (f"SELECT {_INFO}, keywords FROM mailboxes WHERE account_id = %s AND name = %s",
+            (account_id, normalize_name(name)))
+
+
+def mailbox_info(row):
+    """(MailboxInfo, keywords of its FLAGS list) from a row of find_mailbox_query."""
+    return MailboxInfo(*row[:-1]), row[-1].split(" ") if row[-1] else []
+
+
+def mailbox_status(db, account_id, name, recent=False, deleted=False):
+    """STATUS in one query: (MailboxInfo, RECENT count or None, (messages, octets)
+    flagged \\Deleted or None), or None when there is no such mailbox.  The counts
+    are asked only when ``recent``/``deleted`` (recent_count, deleted_usage)."""
+    name = normalize_name(name)
+    extra = []
+    if recent:
+        extra.append("(SELECT COUNT(*) FROM messages m WHERE m.mailbox_id = b.id "
+                     "AND m.uid >= b.first_recent_uid)")
+    if deleted:
+        extra += ["(SELECT COUNT(*) FROM messages m WHERE m.mailbox_id = b.id AND m.deleted = 1)",
+                  "(SELECT COALESCE(SUM(m.rfc822_size), 0) FROM messages m "
+                  "WHERE m.mailbox_id = b.id AND m.deleted = 1)"]
+    columns = ", ".join(f"b.{column.strip()}" for column in _INFO.split(","))
+    with db.cursor() as cur:
+        cur.execute(f"SELECT {', '.join([columns, *extra])} FROM mailboxes b "
+                    "WHERE b.account_id = %s AND b.name = %s", (account_id, name))
+        row = cur.fetchone()
+    if row is None:
+        return None
+    width = len(_INFO.split(","))
+    values = list(row[width:])
+    recent_count = int(values.pop(0)) if recent else None
+    deleted_usage = (int(values[0]), int(values[1])) if deleted else None
+    return MailboxInfo(*row[:width]), recent_count, deleted_usage
 
 
 def has_inferiors(db, account_id, name):

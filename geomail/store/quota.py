@@ -16,7 +16,8 @@ import dataclasses
 
 from geomail.store.accounts import normalize_address
 from geomail.store.errors import AccountNotFound
-from geomail.store.messages import ranges_sql
+from geomail.store import batch
+from geomail.store.messages import find_mailbox_query, mailbox_info, ranges_sql
 
 STORAGE = "STORAGE"    # RFC 9208 §5.1: in units of 1024 octets
 MESSAGE = "MESSAGE"    # RFC 9208 §5.2
@@ -63,21 +64,43 @@ def kib(octets):
     return -(-octets // KIB)
 
 
+_LIMITS = "SELECT quota_bytes, quota_messages FROM accounts WHERE id = %s"
+
+
 def get_quota(db, account_id, with_usage=False):
     """The account's Quota (None: no such account).  Usage is summed only when a limit
     is set or ``with_usage`` asks for it, so an account without limits costs one key lookup."""
     with db.cursor() as cur:
-        cur.execute("SELECT quota_bytes, quota_messages FROM accounts WHERE id = %s", (account_id,))
+        cur.execute(_LIMITS, (account_id,))
         row = cur.fetchone()
-        if row is None:
-            return None
-        quota = Quota(row[0], row[1])
-        if not (quota.limited or with_usage):
-            return quota
+    return _quota_of(db, account_id, row, with_usage)
+
+
+def _quota_of(db, account_id, limits, with_usage=False):
+    """The Quota from the account's limits row (None: no such account), with its usage
+    read when a limit is set or ``with_usage`` asks for it."""
+    if limits is None:
+        return None
+    quota = Quota(limits[0], limits[1])
+    if not (quota.limited or with_usage):
+        return quota
+    with db.cursor() as cur:
         cur.execute("SELECT COALESCE(SUM(total_size), 0), COALESCE(SUM(message_count), 0) "
                     "FROM mailboxes WHERE account_id = %s", (account_id,))
         used = cur.fetchone()
     return dataclasses.replace(quota, storage_used=int(used[0]), messages_used=int(used[1]))
+
+
+def append_target(db, account_id, name):
+    """What APPEND looks up before its first message, in one request (store/batch.py):
+    (the MailboxInfo or None, the keywords its FLAGS list holds, the account's Quota)."""
+    mailbox, limits = batch.read_all(db, [find_mailbox_query(account_id, name),
+                                          (_LIMITS, (account_id,))])
+    quota = _quota_of(db, account_id, limits[0] if limits else None)
+    if not mailbox:
+        return None, [], quota
+    info, keywords = mailbox_info(mailbox[0])
+    return info, keywords, quota
 
 
 def set_quota(db, address, storage_kib=UNCHANGED, messages=UNCHANGED):

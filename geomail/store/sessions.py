@@ -6,24 +6,29 @@ the same host deletes (``forget_dead``).  ``kick`` marks rows; the serving
 worker finds them with ``kicked`` and ends those sessions.
 """
 
-import datetime
 import os
+
+from geomail.store import batch
 
 SESSION_COLUMNS = ("host", "pid", "session", "address", "remote", "tls", "started_at")
 
 
-def add(db, host, pid, session, account_id, address, remote, tls):
-    with db.cursor() as cur:
-        cur.execute("INSERT INTO imap_sessions (host, pid, session, account_id, address, remote,"
-                    " tls, started_at, kick) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, 0)",
-                    (host, pid, session, account_id, address, remote[:64], int(bool(tls)),
-                     datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None)))
-
-
-def remove(db, host, pid, session):
-    with db.cursor() as cur:
-        cur.execute("DELETE FROM imap_sessions WHERE host = %s AND pid = %s AND session = %s",
-                    (host, pid, session))
+def write(db, host, pid, added, removed):
+    """Rows of sessions that logged in, (session, account_id, address, remote, tls,
+    started_at) each, and the ids of sessions that ended, of this worker: one request
+    (store/batch.py)."""
+    queries = []
+    if added:
+        queries.append(("INSERT INTO imap_sessions (host, pid, session, account_id, address, "
+                        "remote, tls, started_at, kick) VALUES "
+                        + ", ".join(["(%s, %s, %s, %s, %s, %s, %s, %s, 0)"] * len(added)),
+                        [value for session, account_id, address, remote, tls, started in added
+                         for value in (host, pid, session, account_id, address, remote[:64],
+                                       int(bool(tls)), started)]))
+    if removed:
+        queries.append(("DELETE FROM imap_sessions WHERE host = %s AND pid = %s AND session IN ("
+                        + ", ".join(["%s"] * len(removed)) + ")", [host, pid, *removed]))
+    batch.read_all(db, queries)
 
 
 def forget_dead(db, host, own_pid):
