@@ -1,6 +1,7 @@
 """Commands valid in any state: CAPABILITY, NOOP, LOGOUT (RFC 3501 §6.1) and ID (RFC 2971)."""
 
 from geomail.imap import response as R
+from geomail.imap import who
 from geomail.imap.parser import ParseError
 from geomail.imap.states import LOGOUT
 
@@ -19,6 +20,7 @@ def noop(session, p, tag):
 
 def logout(session, p, tag):
     p.end()
+    who.logging_out(session)
     session.untagged("BYE geomail logging out")
     session.state = LOGOUT
     session.closing = True

@@ -1,10 +1,11 @@
 """The logged-in IMAP sessions in the store's sessions table (``geomail-admin who``/``kick``).
 
 A row is written when a session logs in, before its OK (``who`` and the API
-list it as soon as the client is in), and deleted when the session ends by
-the worker's ``Unlister``: a greenlet that sends the deletions queued in
-WRITE_DELAY in one DELETE, so a session's end costs it no round trip and
-many ends share one request.  A failure to write a row is logged and never
+list it as soon as the client is in), deleted at LOGOUT before its OK, and
+when a session ends otherwise (connection lost, BYE) by the worker's
+``Unlister``: a greenlet that sends the deletions queued in WRITE_DELAY in
+one DELETE, so a dropped session costs no round trip and many share one
+request.  A failure to write a row is logged and never
 refuses a login (the table is for operators, not for serving mail); rows a
 worker leaves behind are removed at the next start (``forget_dead``).  Each
 worker's ``kick_poller`` asks the table every KICK_INTERVAL seconds, while
@@ -83,8 +84,21 @@ def logged_in(session):
 
 
 def logged_out(session):
+    """The session has ended: its row goes with the Unlister's next request."""
     if session.listed:
         unlister_for(session.context).remove(session.id)
+
+
+def logging_out(session):
+    """LOGOUT: the row goes before the client hears OK, so the client's (or its
+    operator's) next look at ``who`` no longer lists it; one round trip, once."""
+    if not session.listed:
+        return
+    session.listed = False
+    try:
+        table.write(session.context.db, HOST, os.getpid(), [], [session.id])
+    except Exception as exc:  # noqa: BLE001 - the next worker start removes it
+        log.warning("session %s: its `who` row stays: %s", session.id, exc)
 
 
 def kick_poller(worker):
