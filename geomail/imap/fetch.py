@@ -395,12 +395,9 @@ def _with_contents(context, rows, prefetcher, parts):
 
     The loader keeps up to AHEAD batches ready (and their attachment
     prefetches started) while this greenlet writes the current one, so the
-    MySQL and S3 round trips overlap with the socket draining.  Contents that
-    came with the rows (``preloaded["contents"]``, set when the rows' first
-    page is read) are not asked for again.
+    MySQL and S3 round trips overlap with the socket draining.
     """
     db = context.db
-    ready = gevent.queue.Queue(maxsize=AHEAD)
 
     def load(batch):
         contents = contents_of_rows(db, batch, parts)
@@ -416,12 +413,32 @@ def _with_contents(context, rows, prefetcher, parts):
             loaded.append((row, msg))
         return loaded
 
+    return _batches_ahead(rows, CONTENT_BATCH, load)
+
+
+READ_AHEAD_ROWS = 500     # rows handed over at a time by _read_ahead's greenlet
+
+
+def _read_ahead(rows):
+    """(row, None) for the rows, read by a greenlet of their own up to AHEAD batches of
+    READ_AHEAD_ROWS ahead: the next page's query runs in the database while this
+    greenlet writes the responses of the last (a summary FETCH of 10,000 messages is
+    ten queries)."""
+    return _batches_ahead(rows, READ_AHEAD_ROWS, lambda batch: [(row, None) for row in batch])
+
+
+def _batches_ahead(rows, size, load):
+    """Yield the items of load(batch) for each batch of ``size`` rows, loaded by a
+    greenlet of its own up to AHEAD batches ahead of the consumer; an exception in
+    it is raised again here, and the greenlet ends with the consumer."""
+    ready = gevent.queue.Queue(maxsize=AHEAD)
+
     def loader():
         try:
             batch = []
             for row in rows:
                 batch.append(row)
-                if len(batch) >= CONTENT_BATCH:
+                if len(batch) >= size:
                     ready.put((True, load(batch)))
                     batch = []
             if batch:
@@ -439,44 +456,6 @@ def _with_contents(context, rows, prefetcher, parts):
             if loaded is None:
                 return
             yield from loaded
-    finally:
-        worker.kill(block=False)
-
-
-READ_AHEAD_ROWS = 500     # rows handed over at a time by _read_ahead's greenlet
-
-
-def _read_ahead(rows):
-    """(row, None) for the rows, read by a greenlet of their own up to AHEAD batches of
-    READ_AHEAD_ROWS ahead: the next page's query runs in the database while this
-    greenlet writes the responses of the last (a summary FETCH of 10,000 messages is
-    ten queries)."""
-    ready = gevent.queue.Queue(maxsize=AHEAD)
-
-    def reader():
-        try:
-            batch = []
-            for row in rows:
-                batch.append(row)
-                if len(batch) >= READ_AHEAD_ROWS:
-                    ready.put((True, batch))
-                    batch = []
-            if batch:
-                ready.put((True, batch))
-            ready.put((True, None))
-        except Exception as exc:             # raised again in the writing greenlet
-            ready.put((False, exc))
-
-    worker = gevent.spawn(reader)
-    try:
-        while True:
-            ok, batch = ready.get()
-            if not ok:
-                raise batch
-            if batch is None:
-                return
-            for row in batch:
-                yield row, None
     finally:
         worker.kill(block=False)
 
